@@ -1,2 +1,25 @@
 //! SIP, sans-IO: building OPTIONS, parsing responses, stream framing and the
 //! non-INVITE client transaction. Nothing here touches a socket or reads a clock.
+//!
+//! A probe, as the I/O layer drives it:
+//!
+//! 1. [`TransactionIds::generate`] and [`build_options`] make the request;
+//! 2. [`OptionsTransaction::new`] takes it; send whatever
+//!    [`OptionsTransaction::poll_transmit`] returns;
+//! 3. wait for a datagram (or, on TCP/TLS, a message from a [`StreamFramer`])
+//!    or until [`OptionsTransaction::poll_timeout`]; feed it to
+//!    [`OptionsTransaction::handle_message`] or call
+//!    [`OptionsTransaction::handle_timeout`]; repeat from 2 until
+//!    [`OptionsTransaction::is_done`];
+//! 4. read [`OptionsTransaction::outcome`].
+
+pub mod framing;
+pub mod message;
+pub mod transaction;
+
+pub use framing::{FrameError, StreamFramer};
+pub use message::{
+    build_options, build_response, parse_request, parse_response, OptionsSpec, ParseError, Request,
+    Response, TransactionIds,
+};
+pub use transaction::{Disposition, OptionsTransaction, StrayReason, TxOutcome, T1, T2};
