@@ -288,6 +288,13 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_the_token() {
+        let mut s = src("https://api.bolna.ai", false);
+        s.token = Secret::new("tok-SECRET-123");
+        assert!(!format!("{s:?}").contains("SECRET"));
+    }
+
+    #[test]
     fn display_url_drops_userinfo() {
         let u = Url::parse("https://user:pw@api.example/x").unwrap();
         assert_eq!(display_url(&u), "https://api.example/x");
