@@ -8,7 +8,7 @@ use serde::Serialize;
 
 pub mod lint;
 
-pub use lint::lint;
+pub use lint::{lint, lint_flag_trunk};
 
 /// How bad a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -29,17 +29,192 @@ impl Severity {
     }
 }
 
-/// Stable identifiers of every check. Their `as_str` spellings are an API.
+/// Stable identifiers of every check. Their `as_str` spellings are an API
+/// (JSON output, metric labels, README table): never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CheckId {
-    // filled in by lint
-    Placeholder,
+    TransportInvalid,
+    AuthTypeInvalid,
+    MediaEncryptionInvalid,
+    SdesRequiresTls,
+    NoGateways,
+    GatewayAddressInvalid,
+    GatewayPortInvalid,
+    TlsGatewayPort,
+    PlainGatewayOn5061,
+    TlsIpLiteralGateway,
+    DuplicateGateway,
+    CodecNoG711,
+    CodecUlawDisallowed,
+    CodecUlawMissing,
+    CodecCompressed,
+    UserpassMissingUsername,
+    UserpassMissingPassword,
+    IpBasedMissingIdentifiers,
+    IpIdentifierInvalid,
+    IpIdentifierTooBroad,
+    QualifyFrequencyNegative,
+    QualifyDisabled,
+    OptimisticWithoutSdes,
+    DirectMediaEnabled,
+    RtpSymmetricDisabled,
+    ForceRportDisabled,
+    InboundWithoutNumbers,
+    TrunkInactive,
 }
 
 impl CheckId {
+    /// Every check, in the order lint runs them (findings of equal severity
+    /// keep this order).
+    pub const ALL: &'static [CheckId] = &[
+        CheckId::TransportInvalid,
+        CheckId::AuthTypeInvalid,
+        CheckId::MediaEncryptionInvalid,
+        CheckId::SdesRequiresTls,
+        CheckId::NoGateways,
+        CheckId::GatewayAddressInvalid,
+        CheckId::GatewayPortInvalid,
+        CheckId::TlsGatewayPort,
+        CheckId::PlainGatewayOn5061,
+        CheckId::TlsIpLiteralGateway,
+        CheckId::DuplicateGateway,
+        CheckId::CodecNoG711,
+        CheckId::CodecUlawDisallowed,
+        CheckId::CodecUlawMissing,
+        CheckId::CodecCompressed,
+        CheckId::UserpassMissingUsername,
+        CheckId::UserpassMissingPassword,
+        CheckId::IpBasedMissingIdentifiers,
+        CheckId::IpIdentifierInvalid,
+        CheckId::IpIdentifierTooBroad,
+        CheckId::QualifyFrequencyNegative,
+        CheckId::QualifyDisabled,
+        CheckId::OptimisticWithoutSdes,
+        CheckId::DirectMediaEnabled,
+        CheckId::RtpSymmetricDisabled,
+        CheckId::ForceRportDisabled,
+        CheckId::InboundWithoutNumbers,
+        CheckId::TrunkInactive,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            CheckId::Placeholder => "placeholder",
+            CheckId::TransportInvalid => "transport_invalid",
+            CheckId::AuthTypeInvalid => "auth_type_invalid",
+            CheckId::MediaEncryptionInvalid => "media_encryption_invalid",
+            CheckId::SdesRequiresTls => "sdes_requires_tls",
+            CheckId::NoGateways => "no_gateways",
+            CheckId::GatewayAddressInvalid => "gateway_address_invalid",
+            CheckId::GatewayPortInvalid => "gateway_port_invalid",
+            CheckId::TlsGatewayPort => "tls_gateway_port",
+            CheckId::PlainGatewayOn5061 => "plain_gateway_on_5061",
+            CheckId::TlsIpLiteralGateway => "tls_ip_literal_gateway",
+            CheckId::DuplicateGateway => "duplicate_gateway",
+            CheckId::CodecNoG711 => "codec_no_g711",
+            CheckId::CodecUlawDisallowed => "codec_ulaw_disallowed",
+            CheckId::CodecUlawMissing => "codec_ulaw_missing",
+            CheckId::CodecCompressed => "codec_compressed",
+            CheckId::UserpassMissingUsername => "userpass_missing_username",
+            CheckId::UserpassMissingPassword => "userpass_missing_password",
+            CheckId::IpBasedMissingIdentifiers => "ip_based_missing_identifiers",
+            CheckId::IpIdentifierInvalid => "ip_identifier_invalid",
+            CheckId::IpIdentifierTooBroad => "ip_identifier_too_broad",
+            CheckId::QualifyFrequencyNegative => "qualify_frequency_negative",
+            CheckId::QualifyDisabled => "qualify_disabled",
+            CheckId::OptimisticWithoutSdes => "optimistic_without_sdes",
+            CheckId::DirectMediaEnabled => "direct_media_enabled",
+            CheckId::RtpSymmetricDisabled => "rtp_symmetric_disabled",
+            CheckId::ForceRportDisabled => "force_rport_disabled",
+            CheckId::InboundWithoutNumbers => "inbound_without_numbers",
+            CheckId::TrunkInactive => "trunk_inactive",
+        }
+    }
+
+    /// The check with this `as_str` spelling (for `--skip CHECK` style flags).
+    pub fn from_id(s: &str) -> Option<CheckId> {
+        CheckId::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+
+    /// The severity of every finding of this check.
+    pub fn severity(self) -> Severity {
+        use CheckId::*;
+        match self {
+            TransportInvalid
+            | AuthTypeInvalid
+            | MediaEncryptionInvalid
+            | SdesRequiresTls
+            | NoGateways
+            | GatewayAddressInvalid
+            | GatewayPortInvalid
+            | CodecNoG711
+            | UserpassMissingUsername
+            | UserpassMissingPassword
+            | IpBasedMissingIdentifiers
+            | IpIdentifierInvalid
+            | QualifyFrequencyNegative => Severity::Error,
+            TlsGatewayPort
+            | PlainGatewayOn5061
+            | TlsIpLiteralGateway
+            | DuplicateGateway
+            | CodecUlawDisallowed
+            | CodecUlawMissing
+            | CodecCompressed
+            | IpIdentifierTooBroad
+            | DirectMediaEnabled
+            | RtpSymmetricDisabled
+            | ForceRportDisabled
+            | InboundWithoutNumbers => Severity::Warning,
+            QualifyDisabled | OptimisticWithoutSdes | TrunkInactive => Severity::Info,
+        }
+    }
+
+    /// One line saying what the check looks for (README table, `--list-checks`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            CheckId::TransportInvalid => {
+                "transport is not transport-udp, transport-tcp or transport-tls"
+            }
+            CheckId::AuthTypeInvalid => "auth_type is not userpass or ip-based",
+            CheckId::MediaEncryptionInvalid => "media_encryption is not no or sdes",
+            CheckId::SdesRequiresTls => {
+                "media_encryption=sdes without transport-tls (the API answers 422)"
+            }
+            CheckId::NoGateways => "the trunk has no gateway (at least one is required)",
+            CheckId::GatewayAddressInvalid => {
+                "a gateway_address is empty or not a bare hostname/IP (scheme, port, path...)"
+            }
+            CheckId::GatewayPortInvalid => "a gateway port is outside 1-65535",
+            CheckId::TlsGatewayPort => "a TLS trunk has a gateway not on port 5061",
+            CheckId::PlainGatewayOn5061 => "a UDP/TCP trunk has a gateway on the TLS port 5061",
+            CheckId::TlsIpLiteralGateway => {
+                "a TLS trunk has an IP-literal gateway (certificates are validated by hostname)"
+            }
+            CheckId::DuplicateGateway => "the same gateway address and port appear twice",
+            CheckId::CodecNoG711 => "neither ulaw nor alaw is offered",
+            CheckId::CodecUlawDisallowed => "disallow removes ulaw although allow lists it",
+            CheckId::CodecUlawMissing => "alaw is offered but ulaw (Bolna's default) is not",
+            CheckId::CodecCompressed => "compressed codecs (G.729, GSM, Opus...) are offered",
+            CheckId::UserpassMissingUsername => {
+                "auth_type=userpass with an empty auth_username (or none in a create request)"
+            }
+            CheckId::UserpassMissingPassword => "a userpass create request without auth_password",
+            CheckId::IpBasedMissingIdentifiers => "auth_type=ip-based without ip_identifiers",
+            CheckId::IpIdentifierInvalid => "an ip_identifier is not an IP address or CIDR",
+            CheckId::IpIdentifierTooBroad => {
+                "an ip_identifier with prefix length 0 matches every address"
+            }
+            CheckId::QualifyFrequencyNegative => "qualify_frequency is negative",
+            CheckId::QualifyDisabled => "qualify_frequency=0: SIP OPTIONS monitoring is off",
+            CheckId::OptimisticWithoutSdes => {
+                "media_encryption_optimistic=true has no effect without sdes"
+            }
+            CheckId::DirectMediaEnabled => "direct_media=true (the guide: keep false)",
+            CheckId::RtpSymmetricDisabled => "rtp_symmetric=false (required for NAT)",
+            CheckId::ForceRportDisabled => "force_rport=false (required for NAT)",
+            CheckId::InboundWithoutNumbers => {
+                "inbound_enabled=true but no (non-deleted) phone number on the trunk"
+            }
+            CheckId::TrunkInactive => "is_active=false: the trunk is paused",
         }
     }
 }
