@@ -7,14 +7,27 @@
 //! - [`source`]: loading trunks from the API, a JSON file, or flags.
 //! - [`checks`]: findings (static lint of a trunk definition).
 //! - [`sip`]: sans-IO SIP: OPTIONS building, response parsing, framing, the client transaction.
+//! - [`resolve`]: gateway name to addresses (RFC 3263 A/AAAA; SRV and NAPTR shown).
+//! - [`transport`]: the sockets: UDP, TCP and TLS drivers of one OPTIONS exchange.
+//! - [`probe`]: orchestration of `check` and the closed set of target outcomes.
+//! - [`checks::reachability`]: what an outcome means and how to fix it.
+//! - [`report`]: text and JSON rendering.
+//! - [`cli`]: flags to settings; [`demo`]: built-in carriers on loopback.
 //!
 //! Data flows `source -> Trunk -> checks::lint`, and per gateway
 //! `resolve -> targets -> transport + sip transaction -> outcome -> report`.
 
 pub mod checks;
+pub mod cli;
+pub mod demo;
 pub mod error;
+pub mod probe;
+pub mod report;
+pub mod resolve;
 pub mod sip;
 pub mod source;
+pub mod transport;
 pub mod trunk;
+pub mod util;
 
 pub use error::{Error, Result};

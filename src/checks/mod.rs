@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 pub mod lint;
+pub mod reachability;
 
 pub use lint::{lint, lint_flag_trunk};
 

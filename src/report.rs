@@ -1,0 +1,283 @@
+//! Rendering a [`Report`] for people (text) and machines (JSON).
+//!
+//! The text report puts each trunk's findings first, then each gateway and
+//! target, and gives every failure its cause and fix. Colour is used only on a
+//! terminal and never when `NO_COLOR` is set.
+
+use std::fmt::Write as _;
+
+use crate::checks::Severity;
+use crate::probe::{GatewayReport, Outcome, Report, TargetResult, TrunkReport, TrunkStatus};
+use crate::util::ms;
+
+/// Output format of `check` and `demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The report as one JSON document.
+pub fn to_json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).expect("the report serialises to JSON")
+}
+
+/// ANSI styling, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
+    pub fn detect() -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+/// The human-readable report.
+pub fn to_text(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    for trunk in &report.trunks {
+        write_trunk(&mut out, trunk, style);
+        out.push('\n');
+    }
+    write_summary(&mut out, report, style);
+    out
+}
+
+fn write_trunk(out: &mut String, t: &TrunkReport, st: Style) {
+    let id =
+        t.id.as_deref()
+            .map(|i| format!(" ({i})"))
+            .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} {}{}  {} · {}",
+        if t.healthy() {
+            st.green("●")
+        } else {
+            st.red("●")
+        },
+        st.bold(&t.name),
+        id,
+        t.provider,
+        t.transport
+    );
+    match t.status {
+        TrunkStatus::Probed => {}
+        TrunkStatus::SkippedInactive => {
+            let _ = writeln!(
+                out,
+                "  {}",
+                st.dim("skipped: trunk is inactive (is_active=false); not probed")
+            );
+        }
+        TrunkStatus::SkippedInvalidTransport => {
+            let _ = writeln!(
+                out,
+                "  {}",
+                st.yellow("not probed: the transport is not transport-udp, transport-tcp or transport-tls")
+            );
+        }
+    }
+    for f in &t.findings {
+        let (mark, sev) = match f.severity {
+            Severity::Error => (st.red("✗"), st.red("error  ")),
+            Severity::Warning => (st.yellow("!"), st.yellow("warning")),
+            Severity::Info => (st.dim("i"), st.dim("info   ")),
+        };
+        let _ = writeln!(out, "  {mark} {sev} {}: {}", f.check.as_str(), f.message);
+        if !f.remedy.is_empty() {
+            let _ = writeln!(out, "            fix: {}", f.remedy);
+        }
+        if let Some(patch) = &f.patch {
+            let target = t.id.as_deref().unwrap_or("{id}");
+            let _ = writeln!(out, "            PATCH /sip-trunks/trunks/{target} {patch}");
+        }
+    }
+    for g in &t.gateways {
+        write_gateway(out, g, st);
+    }
+}
+
+fn write_gateway(out: &mut String, g: &GatewayReport, st: Style) {
+    let mut line = format!("  gateway {}:{} (priority {})", g.host, g.port, g.priority);
+    if let Some(dns) = &g.dns {
+        if dns.literal {
+            line.push_str(" · IP literal");
+        } else if dns.pinned {
+            line.push_str(" · pinned by --resolve");
+        } else if dns.failure.is_none() {
+            let n = dns.addresses.len();
+            let _ = write!(
+                line,
+                " · {n} address{} (DNS {:.1} ms)",
+                if n == 1 { "" } else { "es" },
+                ms(dns.lookup_time)
+            );
+        }
+    }
+    let _ = writeln!(out, "{line}");
+    if let Some(dns) = &g.dns {
+        for s in &dns.srv {
+            let _ = writeln!(
+                out,
+                "    {}",
+                st.dim(&format!(
+                    "SRV {} → {}:{} (priority {}, weight {})",
+                    s.name, s.target, s.port, s.priority, s.weight
+                ))
+            );
+        }
+        for n in &dns.naptr {
+            let _ = writeln!(
+                out,
+                "    {}",
+                st.dim(&format!(
+                    "NAPTR {} {} \"{}\" {} → {}",
+                    n.order, n.preference, n.flags, n.service, n.replacement
+                ))
+            );
+        }
+    }
+    for target in &g.targets {
+        write_target(out, target, st);
+    }
+}
+
+fn write_target(out: &mut String, t: &TargetResult, st: Style) {
+    let addr = match t.ip {
+        Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", t.port),
+        Some(ip) => format!("{ip}:{}", t.port),
+        None => "(unresolved)".to_string(),
+    };
+    let mark = if t.outcome == Outcome::Ok {
+        st.green("✓")
+    } else {
+        st.red("✗")
+    };
+    let mut line = format!("    {mark} {addr} {} {}", t.transport, t.outcome.as_str());
+    if t.outcome == Outcome::Ok || t.outcome == Outcome::SipError {
+        let _ = write!(line, "  {}", t.detail);
+    }
+    if let Some(rtt) = t.rtt {
+        let _ = write!(line, "  {:.1} ms", ms(rtt));
+    }
+    if let (Some(connect), true) = (t.connect_time, t.transport.is_reliable()) {
+        let _ = write!(line, " (connect {:.1} ms)", ms(connect));
+    }
+    if t.retransmissions > 0 {
+        let _ = write!(
+            line,
+            "  {} retransmission{}",
+            t.retransmissions,
+            if t.retransmissions == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(server) = &t.server {
+        let _ = write!(line, "  server \"{}\"", server);
+    }
+    let _ = writeln!(out, "{line}");
+    if let Some(tls) = &t.tls {
+        if let Some(cert) = &tls.cert {
+            let days = (cert.not_after - now_unix()) as f64 / 86_400.0;
+            let _ = writeln!(
+                out,
+                "      {}",
+                st.dim(&format!(
+                    "certificate {} · expires {} ({:.0} days){}",
+                    cert.subject,
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH
+                            + std::time::Duration::from_secs(cert.not_after.max(0) as u64)
+                    ),
+                    days,
+                    tls.version
+                        .as_deref()
+                        .map(|v| format!(" · {v}"))
+                        .unwrap_or_default()
+                ))
+            );
+        }
+    }
+    if t.outcome != Outcome::Ok {
+        if t.outcome != Outcome::SipError {
+            let _ = writeln!(out, "      {}", t.detail);
+        }
+        if let Some(cause) = &t.cause {
+            let _ = writeln!(out, "      cause: {cause}");
+        }
+        if let Some(fix) = &t.fix {
+            let _ = writeln!(out, "      fix: {fix}");
+        }
+    }
+}
+
+fn write_summary(out: &mut String, r: &Report, st: Style) {
+    let s = &r.summary;
+    let verdict = if s.healthy {
+        st.green("HEALTHY")
+    } else {
+        st.red("PROBLEMS FOUND")
+    };
+    let _ = writeln!(
+        out,
+        "{verdict}: {}, {} probed, {} skipped; targets {} ok, {} failed; findings {}, {}, {} info ({:.0} ms)",
+        plural(s.trunks, "trunk"),
+        s.trunks_probed,
+        s.trunks_skipped,
+        s.targets_ok,
+        s.targets_failed,
+        plural(s.findings.get("error").copied().unwrap_or(0), "error"),
+        plural(s.findings.get("warning").copied().unwrap_or(0), "warning"),
+        s.findings.get("info").copied().unwrap_or(0),
+        ms(r.duration),
+    );
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

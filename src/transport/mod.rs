@@ -1,0 +1,165 @@
+//! The only place that touches sockets: moves bytes between the network and the
+//! sans-IO SIP transaction ([`crate::sip::OptionsTransaction`]) and gathers the
+//! evidence of one probe into an [`Exchange`].
+//!
+//! One probe has one deadline: connecting, the TLS handshake and the transaction
+//! together never take longer than the configured timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::sip::{build_options, OptionsSpec, OptionsTransaction, TransactionIds};
+use crate::trunk::Transport;
+
+pub mod stream;
+pub mod tls;
+pub mod udp;
+
+pub use tls::{CertInfo, TlsFailure, TlsSettings};
+
+/// Largest SIP message accepted from a peer; anything larger is a framing error.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// One address to probe: a gateway's resolved IP, its port and transport.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The gateway as configured (hostname or IP literal): Request-URI host and TLS name.
+    pub host: String,
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+/// How to run one exchange.
+#[derive(Debug, Clone)]
+pub struct ExchangeConfig {
+    /// Deadline for the whole probe (connect, handshake, transaction).
+    pub timeout: Duration,
+    pub user_agent: String,
+    /// Extra headers on the OPTIONS request.
+    pub extra_headers: Vec<(String, String)>,
+    /// Trust settings; required for TLS targets.
+    pub tls: Option<Arc<TlsSettings>>,
+}
+
+impl ExchangeConfig {
+    pub fn new(timeout: Duration) -> ExchangeConfig {
+        ExchangeConfig {
+            timeout,
+            user_agent: format!("trunkprobe/{}", env!("CARGO_PKG_VERSION")),
+            extra_headers: Vec::new(),
+            tls: None,
+        }
+    }
+}
+
+/// Why the transport could not complete the exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransportFailure {
+    /// ICMP port unreachable (UDP) or a TCP RST to our SYN.
+    Refused,
+    /// The TCP connection was not established before the deadline.
+    ConnectTimeout,
+    /// The peer reset an established connection.
+    Reset,
+    /// The peer closed the connection before a final response.
+    Closed,
+    /// The peer sent bytes that cannot be framed as SIP (oversized, bad Content-Length).
+    Framing {
+        detail: String,
+    },
+    Tls(TlsFailure),
+    /// Any other socket error (no route, address unavailable, ...).
+    Io {
+        detail: String,
+    },
+}
+
+impl TransportFailure {
+    fn from_io(e: &std::io::Error) -> TransportFailure {
+        use std::io::ErrorKind::*;
+        match e.kind() {
+            ConnectionRefused => TransportFailure::Refused,
+            ConnectionReset | ConnectionAborted | BrokenPipe => TransportFailure::Reset,
+            UnexpectedEof => TransportFailure::Closed,
+            _ => TransportFailure::Io {
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+/// TLS facts from one handshake.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsObservation {
+    /// Negotiated protocol version (`TLSv1_3`), when the handshake finished.
+    pub version: Option<String>,
+    /// The server's leaf certificate, recorded even when validation failed.
+    pub cert: Option<CertInfo>,
+    /// The certificate matched only through RFC 5922 rules (sip: URI SAN or CN).
+    pub identity_via_rfc5922: bool,
+}
+
+/// Everything observed while probing one target.
+#[derive(Debug)]
+pub struct Exchange {
+    pub target: Target,
+    /// Our local address (the Via sent-by).
+    pub local: Option<SocketAddr>,
+    /// TCP connect, plus the TLS handshake, for stream transports.
+    pub connect_time: Option<Duration>,
+    /// The transaction, once a request was sent.
+    pub transaction: Option<OptionsTransaction>,
+    pub failure: Option<TransportFailure>,
+    pub tls: Option<TlsObservation>,
+    /// Bytes of the OPTIONS request as sent.
+    pub request_size: usize,
+}
+
+impl Exchange {
+    fn new(target: &Target) -> Exchange {
+        Exchange {
+            target: target.clone(),
+            local: None,
+            connect_time: None,
+            transaction: None,
+            failure: None,
+            tls: None,
+            request_size: 0,
+        }
+    }
+}
+
+/// Sends one OPTIONS to `target` and waits for its final response or the deadline.
+pub async fn exchange(target: &Target, config: &ExchangeConfig) -> Exchange {
+    let deadline = Instant::now() + config.timeout;
+    match target.transport {
+        Transport::Udp => udp::exchange(target, config, deadline).await,
+        Transport::Tcp | Transport::Tls => stream::exchange(target, config, deadline).await,
+    }
+}
+
+/// Builds the request and its transaction for a socket bound at `local`.
+fn start_transaction(
+    target: &Target,
+    config: &ExchangeConfig,
+    local: SocketAddr,
+    deadline: Instant,
+) -> OptionsTransaction {
+    let ids = TransactionIds::generate(&mut rand::rng());
+    let spec = OptionsSpec {
+        target_host: target.host.clone(),
+        target_port: target.addr.port(),
+        transport: target.transport,
+        local,
+        user_agent: config.user_agent.clone(),
+        extra_headers: config.extra_headers.clone(),
+    };
+    let request = build_options(&spec, &ids);
+    let now = Instant::now();
+    let remaining = deadline.saturating_duration_since(now);
+    OptionsTransaction::new(request, ids, target.addr, target.transport, now, remaining)
+}
