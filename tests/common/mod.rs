@@ -13,12 +13,20 @@
 //! Only loopback addresses are ever used.
 #![allow(dead_code, unused_imports)]
 
+pub mod certs;
+pub mod dns;
+pub mod dnsmasq;
+pub mod kamailio;
 pub mod ports;
 pub mod process;
 pub mod silent;
 pub mod sip;
 pub mod sipp;
+pub mod tls;
 
+pub use certs::{CertPaths, LeafOpts, TestPki};
+pub use dnsmasq::{DnsRecord, Dnsmasq};
+pub use kamailio::{Kamailio, KamailioOpts};
 pub use ports::{
     closed_tcp_port, closed_udp_port, free_tcp_port, free_udp_port, free_udp_tcp_port,
 };

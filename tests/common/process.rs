@@ -195,6 +195,13 @@ impl PeerProcess {
             if let Ok(st) = child.wait() {
                 self.status.get_or_insert(st);
             }
+            // Kamailio's workers are reparented to init when the main process dies, and init may
+            // take a second to reap them; wait (bounded) only until none is still running: a
+            // zombie has closed its sockets already.
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while !live_group_members(child.id()).is_empty() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 
@@ -245,6 +252,28 @@ impl Drop for PeerProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// PIDs of the processes in process group `pgid` that are not zombies (from `/proc`).
+pub fn live_group_members(pgid: u32) -> Vec<u32> {
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // "pid (comm) state ppid pgrp ..."; comm may contain spaces and parentheses.
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let mut f = rest.split_whitespace();
+            let state = f.next();
+            let pgrp = f.nth(1).and_then(|g| g.parse::<u32>().ok());
+            pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+        })
+        .collect()
 }
 
 /// Starts a peer with fresh ports up to 3 times: `attempt` picks ports, renders config and spawns;
