@@ -60,10 +60,7 @@ impl Default for TestPki {
 impl TestPki {
     /// A new CA ("trunkprobe test CA", ECDSA P-256), written to `ca.pem` in a temp dir.
     pub fn new() -> TestPki {
-        let dir = tempfile::Builder::new()
-            .prefix("trunkprobe-pki-")
-            .tempdir()
-            .expect("pki temp dir");
+        let dir = super::process::peer_dir("pki");
         let key = KeyPair::generate().expect("CA key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         let mut dn = DistinguishedName::new();

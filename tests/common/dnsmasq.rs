@@ -178,6 +178,7 @@ impl Dnsmasq {
                 &args,
                 "dnsmasq-base",
                 libc::SIGKILL,
+                true,
             )?;
             let addr = loopback(port);
             proc.wait_ready(|| {

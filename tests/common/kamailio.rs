@@ -102,6 +102,7 @@ impl Kamailio {
                     "kamailio"
                 },
                 libc::SIGTERM,
+                false,
             )?;
             let (udp, tcp) = (loopback(port), loopback(port));
             let tls = tls_port.map(loopback);

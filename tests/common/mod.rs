@@ -9,6 +9,7 @@
 //! group. Should the test binary itself die, `PR_SET_PDEATHSIG` takes the peers down with it.
 //! Constructors panic with the peer's logs when the binary is missing, the peer exits early, or it
 //! is not ready within [`ready_timeout`] (default 10 s, `TRUNKPROBE_PEER_READY_SECS` overrides).
+//! Set `TRUNKPROBE_KEEP_PEER_DIRS=1` to keep each peer's temp dir (config, logs) after the test.
 //!
 //! Only loopback addresses are ever used.
 #![allow(dead_code, unused_imports)]

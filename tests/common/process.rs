@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
@@ -46,6 +46,29 @@ impl StartError {
     }
 }
 
+/// `sh -c` wrapper for `watch_stdin`: runs "$@" in the background, kills it when stdin reaches
+/// EOF, and exits with its status when it exits by itself.
+const WATCHDOG_SH: &str = r#"exec 3<&0
+"$@" </dev/null 3<&- &
+p=$!
+(read -r _ <&3; kill -9 "$p" 2>/dev/null) &
+w=$!
+exec 3<&-
+wait "$p"
+rc=$?
+kill "$w" 2>/dev/null
+exit "$rc""#;
+
+/// True if `program` is a path or is found on `PATH`.
+fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
 type SpawnJob = (Command, mpsc::Sender<io::Result<Child>>);
 
 /// All peers are spawned from one thread that lives as long as the test binary: the parent-death
@@ -73,6 +96,9 @@ pub struct PeerProcess {
     name: String,
     child: Option<Child>,
     status: Option<ExitStatus>,
+    /// Write end of the peer's stdin when spawned with `watch_stdin`: closing it (drop, or the
+    /// test binary dying) is the peer wrapper's signal to kill the peer.
+    keepalive: Option<ChildStdin>,
     dir: TempDir,
 }
 
@@ -81,6 +107,11 @@ impl PeerProcess {
     /// if the test binary dies without dropping the guard (SIGTERM for Kamailio so its main process
     /// takes its children down; SIGKILL otherwise). `package` names the Debian package for the
     /// "not installed" message.
+    ///
+    /// With `watch_stdin` the process gets a pipe as stdin that only this guard writes to: a peer
+    /// that changes its credentials (dnsmasq does, even with `--user=root`) loses its
+    /// parent-death signal, so it runs under a `sh` wrapper that kills it when stdin hits EOF.
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn(
         name: &str,
         dir: TempDir,
@@ -88,6 +119,7 @@ impl PeerProcess {
         args: &[String],
         package: &str,
         death_signal: libc::c_int,
+        watch_stdin: bool,
     ) -> Result<Self, StartError> {
         let stdout = File::create(dir.path().join("stdout.log")).expect("create stdout.log");
         let stderr = File::create(dir.path().join("stderr.log")).expect("create stderr.log");
@@ -96,10 +128,27 @@ impl PeerProcess {
             format!("{program} {}\n", args.join(" ")),
         )
         .expect("write cmdline.txt");
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
+        let mut cmd = if watch_stdin {
+            // fd 3 keeps the pipe for the watcher: a background list's stdin is /dev/null.
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(WATCHDOG_SH)
+                .arg("peer-watchdog")
+                .arg(program)
+                .args(args)
+                .stdin(Stdio::piped());
+            c
+        } else {
+            let mut c = Command::new(program);
+            c.args(args).stdin(Stdio::null());
+            c
+        };
+        if watch_stdin && !program_exists(program) {
+            return Err(StartError::Missing(format!(
+                "`{program}` not found: apt-get install {package}"
+            )));
+        }
+        cmd.current_dir(dir.path())
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
@@ -123,8 +172,9 @@ impl PeerProcess {
             .send((cmd, tx))
             .expect("peer-spawner thread gone");
         match rx.recv().expect("peer-spawner thread gone") {
-            Ok(child) => Ok(PeerProcess {
+            Ok(mut child) => Ok(PeerProcess {
                 name: name.to_string(),
+                keepalive: child.stdin.take(),
                 child: Some(child),
                 status: None,
                 dir,
@@ -186,6 +236,7 @@ impl PeerProcess {
     /// Kills the whole process group now (a gateway going away mid-test). Idempotent; logs stay
     /// readable until the guard is dropped.
     pub fn stop(&mut self) {
+        self.keepalive = None;
         if let Some(mut child) = self.child.take() {
             // SAFETY: plain syscalls on our own child's process group.
             unsafe {
@@ -291,10 +342,12 @@ pub fn start_with_retry<T>(what: &str, mut attempt: impl FnMut() -> Result<T, St
     last.expect("at least one attempt").panic(what)
 }
 
-/// A fresh temp dir for one peer, named after it.
+/// A fresh temp dir for one peer, named after it (`/tmp/trunkprobe-<prefix>-XXXXXX`), removed on
+/// drop unless `TRUNKPROBE_KEEP_PEER_DIRS` is set (to read configs and logs after a failure).
 pub fn peer_dir(prefix: &str) -> TempDir {
     tempfile::Builder::new()
         .prefix(&format!("trunkprobe-{prefix}-"))
+        .disable_cleanup(std::env::var_os("TRUNKPROBE_KEEP_PEER_DIRS").is_some())
         .tempdir()
         .expect("create peer temp dir")
 }

@@ -90,6 +90,7 @@ impl Sipp {
                 &args,
                 "sip-tester",
                 libc::SIGKILL,
+                false,
             )?;
             proc.wait_ready(|| ready(addr, transport, silent))?;
             Ok::<_, StartError>(Sipp {
