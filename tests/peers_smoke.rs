@@ -382,3 +382,20 @@ fn a_peer_that_exits_early_fails_fast_with_its_logs() {
     let msg = r.err().and_then(|p| p.downcast::<String>().ok()).unwrap();
     assert!(msg.contains("scenario"), "{msg}");
 }
+
+#[tokio::test]
+async fn harness_is_usable_from_tokio_tests() {
+    // Start-up blocks briefly; fine on the test's own runtime thread.
+    let gw = Sipp::uas_udp("options_200.xml");
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(gw.addr()).await.unwrap();
+    let req = sip::options_request("UDP", sock.local_addr().unwrap(), gw.addr(), "tokio-1", 1);
+    sock.send(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(T, sock.recv(&mut buf))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    let resp = String::from_utf8_lossy(&buf[..n]);
+    assert_eq!(sip::status_code(&resp), Some(200), "{resp}\n{}", gw.logs());
+}
