@@ -1,0 +1,43 @@
+//! Real-peer test harness: brings up SIPp, Kamailio and dnsmasq on 127.0.0.1 and tears them down.
+//!
+//! Use it from an integration test with `mod common;`. Everything here is synchronous and std-only
+//! (plus rustls/rcgen for TLS), so both plain `#[test]` and `#[tokio::test]` tests can use it; in a
+//! tokio test, start peers before doing async work (start-up blocks for up to the ready deadline).
+//!
+//! Every peer is a guard: it owns its process (in its own process group) and a temp dir with the
+//! rendered config and the logs. Dropping the guard (also during a panic) kills the whole process
+//! group. Should the test binary itself die, `PR_SET_PDEATHSIG` takes the peers down with it.
+//! Constructors panic with the peer's logs when the binary is missing, the peer exits early, or it
+//! is not ready within [`ready_timeout`] (default 10 s, `TRUNKPROBE_PEER_READY_SECS` overrides).
+//! Set `TRUNKPROBE_KEEP_PEER_DIRS=1` to keep each peer's temp dir (config, logs) after the test.
+//!
+//! Only loopback addresses are ever used.
+#![allow(dead_code, unused_imports)]
+
+pub mod certs;
+pub mod dns;
+pub mod dnsmasq;
+pub mod kamailio;
+pub mod ports;
+pub mod process;
+pub mod silent;
+pub mod sip;
+pub mod sipp;
+pub mod tls;
+
+pub use certs::{CertPaths, LeafOpts, TestPki};
+pub use dnsmasq::{DnsRecord, Dnsmasq};
+pub use kamailio::{Kamailio, KamailioOpts};
+pub use ports::{
+    closed_tcp_port, closed_udp_port, free_tcp_port, free_udp_port, free_udp_tcp_port,
+};
+pub use process::{ready_timeout, PeerProcess};
+pub use silent::{silent_tcp, silent_udp, SilentTcp, SilentUdp};
+pub use sipp::{Sipp, SippTransport};
+
+use std::path::PathBuf;
+
+/// `tests/peers` in the source tree: SIPp scenarios, Kamailio and dnsmasq templates.
+pub fn peers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
