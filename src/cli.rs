@@ -34,6 +34,8 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Start built-in carriers on loopback and check them (no network, no token needed).
     Demo(DemoArgs),
+    /// Send OPTIONS to one SIP URI like ping(8): a line per reply, then loss and RTT statistics.
+    Ping(Box<PingArgs>),
 }
 
 /// Where trunk definitions come from: the API (default), `--trunks FILE`, or `--gateway` flags.
@@ -116,6 +118,24 @@ pub struct DemoArgs {
     /// Deadline for each probe.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// The gateway: sip:host[:port][;transport=udp|tcp|tls] (sips: means TLS).
+    #[arg(value_name = "URI")]
+    pub uri: String,
+    /// Stop after COUNT requests (default: until interrupted).
+    #[arg(short = 'c', long, value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Pause between requests; 0 sends as fast as --concurrency allows.
+    #[arg(short = 'i', long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Only the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
 }
 
 /// Accepts `5s`, `500ms`, `1m` and a bare number of seconds (`5`, `0.5`).
@@ -220,7 +240,27 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(report.exit_code())
         }
         Command::Demo(args) => crate::demo::run(args.format, args.timeout).await,
+        Command::Ping(args) => ping(*args).await,
     }
+}
+
+async fn ping(args: PingArgs) -> Result<u8> {
+    let uri = crate::ping::PingUri::parse(&args.uri).map_err(Error::Usage)?;
+    let (settings, resolver) = args.probe.settings()?;
+    let options = crate::ping::PingOptions {
+        count: args.count,
+        interval: args.interval,
+        concurrency: settings.concurrency,
+        quiet: args.quiet,
+        exchange: settings.exchange,
+        healthy: settings.healthy,
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let stats = crate::ping::run(&uri, &args.uri, &resolver, options, stop).await?;
+    print!("{}", stats.render(&args.uri));
+    Ok(if stats.ok > 0 { 0 } else { 1 })
 }
 
 /// Prints a report on stdout in the chosen format.

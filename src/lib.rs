@@ -12,6 +12,7 @@
 //! - [`probe`]: orchestration of `check` and the closed set of target outcomes.
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
 //! - [`report`]: text and JSON rendering.
+//! - [`ping`]: OPTIONS like ping(8).
 //! - [`cli`]: flags to settings; [`demo`]: built-in carriers on loopback.
 //!
 //! Data flows `source -> Trunk -> checks::lint`, and per gateway
@@ -21,6 +22,7 @@ pub mod checks;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod ping;
 pub mod probe;
 pub mod report;
 pub mod resolve;
