@@ -224,24 +224,39 @@ pub async fn run(
                     record(&mut stats, seq, &result, &options);
                 }
             }
-            _ = tokio::time::sleep_until(next_send), if more && jobs.len() < concurrency => {
-                // Keep the cadence; after a stall, restart it from now.
+            _ = wait_until(next_send), if more && jobs.len() < concurrency => {
+                // Keep the cadence; after a stall, restart it from now. With no
+                // interval, fill every free slot at once instead of one per wake-up.
                 let now = tokio::time::Instant::now();
                 next_send = (next_send + options.interval).max(now);
-                stats.sent += 1;
-                let seq = stats.sent;
-                let target = target.clone();
-                let config = config.clone();
-                let healthy = options.healthy.clone();
-                jobs.spawn(async move {
-                    let ex = exchange(&target, &config).await;
-                    (seq, evaluate(ex, &healthy))
-                });
+                let burst = if options.interval.is_zero() { concurrency - jobs.len() } else { 1 };
+                for _ in 0..burst {
+                    if options.count.is_some_and(|c| stats.sent >= c) {
+                        break;
+                    }
+                    stats.sent += 1;
+                    let seq = stats.sent;
+                    let target = target.clone();
+                    let config = config.clone();
+                    let healthy = options.healthy.clone();
+                    jobs.spawn(async move {
+                        let ex = exchange(&target, &config).await;
+                        (seq, evaluate(ex, &healthy))
+                    });
+                }
             }
         }
     }
     stats.elapsed = started.elapsed();
     Ok(stats)
+}
+
+/// Sleeps until `when`, or not at all when it has passed (a timer would round
+/// up to the next millisecond tick and cap the rate near 1,000/s).
+async fn wait_until(when: tokio::time::Instant) {
+    if when > tokio::time::Instant::now() {
+        tokio::time::sleep_until(when).await;
+    }
 }
 
 fn record(stats: &mut PingStats, seq: u64, r: &crate::probe::TargetResult, options: &PingOptions) {
