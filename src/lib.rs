@@ -12,6 +12,8 @@
 //! - [`probe`]: orchestration of `check` and the closed set of target outcomes.
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
 //! - [`report`]: text and JSON rendering.
+//! - [`origination`]: Bolna's inbound side (the origination URI) as a carrier reaches it.
+//! - [`checks::media`], [`checks::path`]: codec/SDES consistency from the carrier's SDP; NAT and ip_identifiers hints.
 //! - [`cli`]: flags to settings; [`demo`]: built-in carriers on loopback.
 //!
 //! Data flows `source -> Trunk -> checks::lint`, and per gateway
@@ -21,6 +23,7 @@ pub mod checks;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod origination;
 pub mod probe;
 pub mod report;
 pub mod resolve;
