@@ -262,11 +262,11 @@ fn write_egress(out: &mut String, r: &Report, st: Style) {
     let sent = if e.local_addresses.is_empty() {
         String::new()
     } else {
-        format!(" (sent from {})", list(&e.local_addresses))
+        format!("; sent from {}", list(&e.local_addresses))
     };
     let line = match e.behind_nat {
         Some(nat) => format!(
-            "egress: carriers saw this prober at {}{sent}: {}",
+            "egress: carriers saw this prober at {}: {}{sent}",
             list(&e.public_addresses),
             match (nat, e.port_translated) {
                 (true, true) => "ports rewritten (NAT or firewall)",
@@ -341,6 +341,18 @@ fn write_origination(out: &mut String, r: &Report, st: Style) {
             }
         }
     }
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "  origination: {} ok, {} failed{}",
+        s.origination_ok,
+        s.origination_failed,
+        if s.origination_failed > 0 {
+            " (the run is unhealthy)"
+        } else {
+            ""
+        }
+    );
     out.push('\n');
 }
 
