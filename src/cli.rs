@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
+use crate::origination::OriginationUri;
 use crate::probe::{self, CheckSettings, HealthyCodes};
 use crate::report::{self, Format, Style};
 use crate::resolve::GatewayResolver;
@@ -105,9 +106,41 @@ pub struct CheckArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub origination: OriginationArgs,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Which origination URIs (Bolna's inbound side) `check` probes.
+#[derive(Debug, Args)]
+pub struct OriginationArgs {
+    /// Probe this origination URI instead of the setup guide's sip.bolna.ai URIs (repeatable),
+    /// e.g. sip:sip.bolna.ai:5061;transport=tls.
+    #[arg(long, value_name = "URI", value_parser = OriginationUri::parse)]
+    pub origination: Vec<OriginationUri>,
+    /// Do not probe any origination URI (no traffic to sip.bolna.ai).
+    #[arg(long, conflicts_with = "origination")]
+    pub no_origination: bool,
+}
+
+impl OriginationArgs {
+    /// The URIs to probe: the flags', or the guide's for the transports of the active trunks.
+    pub fn uris(&self, trunks: &[Trunk]) -> Vec<OriginationUri> {
+        if self.no_origination {
+            return Vec::new();
+        }
+        if !self.origination.is_empty() {
+            return self.origination.clone();
+        }
+        OriginationUri::defaults_for(
+            trunks
+                .iter()
+                .filter(|t| t.is_active)
+                .filter_map(|t| t.transport.valid()),
+        )
+    }
 }
 
 #[derive(Debug, Args)]
@@ -235,7 +268,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let (mut settings, resolver) = args.probe.settings()?;
             settings.skip_auth_checks = !args.source.gateway.is_empty();
             let trunks = args.source.load().await?;
-            let report = probe::check(trunks, &resolver, &settings).await;
+            let uris = args.origination.uris(&trunks);
+            let (mut report, origination) = tokio::join!(
+                probe::check(trunks, &resolver, &settings),
+                crate::origination::check(&uris, &resolver, &settings)
+            );
+            report.set_origination(origination);
             print_report(&report, args.format);
             Ok(report.exit_code())
         }

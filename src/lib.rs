@@ -13,6 +13,8 @@
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
 //! - [`report`]: text and JSON rendering.
 //! - [`ping`]: OPTIONS like ping(8).
+//! - [`origination`]: Bolna's inbound side (the origination URI) as a carrier reaches it.
+//! - [`checks::media`], [`checks::path`]: codec/SDES consistency from the carrier's SDP; NAT and ip_identifiers hints.
 //! - [`cli`]: flags to settings; [`demo`]: built-in carriers on loopback.
 //!
 //! Data flows `source -> Trunk -> checks::lint`, and per gateway
@@ -23,6 +25,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod ping;
+pub mod origination;
 pub mod probe;
 pub mod report;
 pub mod resolve;

@@ -212,6 +212,9 @@ pub struct Summary {
     pub findings: BTreeMap<&'static str, usize>,
     /// Every probed target ok and no error-level finding.
     pub healthy: bool,
+    /// Origination URI addresses that answered healthy / did not.
+    pub origination_ok: usize,
+    pub origination_failed: usize,
 }
 
 /// The whole `check` run.
@@ -224,6 +227,10 @@ pub struct Report {
     pub duration: Duration,
     pub trunks: Vec<TrunkReport>,
     pub summary: Summary,
+    /// The address carriers saw this prober at, and whether it is behind NAT.
+    pub egress: checks::path::Egress,
+    /// Bolna's inbound side as a carrier reaches it (empty with `--no-origination`).
+    pub origination: Vec<crate::origination::OriginationResult>,
 }
 
 impl Report {
@@ -259,8 +266,22 @@ impl Report {
                 }
             }
         }
-        s.healthy = s.trunks_healthy == s.trunks;
+        for o in self.origination.iter().flat_map(|o| o.targets.iter()) {
+            if o.result.outcome == Outcome::Ok {
+                s.origination_ok += 1;
+            } else {
+                s.origination_failed += 1;
+            }
+        }
+        s.healthy = s.trunks_healthy == s.trunks && s.origination_failed == 0;
         self.summary = s;
+    }
+
+    /// Attaches the origination results and summarises again (a failed
+    /// origination address makes the run unhealthy).
+    pub fn set_origination(&mut self, results: Vec<crate::origination::OriginationResult>) {
+        self.origination = results;
+        self.summarise();
     }
 
     /// 0 when every probed target is ok and no error-level finding exists, else 1.
@@ -374,12 +395,16 @@ pub async fn check(
     }
 
     explain_all(&mut reports, settings.exchange.timeout);
+    add_media_and_path_findings(&trunks, &mut reports, settings.skip_auth_checks);
+    let egress = checks::path::egress(reports.iter().flat_map(|t| t.targets()));
     let mut report = Report {
         version: env!("CARGO_PKG_VERSION"),
         started_at,
         duration: started.elapsed(),
         trunks: reports,
         summary: Summary::default(),
+        egress,
+        origination: Vec::new(),
     };
     report.summarise();
     report
@@ -392,6 +417,40 @@ fn dns_failure_result(failure: &DnsFailure, port: u16, transport: Transport) -> 
     r.cause = Some(cause);
     r.fix = Some(fix);
     r
+}
+
+/// Appends each probed trunk's media findings (from the SDP of its replies) and
+/// ip_identifiers findings (from its gateways' addresses), keeping the findings
+/// sorted most severe first.
+fn add_media_and_path_findings(trunks: &[Trunk], reports: &mut [TrunkReport], skip_auth: bool) {
+    for (trunk, report) in trunks.iter().zip(reports.iter_mut()) {
+        if report.status != TrunkStatus::Probed {
+            continue;
+        }
+        let mut extra = checks::media::media(trunk, report.targets());
+        let resolved: Vec<(&str, &[IpAddr])> = report
+            .gateways
+            .iter()
+            .filter_map(|g| Some((g.host.as_str(), g.dns.as_ref()?.addresses.as_slice())))
+            .collect();
+        if !skip_auth {
+            extra.extend(checks::path::ip_identifiers(trunk, &resolved));
+        }
+        report.findings.extend(extra);
+        report
+            .findings
+            .sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
+}
+
+/// A blank result for a target (all evidence empty), for callers outside this module.
+pub fn blank_result(
+    ip: Option<IpAddr>,
+    port: u16,
+    transport: Transport,
+    outcome: Outcome,
+) -> TargetResult {
+    blank(ip, port, transport, outcome)
 }
 
 fn blank(ip: Option<IpAddr>, port: u16, transport: Transport, outcome: Outcome) -> TargetResult {
