@@ -106,6 +106,12 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Run the UDP size ladder (fragmentation / path MTU check) on UDP targets that answered.
+    #[arg(long)]
+    pub mtu: bool,
+    /// With --mtu: total message sizes of the ladder in bytes.
+    #[arg(long, requires = "mtu", value_name = "BYTES,...", value_parser = crate::checks::mtu::parse_sizes)]
+    pub mtu_sizes: Option<SizeList>,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +136,10 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration ({e}); try 5s or 500ms"))
 }
+
+/// A list of sizes taken as one flag value (`600,1200`); an alias so clap does not
+/// read it as a repeated flag.
+type SizeList = Vec<usize>;
 
 fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
     let (host, ip) = s
@@ -215,7 +225,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let (mut settings, resolver) = args.probe.settings()?;
             settings.skip_auth_checks = !args.source.gateway.is_empty();
             let trunks = args.source.load().await?;
-            let report = probe::check(trunks, &resolver, &settings).await;
+            let mtu_trunks = args.mtu.then(|| trunks.clone());
+            let mut report = probe::check(trunks, &resolver, &settings).await;
+            if let Some(trunks) = mtu_trunks {
+                let mut mtu =
+                    probe::MtuConfig::new(settings.exchange.clone(), settings.healthy.clone());
+                if let Some(sizes) = &args.mtu_sizes {
+                    mtu.sizes = sizes.clone();
+                }
+                probe::mtu::run_ladders(&mut report, &trunks, &mtu).await;
+            }
             print_report(&report, args.format);
             Ok(report.exit_code())
         }

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 pub mod lint;
+pub mod mtu;
 pub mod reachability;
 
 pub use lint::{lint, lint_flag_trunk};
@@ -62,6 +63,9 @@ pub enum CheckId {
     ForceRportDisabled,
     InboundWithoutNumbers,
     TrunkInactive,
+    UdpLargeMessagesLost,
+    InviteExceedsUdpLimit,
+    MtuLadderInconclusive,
 }
 
 impl CheckId {
@@ -96,6 +100,9 @@ impl CheckId {
         CheckId::ForceRportDisabled,
         CheckId::InboundWithoutNumbers,
         CheckId::TrunkInactive,
+        CheckId::UdpLargeMessagesLost,
+        CheckId::InviteExceedsUdpLimit,
+        CheckId::MtuLadderInconclusive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +135,9 @@ impl CheckId {
             CheckId::ForceRportDisabled => "force_rport_disabled",
             CheckId::InboundWithoutNumbers => "inbound_without_numbers",
             CheckId::TrunkInactive => "trunk_inactive",
+            CheckId::UdpLargeMessagesLost => "udp_large_messages_lost",
+            CheckId::InviteExceedsUdpLimit => "invite_exceeds_udp_limit",
+            CheckId::MtuLadderInconclusive => "mtu_ladder_inconclusive",
         }
     }
 
@@ -152,7 +162,8 @@ impl CheckId {
             | UserpassMissingPassword
             | IpBasedMissingIdentifiers
             | IpIdentifierInvalid
-            | QualifyFrequencyNegative => Severity::Error,
+            | QualifyFrequencyNegative
+            | UdpLargeMessagesLost => Severity::Error,
             TlsGatewayPort
             | PlainGatewayOn5061
             | TlsIpLiteralGateway
@@ -164,8 +175,11 @@ impl CheckId {
             | DirectMediaEnabled
             | RtpSymmetricDisabled
             | ForceRportDisabled
-            | InboundWithoutNumbers => Severity::Warning,
-            QualifyDisabled | OptimisticWithoutSdes | TrunkInactive => Severity::Info,
+            | InboundWithoutNumbers
+            | InviteExceedsUdpLimit => Severity::Warning,
+            QualifyDisabled | OptimisticWithoutSdes | TrunkInactive | MtuLadderInconclusive => {
+                Severity::Info
+            }
         }
     }
 
@@ -216,6 +230,15 @@ impl CheckId {
                 "inbound_enabled=true but no (non-deleted) phone number on the trunk"
             }
             CheckId::TrunkInactive => "is_active=false: the trunk is paused",
+            CheckId::UdpLargeMessagesLost => {
+                "`--mtu`: large UDP messages are lost while small ones are answered (fragments dropped)"
+            }
+            CheckId::InviteExceedsUdpLimit => {
+                "`--mtu`: Bolna's estimated INVITE is within 200 bytes of the path MTU (or over 1300 bytes)"
+            }
+            CheckId::MtuLadderInconclusive => {
+                "`--mtu`: the size ladder lost messages out of size order, or all of them"
+            }
         }
     }
 }
