@@ -11,6 +11,8 @@
 //! - [`transport`]: the sockets: UDP, TCP and TLS drivers of one OPTIONS exchange.
 //! - [`probe`]: orchestration of `check` and the closed set of target outcomes.
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
+//! - [`checks::mtu`], [`transport::ladder`], [`probe::mtu`]: the UDP size ladder
+//!   (`check --mtu`): padding, INVITE estimate and verdict; its socket; its orchestration.
 //! - [`report`]: text and JSON rendering.
 //! - [`cli`]: flags to settings; [`demo`]: built-in carriers on loopback.
 //!

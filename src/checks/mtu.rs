@@ -384,9 +384,9 @@ impl MtuResult {
         }
     }
 
-    /// Whether the TCP fallback is worth probing.
+    /// Whether the TCP fallback is worth probing: UDP lost something.
     pub fn wants_tcp_fallback(&self) -> bool {
-        matches!(self.verdict, Verdict::LargeLost | Verdict::Irregular)
+        self.verdict != Verdict::AllAnswered
     }
 }
 

@@ -84,6 +84,7 @@ pub async fn mtu_ladder(target: &Target, config: &MtuConfig) -> MtuResult {
 /// stores each result on the target (`mtu`), adds the findings to its trunk and
 /// summarises again. `trunks` are the trunks `report` was made from, in order.
 pub async fn run_ladders(report: &mut Report, trunks: &[Trunk], config: &MtuConfig) {
+    let started = std::time::Instant::now();
     let limit = Arc::new(Semaphore::new(LADDERS_IN_FLIGHT));
     let mut jobs: JoinSet<((usize, usize, usize), MtuResult)> = JoinSet::new();
     for (ti, t) in report.trunks.iter().enumerate() {
@@ -131,5 +132,6 @@ pub async fn run_ladders(report: &mut Report, trunks: &[Trunk], config: &MtuConf
         }
         trunk_report.gateways[gi].targets[ai].mtu = Some(result);
     }
+    report.duration += started.elapsed();
     report.summarise();
 }
