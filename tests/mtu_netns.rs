@@ -195,8 +195,18 @@ impl Drop for Netns {
 /// The binary under test; `TRUNKPROBE_TEST_BIN` overrides it (when several
 /// worktrees share one target directory, `target/debug/trunkprobe` may be another's).
 fn trunkprobe_bin() -> String {
-    std::env::var("TRUNKPROBE_TEST_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string())
+    let bin = std::env::var("TRUNKPROBE_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string());
+    let help = Command::new(&bin)
+        .args(["check", "--help"])
+        .output()
+        .unwrap_or_else(|e| panic!("run {bin}: {e}"));
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--mtu"),
+        "{bin} has no --mtu flag: another checkout sharing CARGO_TARGET_DIR rebuilt it; \
+         rerun, or point TRUNKPROBE_TEST_BIN at this checkout's build"
+    );
+    bin
 }
 
 fn gateway() -> SocketAddr {
