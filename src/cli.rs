@@ -111,6 +111,12 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Run the UDP size ladder (fragmentation / path MTU check) on UDP targets that answered.
+    #[arg(long)]
+    pub mtu: bool,
+    /// With --mtu: total message sizes of the ladder in bytes.
+    #[arg(long, requires = "mtu", value_name = "BYTES,...", value_parser = crate::checks::mtu::parse_sizes)]
+    pub mtu_sizes: Option<SizeList>,
 }
 
 /// Which origination URIs (Bolna's inbound side) `check` probes.
@@ -183,6 +189,10 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration ({e}); try 5s or 500ms"))
 }
+
+/// A list of sizes taken as one flag value (`600,1200`); an alias so clap does not
+/// read it as a repeated flag.
+type SizeList = Vec<usize>;
 
 fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
     let (host, ip) = s
@@ -268,11 +278,20 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let (mut settings, resolver) = args.probe.settings()?;
             settings.skip_auth_checks = !args.source.gateway.is_empty();
             let trunks = args.source.load().await?;
+            let mtu_trunks = args.mtu.then(|| trunks.clone());
             let uris = args.origination.uris(&trunks);
             let (mut report, origination) = tokio::join!(
                 probe::check(trunks, &resolver, &settings),
                 crate::origination::check(&uris, &resolver, &settings)
             );
+            if let Some(trunks) = mtu_trunks {
+                let mut mtu =
+                    probe::MtuConfig::new(settings.exchange.clone(), settings.healthy.clone());
+                if let Some(sizes) = &args.mtu_sizes {
+                    mtu.sizes = sizes.clone();
+                }
+                probe::mtu::run_ladders(&mut report, &trunks, &mtu).await;
+            }
             report.set_origination(origination);
             print_report(&report, args.format);
             Ok(report.exit_code())

@@ -11,6 +11,8 @@
 //! - [`transport`]: the sockets: UDP, TCP and TLS drivers of one OPTIONS exchange.
 //! - [`probe`]: orchestration of `check` and the closed set of target outcomes.
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
+//! - [`checks::mtu`], [`transport::ladder`], [`probe::mtu`]: the UDP size ladder
+//!   (`check --mtu`): padding, INVITE estimate and verdict; its socket; its orchestration.
 //! - [`report`]: text and JSON rendering.
 //! - [`ping`]: OPTIONS like ping(8).
 //! - [`origination`]: Bolna's inbound side (the origination URI) as a carrier reaches it.
@@ -24,8 +26,8 @@ pub mod checks;
 pub mod cli;
 pub mod demo;
 pub mod error;
-pub mod ping;
 pub mod origination;
+pub mod ping;
 pub mod probe;
 pub mod report;
 pub mod resolve;

@@ -18,6 +18,9 @@ use crate::transport::{self, Exchange, ExchangeConfig, Target, TlsObservation, T
 use crate::trunk::{Field, Transport, Trunk};
 use crate::util::{printable, ser_ms, ser_opt_ms};
 
+pub mod mtu;
+pub use mtu::{mtu_ladder, MtuConfig};
+
 /// What happened to one target. A closed set: metrics and exit codes rely on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +148,9 @@ pub struct TargetResult {
     /// The likely cause and what to do, for anything but `ok`.
     pub cause: Option<String>,
     pub fix: Option<String>,
+    /// The UDP size ladder (`check --mtu`), when it ran on this target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<crate::checks::mtu::MtuResult>,
     /// The final response itself (for media checks); not part of the JSON report.
     #[serde(skip)]
     pub response: Option<Response>,
@@ -476,6 +482,7 @@ fn blank(ip: Option<IpAddr>, port: u16, transport: Transport, outcome: Outcome) 
         detail: String::new(),
         cause: None,
         fix: None,
+        mtu: None,
         response: None,
     }
 }

@@ -234,6 +234,9 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
             );
         }
     }
+    if let Some(mtu) = &t.mtu {
+        write_mtu(out, mtu, st);
+    }
     if t.outcome != Outcome::Ok {
         if t.outcome != Outcome::SipError {
             let _ = writeln!(out, "      {}", t.detail);
@@ -354,6 +357,57 @@ fn write_origination(out: &mut String, r: &Report, st: Style) {
         }
     );
     out.push('\n');
+}
+
+/// The `--mtu` size ladder of one target: rungs, cut-off, path MTU, TCP fallback.
+fn write_mtu(out: &mut String, m: &crate::checks::mtu::MtuResult, st: Style) {
+    use crate::checks::mtu::RungStatus;
+    let rungs: Vec<String> = m
+        .sizes
+        .iter()
+        .map(|r| match r.status {
+            RungStatus::Answered => format!("{} {}", r.size, st.green("✓")),
+            RungStatus::TooLarge => format!("{} {}", r.size, st.red("✗513")),
+            RungStatus::Lost | RungStatus::Failed => format!("{} {}", r.size, st.red("✗")),
+        })
+        .collect();
+    let _ = writeln!(out, "      UDP size ladder: {}", rungs.join("  "));
+    let mut line = format!(
+        "      largest answered {} · first lost {} · path MTU {}",
+        m.largest_answered
+            .map_or("none".to_string(), |s| format!("{s} B")),
+        m.first_lost
+            .map_or("none".to_string(), |s| format!("{s} B")),
+        m.path_mtu.map_or("unknown".to_string(), |p| p.to_string()),
+    );
+    if let Some(d) = m.pmtu_discovery {
+        let _ = write!(line, " (pmtudisc {})", d.as_str());
+    }
+    if let Some(invite) = m.invite_bytes {
+        let _ = write!(
+            line,
+            " · INVITE ≈ {invite} B (RFC 3261 §18.1.1 UDP limit {} B)",
+            m.rfc3261_limit
+        );
+    }
+    let _ = writeln!(out, "{}", st.dim(&line));
+    if let Some(tcp) = &m.tcp_fallback {
+        let verdict = if tcp.works() {
+            st.green("TCP works")
+        } else {
+            st.red("TCP fails")
+        };
+        let _ = writeln!(
+            out,
+            "      TCP fallback to {}: {verdict} ({}{})",
+            m.target,
+            tcp.outcome.as_str(),
+            tcp.status_code
+                .map(|c| format!(", {c} {}", tcp.reason.as_deref().unwrap_or("")))
+                .unwrap_or_default()
+                .trim_end()
+        );
+    }
 }
 
 fn write_summary(out: &mut String, r: &Report, st: Style) {

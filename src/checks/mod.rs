@@ -8,6 +8,7 @@ use serde::Serialize;
 
 pub mod lint;
 pub mod media;
+pub mod mtu;
 pub mod path;
 pub mod reachability;
 
@@ -73,6 +74,9 @@ pub enum CheckId {
     SdesNoSupportedSuite,
     SdesCryptoSuiteUnsupported,
     GatewayOutsideIpIdentifiers,
+    UdpLargeMessagesLost,
+    InviteExceedsUdpLimit,
+    MtuLadderInconclusive,
 }
 
 impl CheckId {
@@ -116,6 +120,9 @@ impl CheckId {
         CheckId::SdesNoSupportedSuite,
         CheckId::SdesCryptoSuiteUnsupported,
         CheckId::GatewayOutsideIpIdentifiers,
+        CheckId::UdpLargeMessagesLost,
+        CheckId::InviteExceedsUdpLimit,
+        CheckId::MtuLadderInconclusive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +164,9 @@ impl CheckId {
             CheckId::SdesNoSupportedSuite => "sdes_no_supported_suite",
             CheckId::SdesCryptoSuiteUnsupported => "sdes_crypto_suite_unsupported",
             CheckId::GatewayOutsideIpIdentifiers => "gateway_outside_ip_identifiers",
+            CheckId::UdpLargeMessagesLost => "udp_large_messages_lost",
+            CheckId::InviteExceedsUdpLimit => "invite_exceeds_udp_limit",
+            CheckId::MtuLadderInconclusive => "mtu_ladder_inconclusive",
         }
     }
 
@@ -181,7 +191,8 @@ impl CheckId {
             | UserpassMissingPassword
             | IpBasedMissingIdentifiers
             | IpIdentifierInvalid
-            | QualifyFrequencyNegative => Severity::Error,
+            | QualifyFrequencyNegative
+            | UdpLargeMessagesLost => Severity::Error,
             TlsGatewayPort
             | PlainGatewayOn5061
             | TlsIpLiteralGateway
@@ -193,8 +204,11 @@ impl CheckId {
             | DirectMediaEnabled
             | RtpSymmetricDisabled
             | ForceRportDisabled
-            | InboundWithoutNumbers => Severity::Warning,
-            QualifyDisabled | OptimisticWithoutSdes | TrunkInactive => Severity::Info,
+            | InboundWithoutNumbers
+            | InviteExceedsUdpLimit => Severity::Warning,
+            QualifyDisabled | OptimisticWithoutSdes | TrunkInactive | MtuLadderInconclusive => {
+                Severity::Info
+            }
             MediaNotAdvertised => Severity::Info,
             MediaCodecMismatch => Severity::Error,
             MediaCarrierAlawOnly => Severity::Warning,
@@ -280,6 +294,15 @@ impl CheckId {
             }
             CheckId::GatewayOutsideIpIdentifiers => {
                 "an ip-based trunk's gateway resolves outside its ip_identifiers"
+            }
+            CheckId::UdpLargeMessagesLost => {
+                "`--mtu`: large UDP messages are lost while small ones are answered (fragments dropped)"
+            }
+            CheckId::InviteExceedsUdpLimit => {
+                "`--mtu`: Bolna's estimated INVITE is within 200 bytes of the path MTU (or over 1300 bytes)"
+            }
+            CheckId::MtuLadderInconclusive => {
+                "`--mtu`: the size ladder lost messages out of size order, or all of them"
             }
         }
     }
