@@ -34,6 +34,8 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Start built-in carriers on loopback and check them (no network, no token needed).
     Demo(DemoArgs),
+    /// Monitoring daemon: probe every trunk on its qualify_frequency, serve Prometheus metrics.
+    Serve(Box<crate::daemon::ServeArgs>),
 }
 
 /// Where trunk definitions come from: the API (default), `--trunks FILE`, or `--gateway` flags.
@@ -152,7 +154,7 @@ fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
 }
 
 impl ProbeArgs {
-    fn settings(&self) -> Result<(CheckSettings, GatewayResolver)> {
+    pub(crate) fn settings(&self) -> Result<(CheckSettings, GatewayResolver)> {
         if self.timeout.is_zero() {
             return Err(Error::Usage("--timeout must be more than zero".into()));
         }
@@ -194,17 +196,21 @@ impl SourceArgs {
             };
             return Ok(vec![source::trunk_from_flags(&flags)?]);
         }
+        Ok(self.api()?.fetch().await?)
+    }
+
+    /// The API source the flags describe (token from `--token-file` or `BOLNA_API_KEY`).
+    pub fn api(&self) -> Result<ApiSource> {
         let token = source::read_token(
             std::env::var("BOLNA_API_KEY").ok(),
             self.token_file.as_deref(),
         )?;
-        let api = ApiSource {
+        Ok(ApiSource {
             base_url: self.api_url.clone(),
             token,
             include_inactive: self.include_inactive,
             timeout: self.api_timeout,
-        };
-        Ok(api.fetch().await?)
+        })
     }
 }
 
@@ -220,6 +226,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(report.exit_code())
         }
         Command::Demo(args) => crate::demo::run(args.format, args.timeout).await,
+        Command::Serve(args) => crate::daemon::serve(*args).await,
     }
 }
 

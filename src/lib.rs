@@ -13,14 +13,17 @@
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
 //! - [`report`]: text and JSON rendering.
 //! - [`cli`]: flags to settings; [`demo`]: built-in carriers on loopback.
+//! - [`daemon`]: `serve`, the monitoring loop and its HTTP server; [`metrics`]: its Prometheus series.
 //!
 //! Data flows `source -> Trunk -> checks::lint`, and per gateway
 //! `resolve -> targets -> transport + sip transaction -> outcome -> report`.
 
 pub mod checks;
 pub mod cli;
+pub mod daemon;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod probe;
 pub mod report;
 pub mod resolve;
