@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use common::prometheus::{
     dashboard_queries, dashboards_dir, fake_exposition, http_get, label_values_variables,
-    metric_names, promtool, split_comparison, substitute_vars, FakeExporter, Prometheus,
-    DAEMON_METRICS,
+    metric_names, promtool, promtool_check_metrics, split_comparison, substitute_vars,
+    FakeExporter, Prometheus, DAEMON_METRICS,
 };
 use common::{closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, TestPki};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
+const BIN_EXE: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const GW_NAME: &str = "gw.test.local";
 /// What `$__rate_interval` and friends become: several 1 s scrapes.
 const RATE_INTERVAL: &str = "10s";
@@ -350,15 +350,8 @@ fn prometheus_for(daemon: SocketAddr, probe_targets: [&str; 3]) -> Prometheus {
 #[test]
 fn prometheus_evaluates_everything_against_a_fake_exporter() {
     // The fixture itself is valid exposition text.
-    let dir = tempfile::tempdir().unwrap();
     let text = fake_exposition(1, "fixture");
-    fs::write(dir.path().join("metrics.prom"), &text).unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("promtool check metrics < metrics.prom")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = promtool_check_metrics(&text);
     assert!(out.status.success(), "{out:?}\n{text}");
 
     let fake = FakeExporter::start("fixture");
@@ -385,9 +378,15 @@ fn prometheus_evaluates_everything_against_a_fake_exporter() {
     );
 }
 
+/// The trunkprobe binary: Cargo's, or `TRUNKPROBE_BIN` when set (a private copy, for a
+/// CARGO_TARGET_DIR shared by several worktrees whose builds overwrite `target/debug/trunkprobe`).
+fn bin() -> String {
+    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN_EXE.to_string())
+}
+
 /// True when this build of trunkprobe has the `serve` command.
 fn has_serve() -> bool {
-    Command::new(BIN)
+    Command::new(bin())
         .args(["serve", "--help"])
         .output()
         .map(|o| o.status.success())
@@ -407,10 +406,14 @@ fn trunk(id: &str, transport: &str, host: &str, port: u16) -> Value {
 
 #[test]
 fn prometheus_evaluates_everything_against_the_daemon() {
-    if !has_serve() {
-        eprintln!("SKIPPED: this build of trunkprobe has no `serve` command yet");
-        return;
-    }
+    assert!(
+        has_serve(),
+        "{} has no `serve` command: a stale binary? (with a CARGO_TARGET_DIR shared between \
+         worktrees, target/debug/trunkprobe may come from another branch: rebuild it, or set \
+         TRUNKPROBE_BIN)",
+        bin()
+    );
+    let bin = bin();
     let sipp = Sipp::uas_udp("options_200.xml");
     let pki = TestPki::new();
     let kam = Kamailio::start(KamailioOpts {
@@ -461,7 +464,7 @@ fn prometheus_evaluates_everything_against_the_daemon() {
     let mut daemon = common::PeerProcess::spawn(
         "trunkprobe-serve",
         dir,
-        BIN,
+        &bin,
         &args,
         "trunkprobe",
         libc::SIGKILL,
@@ -476,14 +479,14 @@ fn prometheus_evaluates_everything_against_the_daemon() {
         })
         .unwrap_or_else(|e| e.panic("trunkprobe serve"));
 
-    // Every metric the dashboard needs is exported by the daemon (HELP line per family).
+    let probe_targets = [
+        format!("sip:127.0.0.1:{}", sipp.addr().port()),
+        format!("sip:127.0.0.1:{};transport=tcp", kam.tcp_addr().port()),
+        format!("sip:{GW_NAME}:{};transport=tls", kam.tls_addr().port()),
+    ];
     let prom = prometheus_for(
         listen,
-        [
-            &format!("sip:127.0.0.1:{}", sipp.addr().port()),
-            &format!("sip:127.0.0.1:{};transport=tcp", kam.tcp_addr().port()),
-            &format!("sip:{GW_NAME}:{};transport=tls", kam.tls_addr().port()),
-        ],
+        [&probe_targets[0], &probe_targets[1], &probe_targets[2]],
     );
     let logs = || {
         format!(
@@ -507,6 +510,7 @@ fn prometheus_evaluates_everything_against_the_daemon() {
         &logs,
     );
 
+    // Every metric the dashboard needs is exported by the daemon (HELP line per family).
     let (_, scrape) = http_get(listen, "/metrics", Duration::from_secs(5)).unwrap();
     for m in DAEMON_METRICS {
         assert!(
@@ -514,25 +518,34 @@ fn prometheus_evaluates_everything_against_the_daemon() {
             "the daemon does not export {m}:\n{scrape}"
         );
     }
+    let out = promtool_check_metrics(&scrape);
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {out:?}\n{scrape}"
+    );
 
-    // The blackbox-style job: each SIP URI went to /probe as ?target= and stayed the instance.
-    let probes = prom
-        .query(r#"probe_success{job="trunkprobe-probe"}"#)
-        .unwrap();
-    let mut instances: Vec<(String, String)> = probes
-        .iter()
-        .map(|s| {
-            (
-                s["metric"]["instance"].as_str().unwrap().to_string(),
-                s["value"][1].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    instances.sort();
-    assert_eq!(instances.len(), 3, "{probes:#?}\n{}", logs());
-    for (instance, value) in &instances {
-        assert!(instance.starts_with("sip:"), "{instances:?}");
-        assert_eq!(value, "1", "{instance}: {probes:#?}\n{}", logs());
+    // The blackbox-style job: each SIP URI went to /probe as ?target=, stayed the instance, and
+    // the probe succeeded (scraped every 2 s: poll until all three have been scraped).
+    let expected: BTreeSet<String> = probe_targets.iter().cloned().collect();
+    let deadline = Instant::now() + DATA_DEADLINE;
+    loop {
+        let probes = prom
+            .query(r#"probe_success{job="trunkprobe-probe"}"#)
+            .unwrap();
+        let ok: BTreeSet<String> = probes
+            .iter()
+            .filter(|s| s["value"][1] == "1")
+            .filter_map(|s| s["metric"]["instance"].as_str().map(String::from))
+            .collect();
+        if ok == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/probe: want probe_success 1 for {expected:?}, got {probes:#?}\n{}",
+            logs()
+        );
+        thread::sleep(Duration::from_millis(500));
     }
     drop(daemon);
 }

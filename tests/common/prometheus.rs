@@ -53,6 +53,25 @@ pub fn promtool(dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run promtool ({e}): apt-get install prometheus"))
 }
 
+/// `promtool check metrics` on exposition text (stdin); it wants `# HELP` on every metric.
+pub fn promtool_check_metrics(text: &str) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): apt-get install prometheus"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    child.wait_with_output().expect("promtool")
+}
+
 /// A Prometheus server on 127.0.0.1 with a temp storage dir; killed on drop.
 pub struct Prometheus {
     proc: PeerProcess,
