@@ -39,7 +39,9 @@ impl Daemon {
         let log = dir.path().join("stderr.log");
         let port = free_tcp_port();
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(BIN)
+        // TRUNKPROBE_BIN: a copy of the binary, when a shared target dir may be rebuilt by others.
+        let bin = std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN.to_string());
+        let child = Command::new(bin)
             .arg("serve")
             .args(["--listen", &listen])
             .args(args)
@@ -388,14 +390,12 @@ fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
 fn probe_endpoint_answers_blackbox_style_and_sigterm_exits_zero() {
     let gw = Sipp::uas_tcp("options_200.xml");
     let gateway = gw.addr().to_string();
-    let mut d = Daemon::start(&[
-        "--gateway",
-        &gateway,
-        "--transport",
-        "tcp",
-        "--timeout",
-        "2s",
-    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_trunks(
+        dir.path(),
+        &[trunk_json("tcp1", gw.addr(), "transport-tcp")],
+    );
+    let mut d = Daemon::start(&["--trunks", file.to_str().unwrap(), "--timeout", "2s"]);
     assert_eq!(d.get("/-/ready").map(|r| r.0), Some(200));
 
     let (code, body) = d
@@ -425,7 +425,7 @@ fn probe_endpoint_answers_blackbox_style_and_sigterm_exits_zero() {
     );
     assert_eq!(d.get("/probe").map(|r| r.0), Some(400));
 
-    d.wait_for("the flag trunk probed", |d| {
+    d.wait_for("the TCP trunk probed", |d| {
         sample(
             &d.metrics(),
             "trunkprobe_options_up",
