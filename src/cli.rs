@@ -37,6 +37,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Send OPTIONS to one SIP URI like ping(8): a line per reply, then loss and RTT statistics.
     Ping(Box<PingArgs>),
+    /// Monitoring daemon: probe every trunk on its qualify_frequency, serve Prometheus metrics.
+    Serve(Box<crate::daemon::ServeArgs>),
 }
 
 /// Where trunk definitions come from: the API (default), `--trunks FILE`, or `--gateway` flags.
@@ -215,7 +217,7 @@ fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
 }
 
 impl ProbeArgs {
-    fn settings(&self) -> Result<(CheckSettings, GatewayResolver)> {
+    pub(crate) fn settings(&self) -> Result<(CheckSettings, GatewayResolver)> {
         if self.timeout.is_zero() {
             return Err(Error::Usage("--timeout must be more than zero".into()));
         }
@@ -257,17 +259,21 @@ impl SourceArgs {
             };
             return Ok(vec![source::trunk_from_flags(&flags)?]);
         }
+        Ok(self.api()?.fetch().await?)
+    }
+
+    /// The API source the flags describe (token from `--token-file` or `BOLNA_API_KEY`).
+    pub fn api(&self) -> Result<ApiSource> {
         let token = source::read_token(
             std::env::var("BOLNA_API_KEY").ok(),
             self.token_file.as_deref(),
         )?;
-        let api = ApiSource {
+        Ok(ApiSource {
             base_url: self.api_url.clone(),
             token,
             include_inactive: self.include_inactive,
             timeout: self.api_timeout,
-        };
-        Ok(api.fetch().await?)
+        })
     }
 }
 
@@ -298,6 +304,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Demo(args) => crate::demo::run(args.format, args.timeout).await,
         Command::Ping(args) => ping(*args).await,
+        Command::Serve(args) => crate::daemon::serve(*args).await,
     }
 }
 

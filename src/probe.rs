@@ -416,7 +416,17 @@ pub async fn check(
     report
 }
 
-fn dns_failure_result(failure: &DnsFailure, port: u16, transport: Transport) -> TargetResult {
+/// Probes one target once: the OPTIONS exchange and its outcome (no cause or fix yet).
+pub async fn probe_one(
+    target: &Target,
+    config: &ExchangeConfig,
+    healthy: &HealthyCodes,
+) -> TargetResult {
+    evaluate(transport::exchange(target, config).await, healthy)
+}
+
+/// The result standing for a gateway that did not resolve.
+pub fn dns_failure_result(failure: &DnsFailure, port: u16, transport: Transport) -> TargetResult {
     let mut r = blank(None, port, transport, Outcome::DnsError);
     r.detail = failure.describe();
     let (cause, fix) = checks::reachability::explain_dns(failure);
