@@ -175,6 +175,9 @@ pub struct PingArgs {
     /// Only the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Add each request's Call-ID to its reply line (to pair replies with a packet capture).
+    #[arg(long)]
+    pub show_call_id: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
 }
@@ -316,6 +319,7 @@ async fn ping(args: PingArgs) -> Result<u8> {
         interval: args.interval,
         concurrency: settings.concurrency,
         quiet: args.quiet,
+        show_call_id: args.show_call_id,
         exchange: settings.exchange,
         healthy: settings.healthy,
     };

@@ -104,6 +104,8 @@ pub struct PingOptions {
     pub interval: Duration,
     pub concurrency: usize,
     pub quiet: bool,
+    /// Append `call-id=...` to each reply line.
+    pub show_call_id: bool,
     pub exchange: ExchangeConfig,
     pub healthy: HealthyCodes,
 }
@@ -209,7 +211,7 @@ pub async fn run(
     let config = Arc::new(options.exchange.clone());
     let udp = (uri.transport == Transport::Udp)
         .then(|| Arc::new(UdpProber::new(options.exchange.clone())));
-    let mut jobs: JoinSet<(u64, crate::probe::TargetResult)> = JoinSet::new();
+    let mut jobs: JoinSet<(u64, crate::probe::TargetResult, Option<String>)> = JoinSet::new();
     let mut stats = PingStats::default();
     let started = Instant::now();
     let mut next_send = tokio::time::Instant::now();
@@ -224,8 +226,8 @@ pub async fn run(
             biased;
             _ = &mut stop, if !stopping => stopping = true,
             Some(done) = jobs.join_next(), if !jobs.is_empty() => {
-                if let Ok((seq, result)) = done {
-                    record(&mut stats, seq, &result, &options);
+                if let Ok((seq, result, call_id)) = done {
+                    record(&mut stats, seq, &result, call_id.as_deref(), &options);
                 }
             }
             _ = wait_until(next_send), if more && jobs.len() < concurrency => {
@@ -244,12 +246,16 @@ pub async fn run(
                     let config = config.clone();
                     let udp = udp.clone();
                     let healthy = options.healthy.clone();
+                    let show_call_id = options.show_call_id;
                     jobs.spawn(async move {
                         let ex = match udp {
                             Some(udp) => udp.exchange(&target).await,
                             None => exchange(&target, &config).await,
                         };
-                        (seq, evaluate(ex, &healthy))
+                        let call_id = show_call_id
+                            .then(|| ex.transaction.as_ref().map(|t| t.ids().call_id.clone()))
+                            .flatten();
+                        (seq, evaluate(ex, &healthy), call_id)
                     });
                 }
             }
@@ -267,7 +273,13 @@ async fn wait_until(when: tokio::time::Instant) {
     }
 }
 
-fn record(stats: &mut PingStats, seq: u64, r: &crate::probe::TargetResult, options: &PingOptions) {
+fn record(
+    stats: &mut PingStats,
+    seq: u64,
+    r: &crate::probe::TargetResult,
+    call_id: Option<&str>,
+    options: &PingOptions,
+) {
     match (r.status_code, r.rtt) {
         (Some(code), Some(rtt)) => {
             stats.answered += 1;
@@ -278,11 +290,14 @@ fn record(stats: &mut PingStats, seq: u64, r: &crate::probe::TargetResult, optio
             }
             if !options.quiet {
                 let reason = r.reason.as_deref().unwrap_or("");
-                let retrans = if r.retransmissions > 0 {
+                let mut retrans = if r.retransmissions > 0 {
                     format!(" retransmissions={}", r.retransmissions)
                 } else {
                     String::new()
                 };
+                if let Some(id) = call_id {
+                    let _ = write!(retrans, " call-id={id}");
+                }
                 println!(
                     "{code} {reason} from {}: seq={seq} time={:.3} ms{retrans}",
                     r.ip.map(|ip| SocketAddr::new(ip, r.port).to_string())

@@ -342,7 +342,9 @@ impl GatewayJob {
         let mut set = JoinSet::new();
         let mut current: Vec<IpAddr> = Vec::new();
         loop {
-            let res = self.ctx.resolver.resolve(&self.host, self.transport).await;
+            // Boxed: a lookup's future is large and every gateway's task would carry
+            // it for its whole life (10,000 gateways held 200 MB that way).
+            let res = Box::pin(self.ctx.resolver.resolve(&self.host, self.transport)).await;
             self.ctx
                 .metrics
                 .record_dns(self.generation, &self.labels, &res);
@@ -483,7 +485,13 @@ impl TargetJob {
                     let ex = self.ctx.udp.exchange(target).await;
                     return probe::evaluate(ex, &self.ctx.healthy);
                 }
-                probe::probe_one(target, &self.ctx.exchange, &self.ctx.healthy).await
+                // Boxed for the same reason as the lookup: TCP/TLS futures are large.
+                Box::pin(probe::probe_one(
+                    target,
+                    &self.ctx.exchange,
+                    &self.ctx.healthy,
+                ))
+                .await
             }
             None => probe::dns_failure_result(&self.failure, self.port, self.transport),
         }

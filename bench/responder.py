@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Bench-only UAS: answers every SIP OPTIONS with 200 OK from the very address it was
+sent to. Bound to 0.0.0.0:PORT, it stands for any number of gateways spread over
+127.0.0.0/8 (IP_PKTINFO gives each request's destination; the reply leaves from it,
+so trunkprobe's exact source-address match holds). Not a test peer: SIPp bound to
+0.0.0.0 would answer from 127.0.0.1 only.
+
+    python3 bench/responder.py PORT
+"""
+import socket
+import struct
+import sys
+
+IP_PKTINFO = 8  # linux/in.h; the socket module does not export it
+COPY = (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")
+
+
+def answer(req: bytes) -> bytes | None:
+    head = req.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    if not head or not head[0].startswith(b"OPTIONS "):
+        return None
+    out = [b"SIP/2.0 200 OK"]
+    for line in head[1:]:
+        name = line.split(b":", 1)[0].strip().lower()
+        if name in COPY:
+            if name in (b"to", b"t") and b"tag=" not in line:
+                line += b";tag=bench"
+            out.append(line)
+    out += [b"Server: trunkprobe-bench-responder", b"Content-Length: 0", b"", b""]
+    return b"\r\n".join(out)
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    s.bind(("0.0.0.0", port))
+    while True:
+        data, anc, _, peer = s.recvmsg(65535, 256)
+        reply = answer(data)
+        if reply is None:
+            continue
+        cmsg = []
+        for level, kind, blob in anc:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                _ifindex, _spec, dst = struct.unpack("I4s4s", blob[:12])
+                cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("I4s4s", 0, dst, b"\0" * 4))]
+        s.sendmsg([reply], cmsg, 0, peer)
+
+
+if __name__ == "__main__":
+    main()
