@@ -24,7 +24,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UAS=$(free_port)
-sipp -sf bench/sipp/options_pause.xml -set pause "$PAUSE" -i 127.0.0.1 -p "$UAS" -t u1 -nostdin \
+sed "s/@@PAUSE@@/$PAUSE/" bench/sipp/options_pause.xml >"$WORK/uas.xml"
+sipp -sf "$WORK/uas.xml" -i 127.0.0.1 -p "$UAS" -t u1 -nostdin \
      -deadcall_wait 0 -buff_size 4194304 >"$WORK/uas.log" 2>&1 &
 PIDS+=($!)
 sleep 1
@@ -35,10 +36,11 @@ capture() { # NAME: starts tcpdump, leaves its pid in CAP
   until grep -q listening "$WORK/$1.tcpdump" 2>/dev/null; do sleep 0.05; done
 }
 stop_capture() { sleep 0.5; kill -INT "$CAP"; wait "$CAP" 2>/dev/null || true; }
+trap 'kill "${CAP:-}" 2>/dev/null || true; cleanup' EXIT
 INTERVAL=$(awk -v r="$RATE" 'BEGIN{printf "%.6f", 1/r}')
 
 capture tp
-"$BIN" ping -c "$N" -i "$INTERVAL" --concurrency 256 --show-call-id "sip:127.0.0.1:$UAS" >"$WORK/tp.out"
+"$BIN" ping -c "$N" -i "$INTERVAL" --concurrency 256 --show-call-id "sip:127.0.0.1:$UAS" >"$WORK/tp.out" || true
 stop_capture
 grep -oE 'time=[0-9.]+ ms.*call-id=[^ ]+' "$WORK/tp.out" |
   sed -E 's/time=([0-9.]+) ms.*call-id=([^ ]+)/\2 \1/' >"$WORK/tp.rep"
