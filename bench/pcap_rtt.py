@@ -63,7 +63,7 @@ def pct(v, q):
 def compare(wire_path, rep_path, mode):
     w = dict(l.split() for l in open(wire_path) if l.strip())
     if mode == "paired":
-        rep = [l.split() for l in open(rep_path) if l.strip()]
+        rep = [l.split() for l in open(rep_path) if len(l.split()) == 2]
         err = [(float(ms) - float(w[cid])) * 1000 for cid, ms in rep if cid in w]
     else:
         r = sorted(float(l.split()[-1]) for l in open(rep_path) if l.strip())

@@ -18,9 +18,9 @@ SIPSAK_N=${SIPSAK_N:-300}
 command -v tcpdump >/dev/null || apt-get install -y tcpdump >/dev/null
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
-WORK=$(mktemp -d)
+WORK=$(mktemp -d); [ -z "${KEEP:-}" ] || echo "work dir: $WORK"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UAS=$(free_port)
@@ -31,7 +31,7 @@ PIDS+=($!)
 sleep 1
 
 capture() { # NAME: starts tcpdump, leaves its pid in CAP
-  tcpdump -i lo -nn -s 2048 -B 16384 --time-stamp-precision=nano -w "$WORK/$1.pcap" "udp port $UAS" 2>"$WORK/$1.tcpdump" &
+  tcpdump -i lo -nn -s 2048 -B 16384 --immediate-mode -U --time-stamp-precision=nano -w "$WORK/$1.pcap" "udp port $UAS" 2>"$WORK/$1.tcpdump" &
   CAP=$!
   until grep -q listening "$WORK/$1.tcpdump" 2>/dev/null; do sleep 0.05; done
 }
@@ -54,7 +54,7 @@ tail -n +2 "$WORK"/options_uac_*_rtt.csv | awk -F';' '{print $2}' >"$WORK/sipp.r
 
 capture sipsak
 for _ in $(seq "$SIPSAK_N"); do
-  sipsak -vvv -s "sip:127.0.0.1:$UAS" 2>&1 | awk '/^Call-ID:/ && !id {id=$2} /reply received after/ {ms=$4} END {if (id && ms) print id, ms}'
+  sipsak -vvv -s "sip:127.0.0.1:$UAS" 2>&1 | awk '{sub(/\r$/, "")} /^Call-ID:/ && !id {id=$2} /reply received after/ {ms=$5} END {if (id && ms) print id, ms}'
 done >"$WORK/sipsak.rep"
 stop_capture
 
