@@ -624,6 +624,33 @@ mod tests {
         assert_eq!(dns_refresh_after(&r, min), None);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_target_loop_no_longer_records() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        for _ in 0..20 {
+            let records = Arc::new(AtomicU64::new(0));
+            let r = records.clone();
+            // Like a probe loop: an await, then a record in the same poll (made
+            // slow here, so the abort lands while the loop runs on the other worker).
+            let l = TargetLoop(tokio::spawn(async move {
+                loop {
+                    tokio::task::yield_now().await;
+                    std::thread::sleep(Duration::from_millis(2));
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            l.stop().await;
+            let after_stop = records.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(
+                records.load(Ordering::SeqCst),
+                after_stop,
+                "recorded after stop"
+            );
+        }
+    }
+
     #[test]
     fn trunk_keys_are_unique() {
         let mut a = Trunk::with_defaults("same");
