@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Shortest time between two lookups of a gateway name, whatever its TTL (1s to 5m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dns_min_interval: Duration,
 }
 
 /// Where the daemon's trunk list comes from.
@@ -102,6 +105,7 @@ pub struct Settings {
     pub hysteresis: Hysteresis,
     pub shard: Shard,
     pub location: Option<String>,
+    pub dns_min_interval: Duration,
 }
 
 impl ServeArgs {
@@ -109,6 +113,13 @@ impl ServeArgs {
         let (check, resolver) = self.probe.settings()?;
         if self.refresh < Duration::from_secs(1) {
             return Err(Error::Usage("--refresh must be at least 1s".into()));
+        }
+        if self.dns_min_interval < Duration::from_secs(1)
+            || self.dns_min_interval > scheduler::DNS_MAX_INTERVAL
+        {
+            return Err(Error::Usage(
+                "--dns-min-interval must be between 1s and 5m".into(),
+            ));
         }
         if self.down_after == 0 || self.up_after == 0 {
             return Err(Error::Usage(
@@ -139,6 +150,7 @@ impl ServeArgs {
             },
             shard: self.shard.unwrap_or_default(),
             location: self.location.clone(),
+            dns_min_interval: self.dns_min_interval,
         })
     }
 }
@@ -206,6 +218,7 @@ pub async fn run(
         hysteresis: settings.hysteresis,
         shard: settings.shard,
         skip_auth_checks: settings.skip_auth_checks,
+        dns_min_interval: settings.dns_min_interval,
         stop: stop_rx,
     });
     let mut fleet = Fleet::new(ctx);
