@@ -552,15 +552,12 @@ fn valid_request_uri(uri: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
     let sip = scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips");
+    let headers_after_host = sip && rest.rsplit('@').next().is_some_and(|h| h.contains('?'));
     scheme_ok
         && !rest.is_empty()
         && !rest.contains(['<', '>', '"', ' '])
         && !rest.chars().any(char::is_control)
-        && !(sip
-            && rest
-                .rsplit('@')
-                .next()
-                .is_some_and(|host| host.contains('?')))
+        && !headers_after_host
 }
 
 /// The first element of a comma-separated header value (commas inside quotes
