@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
+use crate::origination::OriginationUri;
 use crate::probe::{self, CheckSettings, HealthyCodes};
 use crate::report::{self, Format, Style};
 use crate::resolve::GatewayResolver;
@@ -34,6 +35,10 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Start built-in carriers on loopback and check them (no network, no token needed).
     Demo(DemoArgs),
+    /// Send OPTIONS to one SIP URI like ping(8): a line per reply, then loss and RTT statistics.
+    Ping(Box<PingArgs>),
+    /// Monitoring daemon: probe every trunk on its qualify_frequency, serve Prometheus metrics.
+    Serve(Box<crate::daemon::ServeArgs>),
 }
 
 /// Where trunk definitions come from: the API (default), `--trunks FILE`, or `--gateway` flags.
@@ -103,9 +108,47 @@ pub struct CheckArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub probe: ProbeArgs,
+    #[command(flatten)]
+    pub origination: OriginationArgs,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Run the UDP size ladder (fragmentation / path MTU check) on UDP targets that answered.
+    #[arg(long)]
+    pub mtu: bool,
+    /// With --mtu: total message sizes of the ladder in bytes.
+    #[arg(long, requires = "mtu", value_name = "BYTES,...", value_parser = crate::checks::mtu::parse_sizes)]
+    pub mtu_sizes: Option<SizeList>,
+}
+
+/// Which origination URIs (Bolna's inbound side) `check` probes.
+#[derive(Debug, Args)]
+pub struct OriginationArgs {
+    /// Probe this origination URI instead of the setup guide's sip.bolna.ai URIs (repeatable),
+    /// e.g. sip:sip.bolna.ai:5061;transport=tls.
+    #[arg(long, value_name = "URI", value_parser = OriginationUri::parse)]
+    pub origination: Vec<OriginationUri>,
+    /// Do not probe any origination URI (no traffic to sip.bolna.ai).
+    #[arg(long, conflicts_with = "origination")]
+    pub no_origination: bool,
+}
+
+impl OriginationArgs {
+    /// The URIs to probe: the flags', or the guide's for the transports of the active trunks.
+    pub fn uris(&self, trunks: &[Trunk]) -> Vec<OriginationUri> {
+        if self.no_origination {
+            return Vec::new();
+        }
+        if !self.origination.is_empty() {
+            return self.origination.clone();
+        }
+        OriginationUri::defaults_for(
+            trunks
+                .iter()
+                .filter(|t| t.is_active)
+                .filter_map(|t| t.transport.valid()),
+        )
+    }
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +159,24 @@ pub struct DemoArgs {
     /// Deadline for each probe.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// The gateway: sip:host[:port][;transport=udp|tcp|tls] (sips: means TLS).
+    #[arg(value_name = "URI")]
+    pub uri: String,
+    /// Stop after COUNT requests (default: until interrupted).
+    #[arg(short = 'c', long, value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Pause between requests; 0 sends as fast as --concurrency allows.
+    #[arg(short = 'i', long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Only the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
 }
 
 /// Accepts `5s`, `500ms`, `1m` and a bare number of seconds (`5`, `0.5`).
@@ -130,6 +191,10 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration ({e}); try 5s or 500ms"))
 }
+
+/// A list of sizes taken as one flag value (`600,1200`); an alias so clap does not
+/// read it as a repeated flag.
+type SizeList = Vec<usize>;
 
 fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
     let (host, ip) = s
@@ -152,7 +217,7 @@ fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
 }
 
 impl ProbeArgs {
-    fn settings(&self) -> Result<(CheckSettings, GatewayResolver)> {
+    pub(crate) fn settings(&self) -> Result<(CheckSettings, GatewayResolver)> {
         if self.timeout.is_zero() {
             return Err(Error::Usage("--timeout must be more than zero".into()));
         }
@@ -194,17 +259,21 @@ impl SourceArgs {
             };
             return Ok(vec![source::trunk_from_flags(&flags)?]);
         }
+        Ok(self.api()?.fetch().await?)
+    }
+
+    /// The API source the flags describe (token from `--token-file` or `BOLNA_API_KEY`).
+    pub fn api(&self) -> Result<ApiSource> {
         let token = source::read_token(
             std::env::var("BOLNA_API_KEY").ok(),
             self.token_file.as_deref(),
         )?;
-        let api = ApiSource {
+        Ok(ApiSource {
             base_url: self.api_url.clone(),
             token,
             include_inactive: self.include_inactive,
             timeout: self.api_timeout,
-        };
-        Ok(api.fetch().await?)
+        })
     }
 }
 
@@ -215,12 +284,47 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let (mut settings, resolver) = args.probe.settings()?;
             settings.skip_auth_checks = !args.source.gateway.is_empty();
             let trunks = args.source.load().await?;
-            let report = probe::check(trunks, &resolver, &settings).await;
+            let mtu_trunks = args.mtu.then(|| trunks.clone());
+            let uris = args.origination.uris(&trunks);
+            let (mut report, origination) = tokio::join!(
+                probe::check(trunks, &resolver, &settings),
+                crate::origination::check(&uris, &resolver, &settings)
+            );
+            if let Some(trunks) = mtu_trunks {
+                let mut mtu =
+                    probe::MtuConfig::new(settings.exchange.clone(), settings.healthy.clone());
+                if let Some(sizes) = &args.mtu_sizes {
+                    mtu.sizes = sizes.clone();
+                }
+                probe::mtu::run_ladders(&mut report, &trunks, &mtu).await;
+            }
+            report.set_origination(origination);
             print_report(&report, args.format);
             Ok(report.exit_code())
         }
         Command::Demo(args) => crate::demo::run(args.format, args.timeout).await,
+        Command::Ping(args) => ping(*args).await,
+        Command::Serve(args) => crate::daemon::serve(*args).await,
     }
+}
+
+async fn ping(args: PingArgs) -> Result<u8> {
+    let uri = crate::ping::PingUri::parse(&args.uri).map_err(Error::Usage)?;
+    let (settings, resolver) = args.probe.settings()?;
+    let options = crate::ping::PingOptions {
+        count: args.count,
+        interval: args.interval,
+        concurrency: settings.concurrency,
+        quiet: args.quiet,
+        exchange: settings.exchange,
+        healthy: settings.healthy,
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let stats = crate::ping::run(&uri, &args.uri, &resolver, options, stop).await?;
+    print!("{}", stats.render(&args.uri));
+    Ok(if stats.ok > 0 { 0 } else { 1 })
 }
 
 /// Prints a report on stdout in the chosen format.

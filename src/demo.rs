@@ -195,7 +195,15 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
         move |source| Error::Io { context, source }
     };
     let lo = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-    let (udp_addr, _udp) = udp_carrier(lo, Answer::default())
+    // The UDP carrier advertises its codecs (PCMU, PCMA) in SDP, as many do.
+    let sdp = b"v=0\r\no=demo 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+        m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+        a=rtpmap:101 telephone-event/8000\r\n";
+    let with_sdp = Answer {
+        body: Some(("application/sdp".into(), sdp.to_vec())),
+        ..Answer::default()
+    };
+    let (udp_addr, _udp) = udp_carrier(lo, with_sdp)
         .await
         .map_err(io("demo UDP carrier"))?;
     let (tcp_addr, _tcp) = stream_carrier(lo, Answer::default(), None)

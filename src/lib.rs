@@ -11,16 +11,26 @@
 //! - [`transport`]: the sockets: UDP, TCP and TLS drivers of one OPTIONS exchange.
 //! - [`probe`]: orchestration of `check` and the closed set of target outcomes.
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
+//! - [`checks::mtu`], [`transport::ladder`], [`probe::mtu`]: the UDP size ladder
+//!   (`check --mtu`): padding, INVITE estimate and verdict; its socket; its orchestration.
 //! - [`report`]: text and JSON rendering.
+//! - [`ping`]: OPTIONS like ping(8).
+//! - [`origination`]: Bolna's inbound side (the origination URI) as a carrier reaches it.
+//! - [`checks::media`], [`checks::path`]: codec/SDES consistency from the carrier's SDP; NAT and ip_identifiers hints.
 //! - [`cli`]: flags to settings; [`demo`]: built-in carriers on loopback.
+//! - [`daemon`]: `serve`, the monitoring loop and its HTTP server; [`metrics`]: its Prometheus series.
 //!
 //! Data flows `source -> Trunk -> checks::lint`, and per gateway
 //! `resolve -> targets -> transport + sip transaction -> outcome -> report`.
 
 pub mod checks;
 pub mod cli;
+pub mod daemon;
 pub mod demo;
 pub mod error;
+pub mod metrics;
+pub mod origination;
+pub mod ping;
 pub mod probe;
 pub mod report;
 pub mod resolve;

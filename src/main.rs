@@ -4,10 +4,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trunkprobe::cli::{self, Cli};
+use trunkprobe::daemon::LogFormat;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    let serve_log = match &cli.command {
+        cli::Command::Serve(args) => Some(args.log_format),
+        _ => None,
+    };
+    init_tracing(cli.verbose, serve_log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -27,16 +32,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, serve_log: Option<LogFormat>) {
     let default = match verbose {
+        // The daemon logs state changes and source failures at info.
+        0 if serve_log.is_some() => "info",
         0 => "warn",
         1 => "trunkprobe=debug,info",
         _ => "trunkprobe=trace,debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if serve_log == Some(LogFormat::Json) {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
 }

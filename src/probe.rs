@@ -18,6 +18,9 @@ use crate::transport::{self, Exchange, ExchangeConfig, Target, TlsObservation, T
 use crate::trunk::{Field, Transport, Trunk};
 use crate::util::{printable, ser_ms, ser_opt_ms};
 
+pub mod mtu;
+pub use mtu::{mtu_ladder, MtuConfig};
+
 /// What happened to one target. A closed set: metrics and exit codes rely on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +148,9 @@ pub struct TargetResult {
     /// The likely cause and what to do, for anything but `ok`.
     pub cause: Option<String>,
     pub fix: Option<String>,
+    /// The UDP size ladder (`check --mtu`), when it ran on this target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<crate::checks::mtu::MtuResult>,
     /// The final response itself (for media checks); not part of the JSON report.
     #[serde(skip)]
     pub response: Option<Response>,
@@ -212,6 +218,9 @@ pub struct Summary {
     pub findings: BTreeMap<&'static str, usize>,
     /// Every probed target ok and no error-level finding.
     pub healthy: bool,
+    /// Origination URI addresses that answered healthy / did not.
+    pub origination_ok: usize,
+    pub origination_failed: usize,
 }
 
 /// The whole `check` run.
@@ -224,6 +233,10 @@ pub struct Report {
     pub duration: Duration,
     pub trunks: Vec<TrunkReport>,
     pub summary: Summary,
+    /// The address carriers saw this prober at, and whether it is behind NAT.
+    pub egress: checks::path::Egress,
+    /// Bolna's inbound side as a carrier reaches it (empty with `--no-origination`).
+    pub origination: Vec<crate::origination::OriginationResult>,
 }
 
 impl Report {
@@ -259,8 +272,22 @@ impl Report {
                 }
             }
         }
-        s.healthy = s.trunks_healthy == s.trunks;
+        for o in self.origination.iter().flat_map(|o| o.targets.iter()) {
+            if o.result.outcome == Outcome::Ok {
+                s.origination_ok += 1;
+            } else {
+                s.origination_failed += 1;
+            }
+        }
+        s.healthy = s.trunks_healthy == s.trunks && s.origination_failed == 0;
         self.summary = s;
+    }
+
+    /// Attaches the origination results and summarises again (a failed
+    /// origination address makes the run unhealthy).
+    pub fn set_origination(&mut self, results: Vec<crate::origination::OriginationResult>) {
+        self.origination = results;
+        self.summarise();
     }
 
     /// 0 when every probed target is ok and no error-level finding exists, else 1.
@@ -374,24 +401,72 @@ pub async fn check(
     }
 
     explain_all(&mut reports, settings.exchange.timeout);
+    add_media_and_path_findings(&trunks, &mut reports, settings.skip_auth_checks);
+    let egress = checks::path::egress(reports.iter().flat_map(|t| t.targets()));
     let mut report = Report {
         version: env!("CARGO_PKG_VERSION"),
         started_at,
         duration: started.elapsed(),
         trunks: reports,
         summary: Summary::default(),
+        egress,
+        origination: Vec::new(),
     };
     report.summarise();
     report
 }
 
-fn dns_failure_result(failure: &DnsFailure, port: u16, transport: Transport) -> TargetResult {
+/// Probes one target once: the OPTIONS exchange and its outcome (no cause or fix yet).
+pub async fn probe_one(
+    target: &Target,
+    config: &ExchangeConfig,
+    healthy: &HealthyCodes,
+) -> TargetResult {
+    evaluate(transport::exchange(target, config).await, healthy)
+}
+
+/// The result standing for a gateway that did not resolve.
+pub fn dns_failure_result(failure: &DnsFailure, port: u16, transport: Transport) -> TargetResult {
     let mut r = blank(None, port, transport, Outcome::DnsError);
     r.detail = failure.describe();
     let (cause, fix) = checks::reachability::explain_dns(failure);
     r.cause = Some(cause);
     r.fix = Some(fix);
     r
+}
+
+/// Appends each probed trunk's media findings (from the SDP of its replies) and
+/// ip_identifiers findings (from its gateways' addresses), keeping the findings
+/// sorted most severe first.
+fn add_media_and_path_findings(trunks: &[Trunk], reports: &mut [TrunkReport], skip_auth: bool) {
+    for (trunk, report) in trunks.iter().zip(reports.iter_mut()) {
+        if report.status != TrunkStatus::Probed {
+            continue;
+        }
+        let mut extra = checks::media::media(trunk, report.targets());
+        let resolved: Vec<(&str, &[IpAddr])> = report
+            .gateways
+            .iter()
+            .filter_map(|g| Some((g.host.as_str(), g.dns.as_ref()?.addresses.as_slice())))
+            .collect();
+        if !skip_auth {
+            extra.extend(checks::path::ip_identifiers(trunk, &resolved));
+        }
+        report.findings.extend(extra);
+        report
+            .findings
+            .sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
+}
+
+/// A blank result for a target (all evidence empty), for callers outside this module.
+pub fn blank_result(
+    ip: Option<IpAddr>,
+    port: u16,
+    transport: Transport,
+    outcome: Outcome,
+) -> TargetResult {
+    blank(ip, port, transport, outcome)
 }
 
 fn blank(ip: Option<IpAddr>, port: u16, transport: Transport, outcome: Outcome) -> TargetResult {
@@ -417,6 +492,7 @@ fn blank(ip: Option<IpAddr>, port: u16, transport: Transport, outcome: Outcome) 
         detail: String::new(),
         cause: None,
         fix: None,
+        mtu: None,
         response: None,
     }
 }

@@ -74,6 +74,8 @@ pub fn to_text(report: &Report, style: Style) -> String {
         write_trunk(&mut out, trunk, style);
         out.push('\n');
     }
+    write_egress(&mut out, report, style);
+    write_origination(&mut out, report, style);
     write_summary(&mut out, report, style);
     out
 }
@@ -243,6 +245,9 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
             );
         }
     }
+    if let Some(mtu) = &t.mtu {
+        write_mtu(out, mtu, st);
+    }
     if t.outcome != Outcome::Ok {
         if t.outcome != Outcome::SipError {
             let _ = writeln!(out, "      {}", clean(&t.detail));
@@ -253,6 +258,166 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
         if let Some(fix) = &t.fix {
             let _ = writeln!(out, "      fix: {}", clean(fix));
         }
+    }
+}
+
+/// Where carriers saw this prober (Via received/rport) and whether it is behind NAT.
+fn write_egress(out: &mut String, r: &Report, st: Style) {
+    let e = &r.egress;
+    if e.local_addresses.is_empty() && e.reporting_targets == 0 {
+        return;
+    }
+    let list = |v: &[std::net::IpAddr]| {
+        v.iter()
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sent = if e.local_addresses.is_empty() {
+        String::new()
+    } else {
+        format!("; sent from {}", list(&e.local_addresses))
+    };
+    let line = match e.behind_nat {
+        Some(nat) => format!(
+            "egress: carriers saw this prober at {}: {}{sent}",
+            list(&e.public_addresses),
+            match (nat, e.port_translated) {
+                (true, true) => "ports rewritten (NAT or firewall)",
+                (true, false) => "behind NAT",
+                (false, _) => "no NAT",
+            }
+        ),
+        None => {
+            format!("egress: no carrier reported the address it saw (Via received/rport){sent}")
+        }
+    };
+    let _ = writeln!(out, "{line}");
+    let udp_timeouts = r
+        .trunks
+        .iter()
+        .flat_map(|t| t.targets())
+        .any(|t| t.outcome == Outcome::Timeout && !t.transport.is_reliable());
+    if udp_timeouts {
+        let _ = writeln!(
+            out,
+            "  {}",
+            st.dim(&format!(
+                "replies from another address than the probed one: {}",
+                e.different_source_reply
+            ))
+        );
+    }
+    out.push('\n');
+}
+
+/// Bolna's inbound side, as a carrier routing calls to the origination URI reaches it.
+fn write_origination(out: &mut String, r: &Report, st: Style) {
+    if r.origination.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        st.bold("origination URI (Bolna's inbound side, as a carrier reaches it)")
+    );
+    for o in &r.origination {
+        let mark = if o.ok { st.green("●") } else { st.red("●") };
+        let addrs = o
+            .dns
+            .addresses
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut line = format!("  {mark} {} ({})", o.uri, o.transport);
+        if !o.dns.literal && !addrs.is_empty() {
+            let _ = write!(line, " · {} → {addrs}", o.host);
+            if o.dns.pinned {
+                line.push_str(" (pinned by --resolve)");
+            }
+        }
+        let _ = writeln!(out, "{line}");
+        if o.resolves_to_guide_ip == Some(false) && o.dns.failure.is_none() {
+            let _ = writeln!(
+                out,
+                "    {} {} resolves to {addrs}, not {} as the setup guide says: carriers \
+                 configured with the IP may point at an old address",
+                st.yellow("!"),
+                o.host,
+                o.guide_ip
+            );
+        }
+        for t in &o.targets {
+            write_target(out, &t.result, st);
+            if let Some(sees) = &t.carrier_sees {
+                let _ = writeln!(out, "      a carrier would see: {sees}");
+            }
+        }
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "  origination: {} ok, {} failed{}",
+        s.origination_ok,
+        s.origination_failed,
+        if s.origination_failed > 0 {
+            " (the run is unhealthy)"
+        } else {
+            ""
+        }
+    );
+    out.push('\n');
+}
+
+/// The `--mtu` size ladder of one target: rungs, cut-off, path MTU, TCP fallback.
+fn write_mtu(out: &mut String, m: &crate::checks::mtu::MtuResult, st: Style) {
+    use crate::checks::mtu::RungStatus;
+    let rungs: Vec<String> = m
+        .sizes
+        .iter()
+        .map(|r| match r.status {
+            RungStatus::Answered => format!("{} {}", r.size, st.green("✓")),
+            RungStatus::TooLarge => format!("{} {}", r.size, st.red("✗513")),
+            RungStatus::Lost | RungStatus::Failed => format!("{} {}", r.size, st.red("✗")),
+        })
+        .collect();
+    let _ = writeln!(out, "      UDP size ladder: {}", rungs.join("  "));
+    let mut line = format!(
+        "      largest answered {} · first lost {} · path MTU {}",
+        m.largest_answered
+            .map_or("none".to_string(), |s| format!("{s} B")),
+        m.first_lost
+            .map_or("none".to_string(), |s| format!("{s} B")),
+        m.path_mtu.map_or("unknown".to_string(), |p| p.to_string()),
+    );
+    if let Some(d) = m.pmtu_discovery {
+        let _ = write!(line, " (pmtudisc {})", d.as_str());
+    }
+    if let Some(invite) = m.invite_bytes {
+        let _ = write!(
+            line,
+            " · INVITE ≈ {invite} B (RFC 3261 §18.1.1 UDP limit {} B)",
+            m.rfc3261_limit
+        );
+    }
+    let _ = writeln!(out, "{}", st.dim(&line));
+    if let Some(tcp) = &m.tcp_fallback {
+        let verdict = if tcp.works() {
+            st.green("TCP works")
+        } else {
+            st.red("TCP fails")
+        };
+        let _ = writeln!(
+            out,
+            "      TCP fallback to {}: {verdict} ({}{})",
+            m.target,
+            tcp.outcome.as_str(),
+            tcp.status_code
+                .map(|c| format!(", {c} {}", tcp.reason.as_deref().unwrap_or("")))
+                .unwrap_or_default()
+                .trim_end()
+        );
     }
 }
 

@@ -81,6 +81,8 @@ async fn trunkprobe(addr: SocketAddr, token: &str, extra: &[&str]) -> Output {
         "json",
         "--api-url",
         &format!("http://{addr}"),
+        // Never probe sip.bolna.ai from a test.
+        "--no-origination",
     ])
     .args(extra)
     .env("BOLNA_API_KEY", token);

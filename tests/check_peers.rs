@@ -50,7 +50,16 @@ fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
 
 fn run(file: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
-        .args(["check", "--format", "json", "--timeout", "2s", "--trunks"])
+        // Never probe sip.bolna.ai from a test.
+        .args([
+            "check",
+            "--no-origination",
+            "--format",
+            "json",
+            "--timeout",
+            "2s",
+        ])
+        .arg("--trunks")
         .arg(file)
         .args(args)
         .env_remove("BOLNA_API_KEY")
@@ -344,6 +353,7 @@ fn flags_describe_a_trunk_not_created_yet() {
     let out = Command::new(BIN)
         .args([
             "check",
+            "--no-origination",
             "--format",
             "json",
             "--timeout",
@@ -394,13 +404,18 @@ fn bad_input_exits_2_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
 
     let out = Command::new(BIN)
-        .args(["check", "--timeout", "soon"])
+        .args(["check", "--no-origination", "--timeout", "soon"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
     let out = Command::new(BIN)
-        .args(["check", "--api-url", "http://127.0.0.1:9"])
+        .args([
+            "check",
+            "--no-origination",
+            "--api-url",
+            "http://127.0.0.1:9",
+        ])
         .env_remove("BOLNA_API_KEY")
         .output()
         .unwrap();

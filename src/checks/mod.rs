@@ -7,6 +7,9 @@
 use serde::Serialize;
 
 pub mod lint;
+pub mod media;
+pub mod mtu;
+pub mod path;
 pub mod reachability;
 
 pub use lint::{lint, lint_flag_trunk};
@@ -62,6 +65,18 @@ pub enum CheckId {
     ForceRportDisabled,
     InboundWithoutNumbers,
     TrunkInactive,
+    MediaNotAdvertised,
+    MediaCodecMismatch,
+    MediaCarrierAlawOnly,
+    SdesCarrierPlainRtp,
+    SdesCarrierPlainRtpOptimistic,
+    SdesCarrierSrtpOnly,
+    SdesNoSupportedSuite,
+    SdesCryptoSuiteUnsupported,
+    GatewayOutsideIpIdentifiers,
+    UdpLargeMessagesLost,
+    InviteExceedsUdpLimit,
+    MtuLadderInconclusive,
 }
 
 impl CheckId {
@@ -96,6 +111,18 @@ impl CheckId {
         CheckId::ForceRportDisabled,
         CheckId::InboundWithoutNumbers,
         CheckId::TrunkInactive,
+        CheckId::MediaNotAdvertised,
+        CheckId::MediaCodecMismatch,
+        CheckId::MediaCarrierAlawOnly,
+        CheckId::SdesCarrierPlainRtp,
+        CheckId::SdesCarrierPlainRtpOptimistic,
+        CheckId::SdesCarrierSrtpOnly,
+        CheckId::SdesNoSupportedSuite,
+        CheckId::SdesCryptoSuiteUnsupported,
+        CheckId::GatewayOutsideIpIdentifiers,
+        CheckId::UdpLargeMessagesLost,
+        CheckId::InviteExceedsUdpLimit,
+        CheckId::MtuLadderInconclusive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +155,18 @@ impl CheckId {
             CheckId::ForceRportDisabled => "force_rport_disabled",
             CheckId::InboundWithoutNumbers => "inbound_without_numbers",
             CheckId::TrunkInactive => "trunk_inactive",
+            CheckId::MediaNotAdvertised => "media_not_advertised",
+            CheckId::MediaCodecMismatch => "media_codec_mismatch",
+            CheckId::MediaCarrierAlawOnly => "media_carrier_alaw_only",
+            CheckId::SdesCarrierPlainRtp => "sdes_carrier_plain_rtp",
+            CheckId::SdesCarrierPlainRtpOptimistic => "sdes_carrier_plain_rtp_optimistic",
+            CheckId::SdesCarrierSrtpOnly => "sdes_carrier_srtp_only",
+            CheckId::SdesNoSupportedSuite => "sdes_no_supported_suite",
+            CheckId::SdesCryptoSuiteUnsupported => "sdes_crypto_suite_unsupported",
+            CheckId::GatewayOutsideIpIdentifiers => "gateway_outside_ip_identifiers",
+            CheckId::UdpLargeMessagesLost => "udp_large_messages_lost",
+            CheckId::InviteExceedsUdpLimit => "invite_exceeds_udp_limit",
+            CheckId::MtuLadderInconclusive => "mtu_ladder_inconclusive",
         }
     }
 
@@ -152,7 +191,8 @@ impl CheckId {
             | UserpassMissingPassword
             | IpBasedMissingIdentifiers
             | IpIdentifierInvalid
-            | QualifyFrequencyNegative => Severity::Error,
+            | QualifyFrequencyNegative
+            | UdpLargeMessagesLost => Severity::Error,
             TlsGatewayPort
             | PlainGatewayOn5061
             | TlsIpLiteralGateway
@@ -164,8 +204,20 @@ impl CheckId {
             | DirectMediaEnabled
             | RtpSymmetricDisabled
             | ForceRportDisabled
-            | InboundWithoutNumbers => Severity::Warning,
-            QualifyDisabled | OptimisticWithoutSdes | TrunkInactive => Severity::Info,
+            | InboundWithoutNumbers
+            | InviteExceedsUdpLimit => Severity::Warning,
+            QualifyDisabled | OptimisticWithoutSdes | TrunkInactive | MtuLadderInconclusive => {
+                Severity::Info
+            }
+            MediaNotAdvertised => Severity::Info,
+            MediaCodecMismatch => Severity::Error,
+            MediaCarrierAlawOnly => Severity::Warning,
+            SdesCarrierPlainRtp => Severity::Error,
+            SdesCarrierPlainRtpOptimistic => Severity::Warning,
+            SdesCarrierSrtpOnly => Severity::Error,
+            SdesNoSupportedSuite => Severity::Error,
+            SdesCryptoSuiteUnsupported => Severity::Warning,
+            GatewayOutsideIpIdentifiers => Severity::Warning,
         }
     }
 
@@ -216,6 +268,42 @@ impl CheckId {
                 "inbound_enabled=true but no (non-deleted) phone number on the trunk"
             }
             CheckId::TrunkInactive => "is_active=false: the trunk is paused",
+            CheckId::MediaNotAdvertised => {
+                "the carrier's OPTIONS reply carries no (usable) SDP: codecs and SRTP not checked"
+            }
+            CheckId::MediaCodecMismatch => {
+                "no codec common to the trunk, Bolna (ulaw, alaw) and the carrier's SDP: calls fail with 488"
+            }
+            CheckId::MediaCarrierAlawOnly => {
+                "the carrier's SDP offers alaw but not ulaw (Bolna's default)"
+            }
+            CheckId::SdesCarrierPlainRtp => {
+                "media_encryption=sdes but the carrier's SDP is plain RTP without a=crypto: one-way audio"
+            }
+            CheckId::SdesCarrierPlainRtpOptimistic => {
+                "as sdes_carrier_plain_rtp with media_encryption_optimistic=true: media falls back to clear RTP"
+            }
+            CheckId::SdesCarrierSrtpOnly => {
+                "media_encryption=no but the carrier's SDP offers only SRTP (RTP/SAVP): one-way audio"
+            }
+            CheckId::SdesNoSupportedSuite => {
+                "media_encryption=sdes but the carrier's a=crypto suites are all unsupported"
+            }
+            CheckId::SdesCryptoSuiteUnsupported => {
+                "the carrier's a=crypto offers a suite other than AES_CM_128_HMAC_SHA1_80/_32"
+            }
+            CheckId::GatewayOutsideIpIdentifiers => {
+                "an ip-based trunk's gateway resolves outside its ip_identifiers"
+            }
+            CheckId::UdpLargeMessagesLost => {
+                "`--mtu`: large UDP messages are lost while small ones are answered (fragments dropped)"
+            }
+            CheckId::InviteExceedsUdpLimit => {
+                "`--mtu`: Bolna's estimated INVITE is within 200 bytes of the path MTU (or over 1300 bytes)"
+            }
+            CheckId::MtuLadderInconclusive => {
+                "`--mtu`: the size ladder lost messages out of size order, or all of them"
+            }
         }
     }
 }

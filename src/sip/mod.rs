@@ -15,6 +15,7 @@
 
 pub mod framing;
 pub mod message;
+pub mod sdp;
 pub mod transaction;
 
 pub use framing::{FrameError, StreamFramer};

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::sip::{build_options, OptionsSpec, OptionsTransaction, TransactionIds};
 use crate::trunk::Transport;
 
+pub mod ladder;
 pub mod stream;
 pub mod tls;
 pub mod udp;

@@ -39,7 +39,8 @@ pub(super) async fn exchange(
     };
     ex.local = Some(local);
     let mut tx = start_transaction(target, config, local, deadline);
-    let mut buf = vec![0u8; 65_536];
+    // Capacity only: recv_buf_from writes into it without zeroing 64 KiB per probe.
+    let mut buf: Vec<u8> = Vec::with_capacity(65_536);
     loop {
         while let Some(bytes) = tx.poll_transmit() {
             ex.request_size = bytes.len();
@@ -52,9 +53,10 @@ pub(super) async fn exchange(
         let Some(wake) = tx.poll_timeout() else { break };
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => tx.handle_timeout(Instant::now()),
-            r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => {
-                    tx.handle_message(Instant::now(), from, &buf[..n]);
+            r = socket.recv_buf_from(&mut buf) => match r {
+                Ok((_, from)) => {
+                    tx.handle_message(Instant::now(), from, &buf);
+                    buf.clear();
                 }
                 Err(e) => {
                     ex.failure = Some(TransportFailure::from_io(&e));

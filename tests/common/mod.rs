@@ -20,6 +20,7 @@ pub mod dnsmasq;
 pub mod kamailio;
 pub mod ports;
 pub mod process;
+pub mod prometheus;
 pub mod silent;
 pub mod sip;
 pub mod sipp;

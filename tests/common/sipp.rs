@@ -54,15 +54,25 @@ impl Sipp {
     /// Ready when a real OPTIONS over UDP is answered (or, for a scenario with no `<send>`, when
     /// the port no longer refuses), or when a TCP connect succeeds.
     pub fn start(scenario: &str, transport: SippTransport, extra_args: &[&str]) -> Sipp {
+        Self::start_at(scenario, transport, None, extra_args)
+    }
+
+    /// UAS on a given port (`None`: a free one), e.g. to restart a stopped gateway where it was.
+    pub fn start_at(
+        scenario: &str,
+        transport: SippTransport,
+        port: Option<u16>,
+        extra_args: &[&str],
+    ) -> Sipp {
         let path = scenario_path(scenario);
         let xml = fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("SIPp scenario {}: {e}", path.display()));
         let silent = !xml.contains("<send");
         start_with_retry(&format!("SIPp UAS {scenario} over {transport:?}"), || {
-            let port = match transport {
+            let port = port.unwrap_or_else(|| match transport {
                 SippTransport::Udp => free_udp_port(),
                 SippTransport::Tcp => free_tcp_port(),
-            };
+            });
             let addr = loopback(port);
             let mut args: Vec<String> = vec![
                 "-sf".into(),

@@ -1,0 +1,512 @@
+//! Media consistency: will calls on this trunk have audio? Compares the trunk's
+//! codecs and SRTP mode with the SDP a carrier advertised in its OPTIONS reply.
+//!
+//! Pure: a [`Trunk`] and the final responses of its targets in, findings out.
+//! Codecs are the intersection of the trunk's effective codecs, Bolna's codecs
+//! (ulaw, then alaw) and the carrier's audio codecs; SDES compares
+//! `media_encryption` with the carrier's RTP profile and `a=crypto` lines.
+//! Without SDP in a reply the result is "not advertised", never a guess. Messages
+//! follow the setup guide's "one-way audio" troubleshooting section.
+
+use serde_json::{json, Value};
+
+use super::{CheckId, Finding};
+use crate::probe::TargetResult;
+use crate::sip::sdp::{self, Codec, Media, Sdp};
+use crate::trunk::{MediaEncryption, Transport, Trunk};
+
+/// Bolna's codecs, in its preference order.
+pub const BOLNA_CODECS: [Codec; 2] = [Codec::Ulaw, Codec::Alaw];
+
+/// What one reply said about media.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Advertised {
+    /// No SDP body (or not `application/sdp`).
+    Nothing,
+    /// An SDP body that is not usable, with why.
+    Unusable(String),
+    /// Audio streams (port non-zero).
+    Audio(Vec<Media>),
+}
+
+/// Reads the SDP, if any, of a final response's content type and body.
+pub fn advertised(content_type: Option<&str>, body: &[u8]) -> Advertised {
+    let is_sdp = content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/sdp")
+    });
+    if !is_sdp || body.iter().all(u8::is_ascii_whitespace) {
+        return Advertised::Nothing;
+    }
+    match sdp::parse(body) {
+        Err(e) => Advertised::Unusable(e.to_string()),
+        Ok(s) => audio_of(&s),
+    }
+}
+
+fn audio_of(s: &Sdp) -> Advertised {
+    let audio: Vec<Media> = s.audio().cloned().collect();
+    if audio.is_empty() {
+        Advertised::Unusable("the SDP has no active audio stream".into())
+    } else {
+        Advertised::Audio(audio)
+    }
+}
+
+/// Media findings for a trunk from its probed targets' final responses, most
+/// severe first. Identical findings from several addresses are merged.
+pub fn media<'a>(
+    trunk: &Trunk,
+    targets: impl IntoIterator<Item = &'a TargetResult>,
+) -> Vec<Finding> {
+    let mut merged: Vec<(Finding, Vec<String>)> = Vec::new();
+    let mut replies = 0;
+    let mut saw_sdp = false;
+    let mut unusable: Vec<(String, String)> = Vec::new();
+    for t in targets {
+        let Some(resp) = &t.response else { continue };
+        replies += 1;
+        let from = match t.ip {
+            Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", t.port),
+            Some(ip) => format!("{ip}:{}", t.port),
+            None => format!("port {}", t.port),
+        };
+        match advertised(resp.content_type.as_deref(), &resp.body) {
+            Advertised::Nothing => {}
+            Advertised::Unusable(why) => unusable.push((from, why)),
+            Advertised::Audio(audio) => {
+                saw_sdp = true;
+                for f in evaluate(trunk, &audio) {
+                    match merged.iter_mut().find(|(g, _)| *g == f) {
+                        Some((_, froms)) => froms.push(from.clone()),
+                        None => merged.push((f, vec![from.clone()])),
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<Finding> = merged
+        .into_iter()
+        .map(|(mut f, froms)| {
+            f.message = format!("{} (SDP from {})", f.message, froms.join(", "));
+            f
+        })
+        .collect();
+    if !saw_sdp && replies > 0 {
+        let message = match unusable.first() {
+            Some((from, why)) => format!(
+                "the carrier's OPTIONS reply from {from} carried an unusable SDP body ({why}): \
+                 codecs and SRTP are not advertised, so they were not checked"
+            ),
+            None => "the carrier's OPTIONS reply carried no SDP: codecs and SRTP are not \
+                     advertised, so they were not checked (many carriers show them only in \
+                     an INVITE)"
+                .to_string(),
+        };
+        out.push(finding(
+            CheckId::MediaNotAdvertised,
+            message,
+            "nothing to change; make sure the carrier allows ulaw (or alaw) and matches the \
+             trunk's media_encryption",
+            None,
+        ));
+    }
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    out
+}
+
+fn finding(check: CheckId, message: String, remedy: &str, patch: Option<Value>) -> Finding {
+    Finding {
+        check,
+        severity: check.severity(),
+        message,
+        remedy: remedy.to_string(),
+        patch,
+    }
+}
+
+fn names(codecs: &[Codec]) -> String {
+    codecs
+        .iter()
+        .map(Codec::name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether the trunk's allow/disallow lets `c` through (`allow=all` lets
+/// through every codec that `disallow` does not name).
+fn trunk_allows(trunk: &Trunk, c: &Codec) -> bool {
+    let name = c.name();
+    if trunk.allow.iter().any(|a| a == "all") {
+        return !trunk.disallow.iter().any(|d| d == name);
+    }
+    trunk.effective_codecs().iter().any(|e| e == name)
+}
+
+/// The findings for one reply's audio streams.
+pub fn evaluate(trunk: &Trunk, audio: &[Media]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    codecs(trunk, audio, &mut out);
+    sdes(trunk, audio, &mut out);
+    out
+}
+
+fn codecs(trunk: &Trunk, audio: &[Media], out: &mut Vec<Finding>) {
+    let mut carrier: Vec<Codec> = Vec::new();
+    for c in audio.iter().flat_map(Media::audio_codecs) {
+        if !carrier.contains(&c) {
+            carrier.push(c);
+        }
+    }
+    let common: Vec<Codec> = BOLNA_CODECS
+        .iter()
+        .filter(|c| carrier.contains(c) && trunk_allows(trunk, c))
+        .cloned()
+        .collect();
+    let carrier_g711: Vec<Codec> = carrier.iter().filter(|c| c.is_g711()).cloned().collect();
+    if common.is_empty() {
+        let (message, patch) = if carrier_g711.is_empty() {
+            (
+                format!(
+                    "the carrier offers only {} and none of Bolna's codecs (ulaw, alaw): calls \
+                     would fail with 488 Not Acceptable Here",
+                    if carrier.is_empty() {
+                        "unknown codecs".to_string()
+                    } else {
+                        names(&carrier)
+                    }
+                ),
+                None,
+            )
+        } else {
+            (
+                format!(
+                    "the carrier offers {} but the trunk's codecs ({}) exclude them: calls \
+                     would fail with 488 Not Acceptable Here",
+                    names(&carrier_g711),
+                    trunk.effective_codecs().join(",")
+                ),
+                Some(json!({"allow": "ulaw,alaw", "disallow": "all"})),
+            )
+        };
+        out.push(finding(
+            CheckId::MediaCodecMismatch,
+            message,
+            "Bolna's SIP layer uses G.711 u-law (ulaw) audio by default: allow ulaw, or at \
+             minimum alaw, on both the trunk and the carrier. G.729 and other compressed codecs \
+             are not recommended",
+            patch,
+        ));
+    } else if !carrier.contains(&Codec::Ulaw) && common == [Codec::Alaw] {
+        out.push(finding(
+            CheckId::MediaCarrierAlawOnly,
+            format!(
+                "the carrier offers alaw but not ulaw ({}): calls will use alaw, not Bolna's \
+                 default ulaw",
+                names(&carrier)
+            ),
+            "enable G.711 u-law (ulaw) on the carrier's trunk; alaw works, but ulaw is Bolna's \
+             default",
+            None,
+        ));
+    }
+}
+
+fn sdes(trunk: &Trunk, audio: &[Media], out: &mut Vec<Finding>) {
+    let Some(mode) = trunk.media_encryption.valid() else {
+        return;
+    };
+    let crypto: Vec<&sdp::Crypto> = audio.iter().flat_map(|m| m.crypto.iter()).collect();
+    let srtp_only = audio.iter().all(|m| m.profile.is_secure());
+    let dtls = audio.iter().any(|m| m.fingerprint) && crypto.is_empty();
+    let profiles = {
+        let mut p: Vec<String> = audio.iter().map(|m| m.profile.to_string()).collect();
+        p.dedup();
+        p.join(", ")
+    };
+    let mut unsupported: Vec<&str> = crypto
+        .iter()
+        .filter(|c| !c.suite.is_supported())
+        .map(|c| c.suite.as_str())
+        .collect();
+    unsupported.dedup();
+    let any_supported = crypto.iter().any(|c| c.suite.is_supported());
+    let silence = "the call sets up but the media path never establishes: the caller hears \
+                   silence (one-way audio)";
+
+    match mode {
+        MediaEncryption::Sdes if crypto.is_empty() => {
+            let offered = if dtls {
+                format!("DTLS-SRTP ({profiles} with a=fingerprint), not SDES")
+            } else {
+                format!("{profiles} without a=crypto")
+            };
+            if trunk.media_encryption_optimistic && !srtp_only {
+                out.push(finding(
+                    CheckId::SdesCarrierPlainRtpOptimistic,
+                    format!(
+                        "media_encryption is \"sdes\" but the carrier offers {offered}: with \
+                         media_encryption_optimistic=true Bolna falls back to clear RTP, so \
+                         media is not encrypted"
+                    ),
+                    "confirm SRTP (SDES) is enabled on your provider's side to get encrypted \
+                     media; if you don't need encrypted media, set media_encryption=\"no\"",
+                    Some(json!({"media_encryption": "no"})),
+                ));
+            } else {
+                out.push(finding(
+                    CheckId::SdesCarrierPlainRtp,
+                    format!(
+                        "media_encryption is \"sdes\" but the carrier offers {offered}: an SRTP \
+                         mismatch; {silence}"
+                    ),
+                    "confirm SRTP is enabled on your provider's side. For a quick test, set \
+                     media_encryption_optimistic=true: Bolna will fall back to clear RTP if the \
+                     carrier does not offer crypto in its SDP. If you don't need encrypted \
+                     media, set media_encryption=\"no\" (PATCH {\"media_encryption\":\"no\"}) \
+                     and use UDP or TCP transport",
+                    (!srtp_only).then(|| json!({"media_encryption_optimistic": true})),
+                ));
+            }
+        }
+        MediaEncryption::Sdes if !any_supported => {
+            out.push(finding(
+                CheckId::SdesNoSupportedSuite,
+                format!(
+                    "the carrier's a=crypto offers only {}, which Bolna's SDES does not support \
+                     (AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32): {silence}",
+                    unsupported.join(", ")
+                ),
+                "enable AES_CM_128_HMAC_SHA1_80 (or _32) in the carrier's SRTP settings; if you \
+                 don't need encrypted media, set media_encryption=\"no\" on both sides",
+                None,
+            ));
+            unsupported.clear();
+        }
+        MediaEncryption::No if srtp_only => {
+            let sdes_possible = any_supported;
+            let patch = sdes_possible.then(|| sdes_patch(trunk));
+            out.push(finding(
+                CheckId::SdesCarrierSrtpOnly,
+                format!(
+                    "media_encryption is \"no\" but the carrier offers only SRTP ({profiles}{}): \
+                     an SRTP mismatch; {silence}",
+                    if dtls {
+                        ", DTLS keying"
+                    } else if crypto.is_empty() {
+                        ""
+                    } else {
+                        " with a=crypto"
+                    }
+                ),
+                if sdes_possible {
+                    "disable mandatory SRTP on the carrier's side, or use SDES: set \
+                     media_encryption=\"sdes\", which requires transport \"transport-tls\" \
+                     (and the gateway port 5061)"
+                } else {
+                    "disable mandatory SRTP on the carrier's side: Bolna supports plain RTP and \
+                     SDES (AES_CM_128_HMAC_SHA1_80/_32) only"
+                },
+                patch,
+            ));
+        }
+        _ => {}
+    }
+    if !unsupported.is_empty() {
+        out.push(finding(
+            CheckId::SdesCryptoSuiteUnsupported,
+            format!(
+                "the carrier's a=crypto offers {}, not supported by Bolna's SDES (only \
+                 AES_CM_128_HMAC_SHA1_80 and AES_CM_128_HMAC_SHA1_32 are)",
+                unsupported.join(", ")
+            ),
+            "make sure the carrier also offers AES_CM_128_HMAC_SHA1_80 (or _32)",
+            None,
+        ));
+    }
+}
+
+/// `{"media_encryption":"sdes"}`, plus the TLS transport and port 5061 when the trunk lacks them.
+fn sdes_patch(trunk: &Trunk) -> Value {
+    if trunk.transport.valid() == Some(Transport::Tls) {
+        return json!({"media_encryption": "sdes"});
+    }
+    let gateways: Vec<Value> = trunk
+        .gateways
+        .iter()
+        .map(|g| json!({"gateway_address": g.address, "port": 5061, "priority": g.priority}))
+        .collect();
+    json!({
+        "transport": "transport-tls",
+        "media_encryption": "sdes",
+        "gateways": gateways,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trunk::{parse_codecs, Field, Gateway};
+
+    fn trunk(allow: &str, enc: MediaEncryption, transport: Transport) -> Trunk {
+        let mut t = Trunk::with_defaults("t");
+        t.allow = parse_codecs(allow);
+        t.media_encryption = Field::Valid(enc);
+        t.transport = Field::Valid(transport);
+        t.gateways = vec![Gateway {
+            address: "gw.example.com".into(),
+            port: 5060,
+            priority: 1,
+        }];
+        t
+    }
+
+    fn audio(sdp: &str) -> Vec<Media> {
+        match advertised(Some("application/sdp"), sdp.as_bytes()) {
+            Advertised::Audio(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn checks(f: &[Finding]) -> Vec<CheckId> {
+        f.iter().map(|f| f.check).collect()
+    }
+
+    const G711: &str = "v=0\nm=audio 4000 RTP/AVP 0 8 101\na=rtpmap:101 telephone-event/8000\n";
+    const ALAW: &str = "v=0\nm=audio 4000 RTP/AVP 8\n";
+    const G729: &str = "v=0\nm=audio 4000 RTP/AVP 18 101\na=rtpmap:18 G729/8000\n";
+    const SAVP: &str = "v=0\nm=audio 4000 RTP/SAVP 0\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\n";
+    const SAVP_ODD: &str = "v=0\nm=audio 4000 RTP/SAVP 0\n\
+        a=crypto:1 AEAD_AES_256_GCM inline:AAAA\n";
+
+    #[test]
+    fn g711_on_both_sides_is_clean() {
+        let t = trunk("ulaw,alaw", MediaEncryption::No, Transport::Udp);
+        assert!(evaluate(&t, &audio(G711)).is_empty());
+    }
+
+    #[test]
+    fn compressed_only_carrier_is_a_488() {
+        let t = trunk("ulaw,alaw", MediaEncryption::No, Transport::Udp);
+        let f = evaluate(&t, &audio(G729));
+        assert_eq!(checks(&f), vec![CheckId::MediaCodecMismatch]);
+        assert!(f[0].message.contains("only g729") && f[0].message.contains("488"));
+        assert!(
+            f[0].patch.is_none(),
+            "the carrier must change, not the trunk"
+        );
+    }
+
+    #[test]
+    fn trunk_without_g711_gets_the_allow_patch() {
+        let t = trunk("g729", MediaEncryption::No, Transport::Udp);
+        let f = evaluate(&t, &audio(G711));
+        assert_eq!(checks(&f), vec![CheckId::MediaCodecMismatch]);
+        assert_eq!(
+            f[0].patch,
+            Some(json!({"allow": "ulaw,alaw", "disallow": "all"}))
+        );
+        // allow=all lets ulaw through.
+        assert!(evaluate(
+            &trunk("all", MediaEncryption::No, Transport::Udp),
+            &audio(G711)
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn alaw_only_carrier_is_a_warning() {
+        let t = trunk("ulaw,alaw", MediaEncryption::No, Transport::Udp);
+        assert_eq!(
+            checks(&evaluate(&t, &audio(ALAW))),
+            vec![CheckId::MediaCarrierAlawOnly]
+        );
+        // The trunk without alaw: no common codec at all.
+        let t = trunk("ulaw", MediaEncryption::No, Transport::Udp);
+        assert_eq!(
+            checks(&evaluate(&t, &audio(ALAW))),
+            vec![CheckId::MediaCodecMismatch]
+        );
+    }
+
+    #[test]
+    fn sdes_against_plain_rtp() {
+        let mut t = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        let f = evaluate(&t, &audio(G711));
+        assert_eq!(checks(&f), vec![CheckId::SdesCarrierPlainRtp]);
+        assert!(f[0].message.contains("one-way audio"), "{}", f[0].message);
+        assert_eq!(
+            f[0].patch,
+            Some(json!({"media_encryption_optimistic": true}))
+        );
+        t.media_encryption_optimistic = true;
+        let f = evaluate(&t, &audio(G711));
+        assert_eq!(checks(&f), vec![CheckId::SdesCarrierPlainRtpOptimistic]);
+        assert_eq!(f[0].patch, Some(json!({"media_encryption": "no"})));
+    }
+
+    #[test]
+    fn plain_trunk_against_srtp_only() {
+        let t = trunk("ulaw,alaw", MediaEncryption::No, Transport::Udp);
+        let f = evaluate(&t, &audio(SAVP));
+        assert_eq!(checks(&f), vec![CheckId::SdesCarrierSrtpOnly]);
+        let patch = f[0].patch.clone().unwrap();
+        assert_eq!(patch["transport"], "transport-tls");
+        assert_eq!(patch["media_encryption"], "sdes");
+        assert_eq!(patch["gateways"][0]["port"], 5061);
+        let t = trunk("ulaw,alaw", MediaEncryption::No, Transport::Tls);
+        assert_eq!(
+            evaluate(&t, &audio(SAVP))[0].patch,
+            Some(json!({"media_encryption": "sdes"}))
+        );
+        // SDES trunk against the same carrier: fine.
+        let t = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        assert!(evaluate(&t, &audio(SAVP)).is_empty());
+    }
+
+    #[test]
+    fn unsupported_suites() {
+        let t = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        let f = evaluate(&t, &audio(SAVP_ODD));
+        assert_eq!(checks(&f), vec![CheckId::SdesNoSupportedSuite]);
+        assert!(f[0].message.contains("AEAD_AES_256_GCM"));
+        let mixed = format!("{SAVP}a=crypto:2 AES_256_CM_HMAC_SHA1_80 inline:BBBB\n");
+        let f = evaluate(&t, &audio(&mixed));
+        assert_eq!(checks(&f), vec![CheckId::SdesCryptoSuiteUnsupported]);
+        let t = trunk("ulaw,alaw", MediaEncryption::No, Transport::Tls);
+        let f = evaluate(&t, &audio(SAVP_ODD));
+        assert_eq!(
+            checks(&f),
+            vec![
+                CheckId::SdesCarrierSrtpOnly,
+                CheckId::SdesCryptoSuiteUnsupported
+            ]
+        );
+        assert!(f[0].patch.is_none(), "SDES would not help");
+    }
+
+    #[test]
+    fn what_is_not_sdp_is_not_advertised() {
+        assert_eq!(advertised(None, b"v=0\n"), Advertised::Nothing);
+        assert_eq!(
+            advertised(Some("text/plain"), b"v=0\n"),
+            Advertised::Nothing
+        );
+        assert_eq!(
+            advertised(Some("Application/SDP; charset=x"), b"  \r\n"),
+            Advertised::Nothing
+        );
+        assert!(matches!(
+            advertised(Some("application/sdp"), b"<html>"),
+            Advertised::Unusable(_)
+        ));
+        assert!(matches!(
+            advertised(Some("application/sdp"), b"v=0\nm=audio 0 RTP/AVP 0\n"),
+            Advertised::Unusable(_)
+        ));
+    }
+}

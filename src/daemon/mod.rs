@@ -1,0 +1,275 @@
+//! `trunkprobe serve`: the monitoring daemon an operator leaves running. It
+//! keeps the trunk list fresh (API refresh, file re-read on SIGHUP), probes every
+//! target on its trunk's schedule, and serves Prometheus metrics over HTTP.
+
+pub mod http;
+pub mod scheduler;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+
+use crate::cli::{parse_duration, ProbeArgs, SourceArgs};
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, SourceErrorReason};
+use crate::probe::HealthyCodes;
+use crate::resolve::GatewayResolver;
+use crate::source::{self, ApiSource, SourceError};
+use crate::transport::ExchangeConfig;
+use crate::trunk::Trunk;
+
+use scheduler::{Ctx, Fleet, Hysteresis, Shard};
+
+/// Log line format of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// Address of the HTTP server (/metrics, /healthz, /-/ready, /probe).
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// How often the trunk list is re-fetched from the API.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub refresh: Duration,
+    /// Consecutive failed probes before a target turns down.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub down_after: u32,
+    /// Consecutive healthy probes before a down target turns up.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub up_after: u32,
+    /// Probe only the targets whose stable hash falls in shard I of N (0-based), e.g. 0/3.
+    #[arg(long, value_parser = Shard::parse, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Adds a location="NAME" label to every series (compare probers in several regions).
+    #[arg(long, value_name = "NAME")]
+    pub location: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Where the daemon's trunk list comes from.
+pub enum Source {
+    /// Re-fetched every `--refresh`; the last good list survives failures.
+    Api(ApiSource),
+    /// Re-read on SIGHUP.
+    File(PathBuf),
+    /// Flags or stdin: loaded once.
+    Fixed(Vec<Trunk>),
+}
+
+impl Source {
+    async fn load(&self) -> std::result::Result<Vec<Trunk>, SourceError> {
+        match self {
+            Source::Api(api) => api.fetch().await,
+            Source::File(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || source::load_file(&path))
+                    .await
+                    .unwrap_or_else(|_| Ok(Vec::new()))
+            }
+            Source::Fixed(trunks) => Ok(trunks.clone()),
+        }
+    }
+}
+
+/// Validated settings of `serve`.
+pub struct Settings {
+    pub source: Source,
+    pub resolver: GatewayResolver,
+    pub exchange: ExchangeConfig,
+    pub healthy: HealthyCodes,
+    pub concurrency: usize,
+    pub skip_auth_checks: bool,
+    pub refresh: Duration,
+    pub hysteresis: Hysteresis,
+    pub shard: Shard,
+    pub location: Option<String>,
+}
+
+impl ServeArgs {
+    pub async fn settings(&self) -> Result<Settings> {
+        let (check, resolver) = self.probe.settings()?;
+        if self.refresh < Duration::from_secs(1) {
+            return Err(Error::Usage("--refresh must be at least 1s".into()));
+        }
+        if self.down_after == 0 || self.up_after == 0 {
+            return Err(Error::Usage(
+                "--down-after and --up-after must be at least 1".into(),
+            ));
+        }
+        let s = &self.source;
+        let source = match &s.trunks {
+            Some(path) if path.as_os_str() != "-" => {
+                // Fail fast on a file that cannot be used at start-up.
+                source::load_file(path)?;
+                Source::File(path.clone())
+            }
+            _ if s.trunks.is_some() || !s.gateway.is_empty() => Source::Fixed(s.load().await?),
+            _ => Source::Api(s.api()?),
+        };
+        Ok(Settings {
+            source,
+            resolver,
+            exchange: check.exchange,
+            healthy: check.healthy,
+            concurrency: check.concurrency,
+            skip_auth_checks: !s.gateway.is_empty(),
+            refresh: self.refresh,
+            hysteresis: Hysteresis {
+                down_after: self.down_after,
+                up_after: self.up_after,
+            },
+            shard: self.shard.unwrap_or_default(),
+            location: self.location.clone(),
+        })
+    }
+}
+
+/// Entry point of `trunkprobe serve`: binds `--listen`, runs until SIGTERM or SIGINT.
+pub async fn serve(args: ServeArgs) -> Result<u8> {
+    let settings = args.settings().await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| Error::Io {
+            context: format!("cannot listen on {}", args.listen),
+            source,
+        })?;
+    let io = |source| Error::Io {
+        context: "cannot install signal handlers".into(),
+        source,
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(io)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io)?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    };
+    run(settings, listener, shutdown).await?;
+    Ok(0)
+}
+
+/// Runs the daemon on `listener` until `shutdown` completes; then stops
+/// scheduling, lets in-flight probes finish (bounded by the probe timeout) and returns.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let metrics = Arc::new(Metrics::new(settings.location.as_deref()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = Arc::new(http::AppState {
+        metrics: metrics.clone(),
+        loaded: false.into(),
+        stopping: false.into(),
+        resolver: settings.resolver.clone(),
+        exchange: settings.exchange.clone(),
+        healthy: settings.healthy.clone(),
+        location: settings.location.clone(),
+    });
+    let addr = listener.local_addr().ok();
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(
+        axum::serve(listener, http::router(state.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+    tracing::info!(listen = ?addr, shard = ?settings.shard, "trunkprobe serve started");
+
+    let ctx = Arc::new(Ctx {
+        metrics: metrics.clone(),
+        resolver: settings.resolver.clone(),
+        exchange: settings.exchange.clone(),
+        healthy: settings.healthy.clone(),
+        limit: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+        hysteresis: settings.hysteresis,
+        shard: settings.shard,
+        skip_auth_checks: settings.skip_auth_checks,
+        stop: stop_rx,
+    });
+    let mut fleet = Fleet::new(ctx);
+    let mut hup = signal(SignalKind::hangup()).map_err(|source| Error::Io {
+        context: "cannot install the SIGHUP handler".into(),
+        source,
+    })?;
+    tokio::pin!(shutdown);
+    let mut next_load = Some(Instant::now());
+    loop {
+        let due = async {
+            match next_load {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = due => {}
+            _ = hup.recv() => {
+                if matches!(settings.source, Source::File(_)) {
+                    tracing::info!("SIGHUP: re-reading the trunk file");
+                } else {
+                    continue;
+                }
+            }
+        }
+        let loaded = tokio::select! {
+            _ = &mut shutdown => break,
+            r = settings.source.load() => r,
+        };
+        let first_done = state.loaded.load(Ordering::SeqCst);
+        match loaded {
+            Ok(trunks) => {
+                tracing::info!(trunks = trunks.len(), "trunk list loaded");
+                fleet.apply(trunks);
+                state.loaded.store(true, Ordering::SeqCst);
+            }
+            Err(e) => {
+                metrics.source_failed(SourceErrorReason::of(&e));
+                if first_done {
+                    tracing::warn!(error = %e, "loading the trunk list failed; probing the last good list");
+                } else {
+                    tracing::error!(error = %e, hint = e.hint().unwrap_or_default(), "loading the trunk list failed; retrying");
+                }
+            }
+        }
+        let ok = state.loaded.load(Ordering::SeqCst);
+        next_load = match &settings.source {
+            Source::Api(_) if ok => Some(Instant::now() + settings.refresh),
+            Source::Api(_) | Source::File(_) if !ok => {
+                Some(Instant::now() + settings.refresh.min(Duration::from_secs(5)))
+            }
+            _ => None,
+        };
+    }
+
+    tracing::info!("shutting down: no new probes; waiting for the ones in flight");
+    state.stopping.store(true, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    fleet
+        .drain(settings.exchange.timeout + Duration::from_secs(1))
+        .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,597 @@
+//! The daemon's probe schedule: one loop per target at its trunk's
+//! `qualify_frequency`, first probes jittered over the interval, a semaphore
+//! bounding probes in flight, gateways re-resolved as their TTL allows,
+//! up/down hysteresis, sharding, and applying a new trunk list (add, remove,
+//! reschedule) without losing the state of unchanged trunks.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::checks::{self, reachability};
+use crate::metrics::{Metrics, TargetLabels, TrunkState};
+use crate::probe::{self, HealthyCodes, Outcome, TargetResult};
+use crate::resolve::{DnsFailure, GatewayResolver, Resolution};
+use crate::transport::{ExchangeConfig, Target};
+use crate::trunk::{Transport, Trunk};
+
+/// Shortest and longest time between two lookups of a gateway name (TTL clamped to this).
+pub const DNS_MIN_INTERVAL: Duration = Duration::from_secs(30);
+pub const DNS_MAX_INTERVAL: Duration = Duration::from_secs(300);
+
+/// `--down-after` / `--up-after`: consecutive results needed to change state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hysteresis {
+    pub down_after: u32,
+    pub up_after: u32,
+}
+
+/// A state change worth one log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The first probe of the target decided its state.
+    Initial { up: bool },
+    /// Up to down or down to up.
+    Changed { up: bool },
+}
+
+/// Up/down state of one target, like Kamailio's dispatcher: the first result
+/// sets it, then it flips only after enough consecutive opposite results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    up: Option<bool>,
+    ok_run: u32,
+    fail_run: u32,
+}
+
+impl Health {
+    /// Feeds one probe result; returns the transition it caused, if any.
+    pub fn observe(&mut self, ok: bool, h: Hysteresis) -> Option<Transition> {
+        if ok {
+            self.ok_run = self.ok_run.saturating_add(1);
+            self.fail_run = 0;
+        } else {
+            self.fail_run = self.fail_run.saturating_add(1);
+            self.ok_run = 0;
+        }
+        match self.up {
+            None => {
+                self.up = Some(ok);
+                Some(Transition::Initial { up: ok })
+            }
+            Some(true) if self.fail_run >= h.down_after.max(1) => {
+                self.up = Some(false);
+                Some(Transition::Changed { up: false })
+            }
+            Some(false) if self.ok_run >= h.up_after.max(1) => {
+                self.up = Some(true);
+                Some(Transition::Changed { up: true })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up == Some(true)
+    }
+}
+
+/// `--shard I/N`: this instance probes the targets whose stable hash modulo N is I (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("{s:?} is not I/N with 0 <= I < N, e.g. 0/3");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = i.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether this shard probes the target with this key.
+    pub fn owns(&self, key: &str) -> bool {
+        stable_hash(key) % self.count == self.index
+    }
+
+    /// Trunk-level series (info, findings, counts) come from shard 0 only, so
+    /// summing over instances does not count them N times.
+    pub fn reports_trunks(&self) -> bool {
+        self.index == 0
+    }
+}
+
+/// FNV-1a 64: the same value on every build and platform (unlike std's hasher).
+pub fn stable_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The stable identity of a target, hashed for sharding.
+pub fn target_key(trunk_id: &str, addr: &str, transport: Transport) -> String {
+    format!("{trunk_id}|{addr}|{}", transport.as_str())
+}
+
+/// How long to keep a lookup: its TTL within the bounds; failures retry at the minimum.
+pub fn dns_refresh_after(res: &Resolution) -> Option<Duration> {
+    if res.literal || res.pinned {
+        return None;
+    }
+    if res.failure.is_some() {
+        return Some(DNS_MIN_INTERVAL);
+    }
+    let ttl = Duration::from_secs(res.ttl.unwrap_or(300) as u64);
+    Some(ttl.clamp(DNS_MIN_INTERVAL, DNS_MAX_INTERVAL))
+}
+
+/// What every loop shares.
+pub struct Ctx {
+    pub metrics: Arc<Metrics>,
+    pub resolver: GatewayResolver,
+    pub exchange: ExchangeConfig,
+    pub healthy: HealthyCodes,
+    pub limit: Arc<Semaphore>,
+    pub hysteresis: Hysteresis,
+    pub shard: Shard,
+    pub skip_auth_checks: bool,
+    /// Becomes true at shutdown: loops stop scheduling, in-flight probes finish.
+    pub stop: watch::Receiver<bool>,
+}
+
+struct Running {
+    trunk: Trunk,
+    generation: u64,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The trunks being probed, keyed by trunk id (or name when there is no id).
+pub struct Fleet {
+    ctx: Arc<Ctx>,
+    running: HashMap<String, Running>,
+}
+
+/// The key of each trunk in a list: its id, else its label, made unique.
+pub fn trunk_keys(trunks: &[Trunk]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    trunks
+        .iter()
+        .map(|t| {
+            let base = t.id.clone().unwrap_or_else(|| t.label().to_string());
+            let mut key = base.clone();
+            let mut n = 1;
+            while !seen.insert(key.clone()) {
+                n += 1;
+                key = format!("{base}#{n}");
+            }
+            key
+        })
+        .collect()
+}
+
+/// Whether a change needs the trunk's probes restarted (rather than only new findings).
+fn probing_changed(a: &Trunk, b: &Trunk) -> bool {
+    a.gateways != b.gateways
+        || a.transport != b.transport
+        || a.qualify_frequency != b.qualify_frequency
+        || a.is_active != b.is_active
+        || a.name != b.name
+}
+
+impl Fleet {
+    pub fn new(ctx: Arc<Ctx>) -> Fleet {
+        Fleet {
+            ctx,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Applies a freshly loaded list: removed trunks stop and lose their series,
+    /// changed ones are rescheduled, new ones start, and every trunk is re-linted.
+    pub fn apply(&mut self, trunks: Vec<Trunk>) {
+        let keys = trunk_keys(&trunks);
+        let wanted: HashSet<&String> = keys.iter().collect();
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .cloned()
+            .collect();
+        for key in gone {
+            tracing::info!(trunk_id = %key, "trunk removed from the list; its probes stop");
+            self.stop_trunk(&key);
+        }
+        let states: Vec<TrunkState> = trunks.iter().map(TrunkState::of).collect();
+        for (key, trunk) in keys.into_iter().zip(trunks) {
+            let restart = match self.running.get(&key) {
+                Some(r) if !probing_changed(&r.trunk, &trunk) => false,
+                Some(_) => {
+                    tracing::info!(trunk_id = %key, trunk = %trunk.label(), "trunk changed; rescheduling its probes");
+                    self.stop_trunk(&key);
+                    true
+                }
+                None => true,
+            };
+            if restart {
+                self.start_trunk(key.clone(), trunk.clone());
+            }
+            if let Some(r) = self.running.get_mut(&key) {
+                r.trunk = trunk;
+                if self.ctx.shard.reports_trunks() {
+                    let findings = if self.ctx.skip_auth_checks {
+                        checks::lint::lint_flag_trunk(&r.trunk)
+                    } else {
+                        checks::lint(&r.trunk)
+                    };
+                    self.ctx
+                        .metrics
+                        .record_trunk(r.generation, &key, &r.trunk, &findings);
+                }
+            }
+        }
+        if self.ctx.shard.reports_trunks() {
+            self.ctx.metrics.source_loaded(&states);
+        }
+    }
+
+    fn stop_trunk(&mut self, key: &str) {
+        if let Some(r) = self.running.remove(key) {
+            if let Some(task) = r.task {
+                task.abort();
+            }
+            self.ctx.metrics.forget_trunk(key);
+        }
+    }
+
+    fn start_trunk(&mut self, key: String, trunk: Trunk) {
+        let generation = self.ctx.metrics.track_trunk(&key);
+        let task = match (TrunkState::of(&trunk), trunk.transport.valid()) {
+            (TrunkState::Active, Some(transport)) => {
+                let interval = Duration::from_secs(trunk.qualify_frequency as u64);
+                let ctx = self.ctx.clone();
+                let mut gateways = JoinSet::new();
+                for gw in &trunk.gateways {
+                    let Some(port) = gw.port() else { continue };
+                    let labels = TargetLabels::new(
+                        &key,
+                        trunk.label(),
+                        &format!("{}:{port}", gw.address),
+                        "",
+                        transport.as_str(),
+                    );
+                    let gw = GatewayJob {
+                        ctx: ctx.clone(),
+                        generation,
+                        labels,
+                        host: gw.address.clone(),
+                        port,
+                        transport,
+                        interval,
+                    };
+                    gateways.spawn(gw.run());
+                }
+                Some(tokio::spawn(async move {
+                    while gateways.join_next().await.is_some() {}
+                }))
+            }
+            _ => None,
+        };
+        self.running.insert(
+            key,
+            Running {
+                trunk,
+                generation,
+                task,
+            },
+        );
+    }
+
+    /// After the stop signal: waits for every loop to end (in-flight probes
+    /// finish or time out), at most `deadline`.
+    pub async fn drain(self, deadline: Duration) {
+        let tasks: Vec<JoinHandle<()>> =
+            self.running.into_values().filter_map(|r| r.task).collect();
+        let _ = tokio::time::timeout(deadline, async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
+        .await;
+    }
+}
+
+/// One gateway of a trunk: resolves it and runs a loop per address.
+struct GatewayJob {
+    ctx: Arc<Ctx>,
+    generation: u64,
+    /// With an empty target.
+    labels: TargetLabels,
+    host: String,
+    port: u16,
+    transport: Transport,
+    interval: Duration,
+}
+
+/// A probed address, or `None` while the gateway has never resolved.
+type Addr = Option<IpAddr>;
+
+impl GatewayJob {
+    async fn run(self) {
+        let mut stop = self.ctx.stop.clone();
+        let mut loops: HashMap<Addr, (TargetLabels, tokio::task::AbortHandle)> = HashMap::new();
+        let mut set = JoinSet::new();
+        let mut current: Vec<IpAddr> = Vec::new();
+        loop {
+            let res = self.ctx.resolver.resolve(&self.host, self.transport).await;
+            self.ctx
+                .metrics
+                .record_dns(self.generation, &self.labels, &res);
+            let wanted: Vec<Addr> = match &res.failure {
+                None => {
+                    current = res.addresses.clone();
+                    current.iter().copied().map(Some).collect()
+                }
+                Some(f) if !current.is_empty() => {
+                    tracing::warn!(gateway = %self.labels.0[2], failure = %f.describe(), "gateway did not resolve; probing its last known addresses");
+                    current.iter().copied().map(Some).collect()
+                }
+                Some(_) => vec![None],
+            };
+            let owned: Vec<Addr> = wanted
+                .into_iter()
+                .filter(|a| self.ctx.shard.owns(&self.key(*a)))
+                .collect();
+            let stale: Vec<Addr> = loops
+                .keys()
+                .filter(|a| !owned.contains(a))
+                .copied()
+                .collect();
+            for a in stale {
+                if let Some((labels, handle)) = loops.remove(&a) {
+                    handle.abort();
+                    self.ctx.metrics.forget_target(self.generation, &labels);
+                }
+            }
+            for a in owned {
+                if loops.contains_key(&a) {
+                    continue;
+                }
+                let job = self.target_job(a, res.failure.clone());
+                let labels = job.labels.clone();
+                let handle = set.spawn(job.run());
+                loops.insert(a, (labels, handle));
+            }
+            while let Some(Some(_)) = futures_now(&mut set) {}
+            let Some(after) = dns_refresh_after(&res) else {
+                break;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(after) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        // Literal gateways end up here at once; every loop runs until the stop signal.
+        while set.join_next().await.is_some() {}
+    }
+
+    fn key(&self, a: Addr) -> String {
+        let addr = match a {
+            Some(ip) => SocketAddr::new(ip, self.port).to_string(),
+            None => format!("{}:{}", self.host, self.port),
+        };
+        target_key(&self.labels.0[0], &addr, self.transport)
+    }
+
+    fn target_job(&self, a: Addr, failure: Option<DnsFailure>) -> TargetJob {
+        let mut labels = self.labels.clone();
+        labels.0[3] = match a {
+            Some(ip) => SocketAddr::new(ip, self.port).to_string(),
+            None => "unresolved".into(),
+        };
+        TargetJob {
+            ctx: self.ctx.clone(),
+            generation: self.generation,
+            labels,
+            target: a.map(|ip| Target {
+                host: self.host.clone(),
+                addr: SocketAddr::new(ip, self.port),
+                transport: self.transport,
+            }),
+            failure: failure.unwrap_or(DnsFailure::NoAddress),
+            port: self.port,
+            transport: self.transport,
+            interval: self.interval,
+        }
+    }
+}
+
+/// Reaps finished loops without waiting (they only finish at shutdown or on abort).
+fn futures_now(set: &mut JoinSet<()>) -> Option<Option<()>> {
+    set.try_join_next().map(|r| r.ok())
+}
+
+/// One address of a gateway, probed every `interval`.
+struct TargetJob {
+    ctx: Arc<Ctx>,
+    generation: u64,
+    labels: TargetLabels,
+    /// `None`: the gateway has not resolved; each tick records a `dns_error`.
+    target: Option<Target>,
+    failure: DnsFailure,
+    port: u16,
+    transport: Transport,
+    interval: Duration,
+}
+
+impl TargetJob {
+    async fn run(self) {
+        let mut stop = self.ctx.stop.clone();
+        let jitter_ms = self.interval.as_millis().max(1) as u64;
+        let jitter = Duration::from_millis(rand::rng().random_range(0..jitter_ms));
+        let mut next = Instant::now() + jitter;
+        let mut health = Health::default();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            next += self.interval;
+            let result = self.probe().await;
+            let ok = result.outcome == Outcome::Ok;
+            if let Some(t) = health.observe(ok, self.ctx.hysteresis) {
+                self.log(t, &result);
+            }
+            self.ctx
+                .metrics
+                .record_probe(self.generation, &self.labels, &result, health.is_up());
+            let now = Instant::now();
+            if next < now {
+                next = now;
+            }
+        }
+    }
+
+    async fn probe(&self) -> TargetResult {
+        match &self.target {
+            Some(target) => {
+                let _permit = self.ctx.limit.acquire().await;
+                probe::probe_one(target, &self.ctx.exchange, &self.ctx.healthy).await
+            }
+            None => probe::dns_failure_result(&self.failure, self.port, self.transport),
+        }
+    }
+
+    fn log(&self, t: Transition, r: &TargetResult) {
+        let ctx = reachability::Context {
+            timeout: self.ctx.exchange.timeout,
+            seen_as: None,
+        };
+        let detail = if r.outcome == Outcome::DnsError {
+            r.detail.clone()
+        } else {
+            reachability::explain(r, &ctx).detail
+        };
+        let [trunk_id, trunk, gateway, target, transport] = &self.labels.0;
+        let (up, initial) = match t {
+            Transition::Initial { up } => (up, true),
+            Transition::Changed { up } => (up, false),
+        };
+        if up {
+            tracing::info!(%trunk_id, %trunk, %gateway, %target, %transport, initial, outcome = r.outcome.as_str(), %detail, "target up");
+        } else {
+            tracing::warn!(%trunk_id, %trunk, %gateway, %target, %transport, initial, outcome = r.outcome.as_str(), %detail, "target down");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: Hysteresis = Hysteresis {
+        down_after: 2,
+        up_after: 1,
+    };
+
+    #[test]
+    fn hysteresis_needs_consecutive_failures_to_go_down() {
+        let mut h = Health::default();
+        assert_eq!(h.observe(true, H), Some(Transition::Initial { up: true }));
+        assert_eq!(h.observe(false, H), None);
+        assert!(h.is_up());
+        assert_eq!(h.observe(true, H), None, "a success resets the failure run");
+        assert_eq!(h.observe(false, H), None);
+        assert_eq!(h.observe(false, H), Some(Transition::Changed { up: false }));
+        assert_eq!(h.observe(false, H), None, "logged once");
+        assert_eq!(h.observe(true, H), Some(Transition::Changed { up: true }));
+    }
+
+    #[test]
+    fn hysteresis_up_after_three() {
+        let h3 = Hysteresis {
+            down_after: 1,
+            up_after: 3,
+        };
+        let mut h = Health::default();
+        assert_eq!(
+            h.observe(false, h3),
+            Some(Transition::Initial { up: false })
+        );
+        assert_eq!(h.observe(true, h3), None);
+        assert_eq!(h.observe(true, h3), None);
+        assert_eq!(h.observe(true, h3), Some(Transition::Changed { up: true }));
+        assert_eq!(
+            h.observe(false, h3),
+            Some(Transition::Changed { up: false })
+        );
+    }
+
+    #[test]
+    fn shards_partition_targets_stably() {
+        assert_eq!(Shard::parse("1/3").unwrap(), Shard { index: 1, count: 3 });
+        assert!(Shard::parse("3/3").is_err());
+        assert!(Shard::parse("0/0").is_err());
+        assert!(Shard::parse("x").is_err());
+        // The hash is pinned: instances of different builds agree.
+        assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        let shards: Vec<Shard> = (0..3).map(|i| Shard { index: i, count: 3 }).collect();
+        let mut counts = [0; 3];
+        for n in 0..300 {
+            let key = target_key("t", &format!("10.0.0.{n}:5060"), Transport::Udp);
+            let owners: Vec<usize> = (0..3).filter(|i| shards[*i].owns(&key)).collect();
+            assert_eq!(owners.len(), 1, "exactly one shard owns {key}");
+            counts[owners[0]] += 1;
+        }
+        assert!(counts.iter().all(|c| *c > 50), "{counts:?}");
+    }
+
+    #[test]
+    fn dns_refresh_respects_ttl_within_bounds() {
+        let mut r = Resolution {
+            addresses: vec![],
+            literal: false,
+            pinned: false,
+            lookup_time: Duration::ZERO,
+            ttl: Some(5),
+            failure: None,
+            srv: vec![],
+            naptr: vec![],
+        };
+        assert_eq!(dns_refresh_after(&r), Some(DNS_MIN_INTERVAL));
+        r.ttl = Some(120);
+        assert_eq!(dns_refresh_after(&r), Some(Duration::from_secs(120)));
+        r.ttl = Some(86400);
+        assert_eq!(dns_refresh_after(&r), Some(DNS_MAX_INTERVAL));
+        r.literal = true;
+        assert_eq!(dns_refresh_after(&r), None);
+    }
+
+    #[test]
+    fn trunk_keys_are_unique() {
+        let mut a = Trunk::with_defaults("same");
+        let b = Trunk::with_defaults("same");
+        let keys = trunk_keys(&[a.clone(), b]);
+        assert_eq!(keys, vec!["same", "same#2"]);
+        a.id = Some("id".into());
+        assert_eq!(trunk_keys(&[a]), vec!["id"]);
+    }
+}

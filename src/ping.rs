@@ -1,0 +1,336 @@
+//! `trunkprobe ping`: OPTIONS like `ping(8)`. One line per reply, then a summary
+//! with loss and min/avg/max/mdev round-trip times and the achieved rate.
+//!
+//! Every request is its own transaction with its own socket (a fresh branch,
+//! Call-ID and source port), matched exactly as in `check`. `-i 0` with
+//! `--concurrency N` keeps N transactions in flight for as fast as possible.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::probe::{evaluate, HealthyCodes, Outcome};
+use crate::resolve::GatewayResolver;
+use crate::transport::{exchange, ExchangeConfig, Target};
+use crate::trunk::Transport;
+
+/// A parsed `sip:` / `sips:` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingUri {
+    pub host: String,
+    pub port: u16,
+    pub transport: Transport,
+}
+
+impl PingUri {
+    /// Parses `sip:host[:port][;transport=udp|tcp|tls]` (and `sips:`, meaning TLS).
+    /// The port defaults to 5060, or 5061 for TLS; a bare `host[:port]` is accepted too.
+    pub fn parse(s: &str) -> std::result::Result<PingUri, String> {
+        let bad =
+            |why: &str| format!("{s:?} is not a SIP URI ({why}); try sip:host:5060;transport=udp");
+        let (scheme_tls, rest) = if let Some(r) = strip_prefix_ci(s, "sips:") {
+            (true, r)
+        } else if let Some(r) = strip_prefix_ci(s, "sip:") {
+            (false, r)
+        } else {
+            (false, s)
+        };
+        let mut parts = rest.split(';');
+        let hostport = parts.next().unwrap_or_default();
+        if hostport.contains('@') {
+            return Err(bad("a user part names a user, not a gateway"));
+        }
+        let mut transport = if scheme_tls {
+            Transport::Tls
+        } else {
+            Transport::Udp
+        };
+        for param in parts {
+            let (k, v) = param.split_once('=').unwrap_or((param, ""));
+            if k.eq_ignore_ascii_case("transport") {
+                transport = Transport::parse(v).ok_or_else(|| bad("unknown transport"))?;
+            }
+        }
+        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        Ok(PingUri {
+            port: port.unwrap_or(transport.default_port()),
+            host,
+            transport,
+        })
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .then(|| &s[prefix.len()..])
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 literal.
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    if s.parse::<IpAddr>().is_ok() {
+        return Some((s.to_string(), None));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), Some(p.parse().ok().filter(|p| *p != 0)?))),
+        None => Some((s.to_string(), None)),
+    }
+}
+
+/// How to ping.
+#[derive(Debug, Clone)]
+pub struct PingOptions {
+    /// Requests to send; `None` until interrupted.
+    pub count: Option<u64>,
+    /// Pause between sends; zero sends as fast as `concurrency` allows.
+    pub interval: Duration,
+    pub concurrency: usize,
+    pub quiet: bool,
+    pub exchange: ExchangeConfig,
+    pub healthy: HealthyCodes,
+}
+
+/// Running totals, printed as the summary.
+#[derive(Debug, Clone, Default)]
+pub struct PingStats {
+    pub sent: u64,
+    /// Final responses of any code.
+    pub answered: u64,
+    pub ok: u64,
+    pub rtts: Vec<Duration>,
+    pub codes: BTreeMap<u16, u64>,
+    pub failures: BTreeMap<&'static str, u64>,
+    pub elapsed: Duration,
+}
+
+impl PingStats {
+    pub fn lost(&self) -> u64 {
+        self.sent - self.answered
+    }
+
+    /// min, avg, max and mean deviation of the round-trip times, in milliseconds.
+    pub fn rtt_summary(&self) -> Option<(f64, f64, f64, f64)> {
+        if self.rtts.is_empty() {
+            return None;
+        }
+        let ms: Vec<f64> = self.rtts.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        let n = ms.len() as f64;
+        let min = ms.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = ms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let avg = ms.iter().sum::<f64>() / n;
+        // ping(8)'s mdev: sqrt(mean(x^2) - mean(x)^2).
+        let mean_sq = ms.iter().map(|x| x * x).sum::<f64>() / n;
+        let mdev = (mean_sq - avg * avg).max(0.0).sqrt();
+        Some((min, avg, max, mdev))
+    }
+
+    /// The summary block, as `ping(8)` prints it.
+    pub fn render(&self, uri: &str) -> String {
+        let mut out = String::new();
+        let secs = self.elapsed.as_secs_f64();
+        let loss = if self.sent == 0 {
+            0.0
+        } else {
+            100.0 * self.lost() as f64 / self.sent as f64
+        };
+        let _ = writeln!(out, "--- {uri} ping statistics ---");
+        let _ = writeln!(
+            out,
+            "{} requests sent, {} answered ({} ok), {} lost ({loss:.1}% loss), time {:.0} ms, rate {:.1}/s",
+            self.sent,
+            self.answered,
+            self.ok,
+            self.lost(),
+            secs * 1000.0,
+            if secs > 0.0 { self.sent as f64 / secs } else { 0.0 }
+        );
+        if !self.codes.is_empty() {
+            let codes: Vec<String> = self.codes.iter().map(|(c, n)| format!("{c}×{n}")).collect();
+            let _ = writeln!(out, "responses: {}", codes.join(" "));
+        }
+        if !self.failures.is_empty() {
+            let f: Vec<String> = self
+                .failures
+                .iter()
+                .map(|(k, n)| format!("{k}×{n}"))
+                .collect();
+            let _ = writeln!(out, "no answer: {}", f.join(" "));
+        }
+        if let Some((min, avg, max, mdev)) = self.rtt_summary() {
+            let _ = writeln!(
+                out,
+                "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+            );
+        }
+        out
+    }
+}
+
+/// Pings `uri` until `count` requests are done or `stop` resolves, printing as it goes.
+pub async fn run(
+    uri: &PingUri,
+    raw: &str,
+    resolver: &GatewayResolver,
+    options: PingOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<PingStats> {
+    let resolution = resolver.resolve(&uri.host, uri.transport).await;
+    let Some(ip) = resolution.addresses.first().copied() else {
+        let why = resolution.failure.map(|f| f.describe()).unwrap_or_default();
+        return Err(Error::Usage(format!("cannot resolve {}: {why}", uri.host)));
+    };
+    let target = Target {
+        host: uri.host.clone(),
+        addr: SocketAddr::new(ip, uri.port),
+        transport: uri.transport,
+    };
+    if !options.quiet {
+        println!("PING {raw} ({}) over {}", target.addr, uri.transport);
+    }
+    let concurrency = options.concurrency.max(1);
+    let config = Arc::new(options.exchange.clone());
+    let mut jobs: JoinSet<(u64, crate::probe::TargetResult)> = JoinSet::new();
+    let mut stats = PingStats::default();
+    let started = Instant::now();
+    let mut next_send = tokio::time::Instant::now();
+    tokio::pin!(stop);
+    let mut stopping = false;
+    loop {
+        let more = !stopping && options.count.is_none_or(|c| stats.sent < c);
+        if !more && jobs.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut stop, if !stopping => stopping = true,
+            Some(done) = jobs.join_next(), if !jobs.is_empty() => {
+                if let Ok((seq, result)) = done {
+                    record(&mut stats, seq, &result, &options);
+                }
+            }
+            _ = wait_until(next_send), if more && jobs.len() < concurrency => {
+                // Keep the cadence; after a stall, restart it from now. With no
+                // interval, fill every free slot at once instead of one per wake-up.
+                let now = tokio::time::Instant::now();
+                next_send = (next_send + options.interval).max(now);
+                let burst = if options.interval.is_zero() { concurrency - jobs.len() } else { 1 };
+                for _ in 0..burst {
+                    if options.count.is_some_and(|c| stats.sent >= c) {
+                        break;
+                    }
+                    stats.sent += 1;
+                    let seq = stats.sent;
+                    let target = target.clone();
+                    let config = config.clone();
+                    let healthy = options.healthy.clone();
+                    jobs.spawn(async move {
+                        let ex = exchange(&target, &config).await;
+                        (seq, evaluate(ex, &healthy))
+                    });
+                }
+            }
+        }
+    }
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+/// Sleeps until `when`, or not at all when it has passed (a timer would round
+/// up to the next millisecond tick and cap the rate near 1,000/s).
+async fn wait_until(when: tokio::time::Instant) {
+    if when > tokio::time::Instant::now() {
+        tokio::time::sleep_until(when).await;
+    }
+}
+
+fn record(stats: &mut PingStats, seq: u64, r: &crate::probe::TargetResult, options: &PingOptions) {
+    match (r.status_code, r.rtt) {
+        (Some(code), Some(rtt)) => {
+            stats.answered += 1;
+            stats.rtts.push(rtt);
+            *stats.codes.entry(code).or_default() += 1;
+            if r.outcome == Outcome::Ok {
+                stats.ok += 1;
+            }
+            if !options.quiet {
+                let reason = r.reason.as_deref().unwrap_or("");
+                let retrans = if r.retransmissions > 0 {
+                    format!(" retransmissions={}", r.retransmissions)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{code} {reason} from {}: seq={seq} time={:.3} ms{retrans}",
+                    r.ip.map(|ip| SocketAddr::new(ip, r.port).to_string())
+                        .unwrap_or_default(),
+                    rtt.as_secs_f64() * 1000.0
+                );
+            }
+        }
+        _ => {
+            *stats.failures.entry(r.outcome.as_str()).or_default() += 1;
+            if !options.quiet {
+                println!("no answer: seq={seq} {}", r.outcome.as_str());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_parse_with_defaults() {
+        let u = PingUri::parse("sip:gw.example.com").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.transport),
+            ("gw.example.com", 5060, Transport::Udp)
+        );
+        let u = PingUri::parse("sip:gw.example.com;transport=tls").unwrap();
+        assert_eq!((u.port, u.transport), (5061, Transport::Tls));
+        let u = PingUri::parse("sips:gw.example.com:5071").unwrap();
+        assert_eq!((u.port, u.transport), (5071, Transport::Tls));
+        let u = PingUri::parse("SIP:[2001:db8::1]:5080;Transport=TCP").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.transport),
+            ("2001:db8::1", 5080, Transport::Tcp)
+        );
+        let u = PingUri::parse("127.0.0.1:5062").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 5062));
+        assert!(PingUri::parse("sip:alice@example.com").is_err());
+        assert!(PingUri::parse("sip:gw:0").is_err());
+        assert!(PingUri::parse("sip:gw;transport=sctp").is_err());
+        assert!(PingUri::parse("sip:").is_err());
+    }
+
+    #[test]
+    fn mdev_matches_ping() {
+        let stats = PingStats {
+            rtts: [1, 2, 3]
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+            ..Default::default()
+        };
+        let (min, avg, max, mdev) = stats.rtt_summary().unwrap();
+        assert_eq!((min, avg, max), (1.0, 2.0, 3.0));
+        assert!((mdev - (2.0f64 / 3.0).sqrt()).abs() < 1e-9);
+    }
+}

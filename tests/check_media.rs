@@ -1,0 +1,357 @@
+//! Media and path checks end to end: the real binary against SIPp and Kamailio
+//! answering OPTIONS with SDP (PCMU/PCMA, G.729 only, RTP/SAVP with a=crypto), an
+//! ip-based trunk whose gateway is outside its identifiers, and the origination
+//! URI check pointed at a loopback Kamailio over UDP and TLS. Nothing leaves 127.0.0.1.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{closed_udp_port, Kamailio, KamailioOpts, Sipp, TestPki};
+use serde_json::{json, Value};
+
+/// The binary under test. `TRUNKPROBE_TEST_BIN` overrides it (a copy of this
+/// worktree's build, when a shared target dir is rebuilt by others meanwhile).
+fn bin() -> String {
+    std::env::var("TRUNKPROBE_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string())
+}
+
+fn trunk(id: &str, transport: &str, port: u16, extra: Value) -> Value {
+    let mut t = json!({
+        "id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
+        "ip_identifiers": [{"ip_address": "127.0.0.1/32"}],
+        "gateways": [{"gateway_address": "127.0.0.1", "port": port, "priority": 1}],
+        "transport": transport, "allow": "ulaw,alaw", "disallow": "all", "is_active": true
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    t
+}
+
+/// `trunkprobe check --format json` on `trunks`; `args` must say how origination is handled.
+fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trunks.json");
+    std::fs::write(&file, serde_json::to_vec(trunks).unwrap()).unwrap();
+    assert!(
+        args.iter()
+            .any(|a| *a == "--no-origination" || *a == "--origination"),
+        "a test must never probe sip.bolna.ai"
+    );
+    let out = Command::new(bin())
+        .args(["check", "--format", "json", "--timeout", "2s", "--trunks"])
+        .arg(&file)
+        .args(args)
+        .env_remove("BOLNA_API_KEY")
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, doc)
+}
+
+fn findings<'a>(doc: &'a Value, id: &str) -> Vec<&'a Value> {
+    doc["trunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no trunk {id}: {doc:#}"))["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect()
+}
+
+fn finding<'a>(doc: &'a Value, id: &str, check: &str) -> &'a Value {
+    findings(doc, id)
+        .into_iter()
+        .find(|f| f["check"] == check)
+        .unwrap_or_else(|| panic!("{id}: no {check} in {doc:#}"))
+}
+
+fn checks(doc: &Value, id: &str) -> Vec<String> {
+    findings(doc, id)
+        .iter()
+        .map(|f| f["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn sipp_sdp_codecs_pcmu_pcma_and_g729_only() {
+    let g711 = Sipp::uas_udp("options_200_sdp.xml");
+    let g729 = Sipp::uas_udp("options_200_sdp_g729.xml");
+    let plain = Sipp::uas_udp("options_200.xml");
+    let (out, doc) = check(
+        &[
+            trunk("g711", "transport-udp", g711.addr().port(), json!({})),
+            trunk("g729", "transport-udp", g729.addr().port(), json!({})),
+            trunk("nosdp", "transport-udp", plain.addr().port(), json!({})),
+            // The trunk itself excludes G.711: the patch puts it back.
+            trunk(
+                "trunk-g729",
+                "transport-udp",
+                g711.addr().port(),
+                json!({"allow": "g729"}),
+            ),
+        ],
+        &["--no-origination"],
+    );
+    let media = |id: &str| -> Vec<String> {
+        checks(&doc, id)
+            .into_iter()
+            .filter(|c| c.starts_with("media_") || c.starts_with("sdes_"))
+            .collect()
+    };
+    assert!(media("g711").is_empty(), "{doc:#}\n{}", g711.logs());
+    let f = finding(&doc, "g729", "media_codec_mismatch");
+    assert_eq!(f["severity"], "error");
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("only g729") && msg.contains("488"), "{msg}");
+    assert!(msg.contains(&g729.addr().to_string()), "{msg}");
+    assert!(f.get("patch").is_none(), "{f:#}");
+    assert_eq!(media("nosdp"), vec!["media_not_advertised"]);
+    let f = finding(&doc, "trunk-g729", "media_codec_mismatch");
+    assert_eq!(f["patch"], json!({"allow": "ulaw,alaw", "disallow": "all"}));
+    // Most severe first, media findings included.
+    let sev: Vec<&str> = findings(&doc, "trunk-g729")
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .collect();
+    let mut sorted = sev.clone();
+    sorted.sort_by_key(|s| match *s {
+        "error" => 0,
+        "warning" => 1,
+        _ => 2,
+    });
+    assert_eq!(sev, sorted);
+    // SIPp echoes the Via without received/rport: no NAT claim.
+    assert!(doc["egress"]["behind_nat"].is_null(), "{:#}", doc["egress"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn sipp_sdes_mismatches_over_tcp() {
+    let plain = Sipp::uas_tcp("options_200_sdp.xml");
+    let savp = Sipp::uas_tcp("options_200_sdp_savp.xml");
+    let (out, doc) = check(
+        &[
+            trunk(
+                "sdes",
+                "transport-tcp",
+                plain.addr().port(),
+                json!({"media_encryption": "sdes"}),
+            ),
+            trunk(
+                "sdes-optimistic",
+                "transport-tcp",
+                plain.addr().port(),
+                json!({"media_encryption": "sdes", "media_encryption_optimistic": true}),
+            ),
+            trunk("plain", "transport-tcp", savp.addr().port(), json!({})),
+        ],
+        &["--no-origination"],
+    );
+    let f = finding(&doc, "sdes", "sdes_carrier_plain_rtp");
+    assert_eq!(f["severity"], "error");
+    assert!(f["message"].as_str().unwrap().contains("one-way audio"));
+    assert_eq!(f["patch"], json!({"media_encryption_optimistic": true}));
+    let f = finding(&doc, "sdes-optimistic", "sdes_carrier_plain_rtp_optimistic");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["patch"], json!({"media_encryption": "no"}));
+    let f = finding(&doc, "plain", "sdes_carrier_srtp_only");
+    assert_eq!(f["severity"], "error", "{doc:#}\n{}", savp.logs());
+    assert_eq!(f["patch"]["media_encryption"], "sdes");
+    assert_eq!(f["patch"]["transport"], "transport-tls");
+    assert_eq!(f["patch"]["gateways"][0]["port"], 5061);
+    assert!(!checks(&doc, "plain").contains(&"sdes_crypto_suite_unsupported".to_string()));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn kamailio_tls_sdes_alaw_only_egress_and_ip_identifiers() {
+    let pki = TestPki::new();
+    let host = "gw.test.local";
+    let kam = Kamailio::start(KamailioOpts {
+        tls: Some(pki.valid(host)),
+        sdp_body: Some(
+            "v=0\r\no=kam 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 20000 RTP/SAVP 8\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n\
+             a=crypto:2 AES_256_CM_HMAC_SHA1_80 inline:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2Vj\r\n"
+                .into(),
+        ),
+        ..Default::default()
+    });
+    let mut tls = trunk(
+        "tls",
+        "transport-tls",
+        kam.tls_addr().port(),
+        json!({"media_encryption": "sdes"}),
+    );
+    tls["gateways"][0]["gateway_address"] = json!(host);
+    // ip-based, but the identifiers do not cover the gateway's address.
+    let outside = trunk(
+        "outside",
+        "transport-udp",
+        kam.udp_addr().port(),
+        json!({"ip_identifiers": [{"ip_address": "10.0.0.0/8"}], "media_encryption": "sdes",
+               "transport": "transport-tls"}),
+    );
+    let mut outside = outside;
+    outside["gateways"][0]["gateway_address"] = json!(host);
+    outside["gateways"][0]["port"] = json!(kam.tls_addr().port());
+    let pin = format!("{host}:127.0.0.1");
+    let ca = pki.ca_path().to_str().unwrap().to_string();
+    let (out, doc) = check(
+        &[tls, outside],
+        &["--no-origination", "--resolve", &pin, "--ca-file", &ca],
+    );
+    let tls_checks = checks(&doc, "tls");
+    assert!(
+        tls_checks.contains(&"media_carrier_alaw_only".to_string()),
+        "{doc:#}\n{}",
+        kam.logs()
+    );
+    assert!(tls_checks.contains(&"sdes_crypto_suite_unsupported".to_string()));
+    assert!(!tls_checks.iter().any(|c| c == "sdes_carrier_plain_rtp"));
+    let f = finding(&doc, "outside", "gateway_outside_ip_identifiers");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(
+        f["patch"],
+        json!({"ip_identifiers": [{"ip_address": "10.0.0.0/8"}, {"ip_address": "127.0.0.1/32"}]})
+    );
+    assert!(!checks(&doc, "tls").contains(&"gateway_outside_ip_identifiers".to_string()));
+    // Kamailio fills received/rport: the egress section names what it saw.
+    let e = &doc["egress"];
+    assert_eq!(e["public_addresses"], json!(["127.0.0.1"]), "{e:#}");
+    assert_eq!(e["behind_nat"], false);
+    assert_eq!(e["reporting_targets"], 2);
+    assert!(e["different_source_reply"]
+        .as_str()
+        .unwrap()
+        .contains("connected socket"));
+    // Warnings only (the TLS port is not 5061 here): exit 0.
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+}
+
+#[test]
+fn origination_uri_against_kamailio_over_udp_and_tls() {
+    let pki = TestPki::new();
+    let kam = Kamailio::start(KamailioOpts {
+        tls: Some(pki.valid("sip.bolna.ai")),
+        ..Default::default()
+    });
+    let gw = Sipp::uas_udp("options_200.xml");
+    let trunks = [trunk("t", "transport-udp", gw.addr().port(), json!({}))];
+    let udp = format!("sip:sip.bolna.ai:{}", kam.udp_addr().port());
+    let tls = format!("sip:sip.bolna.ai:{};transport=tls", kam.tls_addr().port());
+    let ca = pki.ca_path().to_str().unwrap().to_string();
+    let base = [
+        "--resolve",
+        "sip.bolna.ai:127.0.0.1",
+        "--origination",
+        &udp,
+        "--origination",
+        &tls,
+    ];
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--ca-file", ca.as_str()]);
+    let (out, doc) = check(&trunks, &args);
+    let o = doc["origination"].as_array().unwrap();
+    assert_eq!(o.len(), 2, "{doc:#}");
+    for (r, transport) in o.iter().zip(["udp", "tls"]) {
+        assert_eq!(r["transport"], transport);
+        assert_eq!(r["ok"], true, "{r:#}\n{}", kam.logs());
+        assert_eq!(r["host"], "sip.bolna.ai");
+        assert_eq!(r["dns"]["addresses"], json!(["127.0.0.1"]));
+        // Pinned to loopback: not the guide's address, and the report says so.
+        assert_eq!(r["resolves_to_guide_ip"], false);
+        assert_eq!(r["guide_ip"], "13.200.45.61");
+        assert_eq!(r["targets"][0]["outcome"], "ok");
+        assert!(r["targets"][0]["carrier_sees"].is_null());
+    }
+    assert!(o[1]["targets"][0]["tls"]["cert"]["san"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "DNS:sip.bolna.ai"));
+    assert_eq!(doc["summary"]["origination_ok"], 2);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+
+    // Without the test CA the handshake fails, and a closed port is refused: the
+    // report says what a carrier would see, and the run is unhealthy.
+    let closed = format!("sip:sip.bolna.ai:{}", closed_udp_port());
+    let (out, doc) = check(
+        &trunks,
+        &[
+            base[0],
+            base[1],
+            "--origination",
+            &tls,
+            "--origination",
+            &closed,
+        ],
+    );
+    let o = doc["origination"].as_array().unwrap();
+    let t = &o[0]["targets"][0];
+    assert_eq!(t["outcome"], "tls_error", "{t:#}");
+    assert!(t["carrier_sees"].as_str().unwrap().contains("handshake"));
+    let t = &o[1]["targets"][0];
+    assert_eq!(t["outcome"], "refused", "{t:#}");
+    assert!(t["carrier_sees"].as_str().unwrap().contains("503"));
+    assert_eq!(doc["summary"]["origination_failed"], 2);
+    assert_eq!(out.status.code(), Some(1));
+
+    // The text report has the section, with the carrier's view.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trunks.json");
+    std::fs::write(&file, serde_json::to_vec(&trunks).unwrap()).unwrap();
+    let text = Command::new(bin())
+        .args(["check", "--timeout", "2s", "--trunks"])
+        .arg(&file)
+        .args([base[0], base[1], "--origination", &closed])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("origination URI"), "{text}");
+    assert!(text.contains("a carrier would see:"), "{text}");
+    assert!(text.contains("not 13.200.45.61"), "{text}");
+}
+
+#[test]
+fn bad_origination_uri_exits_2() {
+    let out = Command::new(bin())
+        .args([
+            "check",
+            "--origination",
+            "http://sip.bolna.ai",
+            "--gateway",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a SIP URI"), "{err}");
+    let out = Command::new(bin())
+        .args([
+            "check",
+            "--origination",
+            "sip:a",
+            "--no-origination",
+            "--gateway",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

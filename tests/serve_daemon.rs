@@ -1,0 +1,438 @@
+//! `trunkprobe serve` end to end: the real binary against SIPp UAS peers and an
+//! in-process trunk API on loopback, observed only through its HTTP endpoints,
+//! its logs and its exit status.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use common::{free_tcp_port, Sipp, SippTransport};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
+const TOKEN: &str = "tp-serve-secret-token-93c1d7";
+/// Generous: the machine is shared and slow; nothing here measures speed.
+const DEADLINE: Duration = Duration::from_secs(40);
+
+/// A running `trunkprobe serve`, killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr.log");
+        let port = free_tcp_port();
+        let listen = format!("127.0.0.1:{port}");
+        // TRUNKPROBE_BIN: a copy of the binary, when a shared target dir may be rebuilt by others.
+        let bin = std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN.to_string());
+        let child = Command::new(bin)
+            .arg("serve")
+            .args(["--listen", &listen])
+            .args(args)
+            .env("BOLNA_API_KEY", TOKEN)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start trunkprobe serve");
+        let mut d = Daemon {
+            child,
+            port,
+            _dir: dir,
+            log,
+        };
+        d.wait_for("/healthz answers 200", |d| {
+            d.get("/healthz").is_some_and(|(code, _)| code == 200)
+        });
+        d
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET over a fresh HTTP/1.0 connection: (status, body).
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        let code = buf.split(' ').nth(1)?.parse().ok()?;
+        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((code, body))
+    }
+
+    fn metrics(&self) -> String {
+        match self.get("/metrics") {
+            Some((200, body)) => body,
+            other => panic!("/metrics: {other:?}\n{}", self.logs()),
+        }
+    }
+
+    fn wait_for(&mut self, what: &str, mut cond: impl FnMut(&Daemon) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if cond(self) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "serve exited ({status}) while waiting for: {what}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let metrics = self.get("/metrics").map(|(_, b)| b).unwrap_or_default();
+        panic!(
+            "timed out waiting for: {what}\nmetrics:\n{metrics}\nlogs:\n{}",
+            self.logs()
+        );
+    }
+
+    fn sigterm(&mut self) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(started.elapsed() < DEADLINE, "serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the first sample of `name` whose labels include every pair.
+fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            return None;
+        }
+        if !labels
+            .iter()
+            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        {
+            return None;
+        }
+        line.rsplit(' ').next()?.parse().ok()
+    })
+}
+
+fn trunk_json(id: &str, gateway: SocketAddr, transport: &str) -> Value {
+    json!({
+        "id": id, "name": format!("Trunk {id}"), "provider": "custom",
+        "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "127.0.0.1"}],
+        "gateways": [{"gateway_address": gateway.ip().to_string(), "port": gateway.port()}],
+        "transport": transport, "qualify_frequency": 1, "is_active": true
+    })
+}
+
+fn write_trunks(dir: &Path, trunks: &[Value]) -> PathBuf {
+    let path = dir.join("trunks.json");
+    std::fs::write(&path, serde_json::to_vec(trunks).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn healthy_target_goes_down_after_failures_and_up_when_restarted() {
+    let mut gw = Sipp::uas_udp("options_200.xml");
+    let addr = gw.addr();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_trunks(dir.path(), &[trunk_json("udp1", addr, "transport-udp")]);
+    let mut d = Daemon::start(&[
+        "--trunks",
+        file.to_str().unwrap(),
+        "--timeout",
+        "1s",
+        "--down-after",
+        "3",
+        "--location",
+        "lab",
+    ]);
+    let target = addr.to_string();
+    let t = [("trunk_id", "udp1"), ("target", target.as_str())];
+    d.wait_for("target up with an RTT observed", |d| {
+        let m = d.metrics();
+        sample(&m, "trunkprobe_options_up", &t) == Some(1.0)
+            && sample(&m, "trunkprobe_options_rtt_seconds_count", &t).unwrap_or(0.0) >= 1.0
+    });
+    let m = d.metrics();
+    assert_eq!(
+        sample(&m, "trunkprobe_options_last_status_code", &t),
+        Some(200.0)
+    );
+    assert!(m.contains("location=\"lab\""));
+    assert_eq!(
+        sample(
+            &m,
+            "trunkprobe_trunk_info",
+            &[("trunk_id", "udp1"), ("transport", "udp")]
+        ),
+        Some(1.0)
+    );
+
+    // Probe count over a window follows qualify_frequency=1 (tolerant bounds).
+    let ok = |m: &str| {
+        sample(
+            m,
+            "trunkprobe_options_probes_total",
+            &[("target", &target), ("outcome", "ok")],
+        )
+        .unwrap_or(0.0)
+    };
+    let (before, t0) = (ok(&d.metrics()), Instant::now());
+    std::thread::sleep(Duration::from_secs(6));
+    let (after, window) = (ok(&d.metrics()), t0.elapsed().as_secs_f64());
+    let probes = after - before;
+    assert!(
+        probes >= window * 0.4 && probes <= window + 2.0,
+        "{probes} probes in {window:.1}s at qualify_frequency 1"
+    );
+
+    // promtool accepts a live scrape.
+    let check = promtool_check(&d.metrics());
+    assert!(check.0, "promtool check metrics:\n{}", check.1);
+
+    // The gateway goes away: down only after 3 consecutive failures.
+    gw.stop();
+    d.wait_for("target down", |d| {
+        sample(&d.metrics(), "trunkprobe_options_up", &t) == Some(0.0)
+    });
+    let m = d.metrics();
+    let failures: f64 = ["refused", "timeout", "network_error"]
+        .iter()
+        .filter_map(|o| {
+            sample(
+                &m,
+                "trunkprobe_options_probes_total",
+                &[("target", &target), ("outcome", o)],
+            )
+        })
+        .sum();
+    assert!(failures >= 3.0, "down after {failures} failures\n{m}");
+    assert_eq!(
+        sample(&m, "trunkprobe_options_last_status_code", &t),
+        Some(0.0)
+    );
+
+    // Restarted on the same port: up again.
+    let _gw = Sipp::start_at(
+        "options_200.xml",
+        SippTransport::Udp,
+        Some(addr.port()),
+        &[],
+    );
+    d.wait_for("target up again", |d| {
+        sample(&d.metrics(), "trunkprobe_options_up", &t) == Some(1.0)
+    });
+    let logs = d.logs();
+    assert_eq!(logs.matches("target down").count(), 1, "{logs}");
+    assert_eq!(logs.matches("target up").count(), 2, "{logs}");
+}
+
+fn promtool_check(metrics: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; see .ci/install-peers)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The in-process trunk API: a list and a status to answer with.
+#[derive(Clone, Default)]
+struct Api {
+    state: Arc<Mutex<(u16, Vec<Value>)>>,
+}
+
+impl Api {
+    fn set(&self, status: u16, trunks: Vec<Value>) {
+        *self.state.lock().unwrap() = (status, trunks);
+    }
+}
+
+async fn list(State(api): State<Api>) -> axum::response::Response {
+    let (status, trunks) = api.state.lock().unwrap().clone();
+    if status != 200 {
+        return (StatusCode::from_u16(status).unwrap(), "upstream down").into_response();
+    }
+    axum::Json(Value::Array(trunks)).into_response()
+}
+
+fn start_api(rt: &tokio::runtime::Runtime, api: Api) -> SocketAddr {
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/sip-trunks/trunks", get(list))
+            .with_state(api);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    })
+}
+
+#[test]
+fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
+    let gw = Sipp::uas_udp("options_200.xml");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let api = Api::default();
+    api.set(
+        200,
+        vec![
+            trunk_json("keep", gw.addr(), "transport-udp"),
+            trunk_json("drop", gw.addr(), "transport-udp"),
+        ],
+    );
+    let api_addr = start_api(&rt, api.clone());
+    let url = format!("http://{api_addr}");
+    let mut d = Daemon::start(&["--api-url", &url, "--refresh", "1s", "--timeout", "1s"]);
+    for id in ["keep", "drop"] {
+        d.wait_for("both trunks up", |d| {
+            sample(&d.metrics(), "trunkprobe_options_up", &[("trunk_id", id)]) == Some(1.0)
+        });
+    }
+    assert_eq!(
+        sample(&d.metrics(), "trunkprobe_trunks", &[("state", "active")]),
+        Some(2.0)
+    );
+
+    // Removed from the API: every series of the trunk disappears.
+    api.set(200, vec![trunk_json("keep", gw.addr(), "transport-udp")]);
+    d.wait_for("removed trunk gone from /metrics", |d| {
+        !d.metrics().contains("trunk_id=\"drop\"")
+    });
+    assert_eq!(
+        sample(&d.metrics(), "trunkprobe_trunks", &[("state", "active")]),
+        Some(1.0)
+    );
+
+    // The API fails: errors are counted and the last list keeps being probed.
+    api.set(500, Vec::new());
+    d.wait_for("source errors counted", |d| {
+        sample(
+            &d.metrics(),
+            "trunkprobe_source_errors_total",
+            &[("reason", "http_status")],
+        )
+        .unwrap_or(0.0)
+            >= 2.0
+    });
+    let count = |d: &Daemon| {
+        sample(
+            &d.metrics(),
+            "trunkprobe_options_probes_total",
+            &[("trunk_id", "keep"), ("outcome", "ok")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = count(&d);
+    d.wait_for("still probing during the outage", |d| {
+        count(d) >= before + 2.0
+    });
+    let m = d.metrics();
+    assert_eq!(
+        sample(&m, "trunkprobe_options_up", &[("trunk_id", "keep")]),
+        Some(1.0)
+    );
+    assert!(
+        d.logs().contains("probing the last good list"),
+        "{}",
+        d.logs()
+    );
+    assert!(!m.contains(TOKEN) && !d.logs().contains(TOKEN));
+}
+
+#[test]
+fn probe_endpoint_answers_blackbox_style_and_sigterm_exits_zero() {
+    let gw = Sipp::uas_tcp("options_200.xml");
+    let gateway = gw.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_trunks(
+        dir.path(),
+        &[trunk_json("tcp1", gw.addr(), "transport-tcp")],
+    );
+    let mut d = Daemon::start(&["--trunks", file.to_str().unwrap(), "--timeout", "2s"]);
+    assert_eq!(d.get("/-/ready").map(|r| r.0), Some(200));
+
+    let (code, body) = d
+        .get(&format!("/probe?target=sip:{gateway}%3Btransport%3Dtcp"))
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(sample(&body, "probe_success", &[]), Some(1.0), "{body}");
+    assert_eq!(sample(&body, "probe_sip_status_code", &[]), Some(200.0));
+    assert!(sample(&body, "probe_duration_seconds", &[]).is_some());
+    assert!(sample(&body, "probe_dns_lookup_time_seconds", &[]).is_some());
+    assert!(promtool_check(&body).0, "{body}");
+
+    let closed = common::closed_tcp_port();
+    let (_, body) = d
+        .get(&format!(
+            "/probe?target=sip:127.0.0.1:{closed}%3Btransport%3Dtcp"
+        ))
+        .unwrap();
+    assert_eq!(sample(&body, "probe_success", &[]), Some(0.0), "{body}");
+    assert_eq!(
+        sample(&body, "probe_sip_outcome", &[("outcome", "refused")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        d.get("/probe?target=sip:alice@host").map(|r| r.0),
+        Some(400)
+    );
+    assert_eq!(d.get("/probe").map(|r| r.0), Some(400));
+
+    d.wait_for("the TCP trunk probed", |d| {
+        sample(
+            &d.metrics(),
+            "trunkprobe_options_up",
+            &[("transport", "tcp")],
+        ) == Some(1.0)
+    });
+    let (status, took) = d.sigterm();
+    assert_eq!(status.code(), Some(0), "{}", d.logs());
+    assert!(took < Duration::from_secs(15), "SIGTERM took {took:?}");
+}
