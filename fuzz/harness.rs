@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use trunkprobe::checks;
 use trunkprobe::sip::{
-    parse_request, parse_response, OptionsTransaction, StreamFramer, TransactionIds,
+    parse_request, parse_response, sdp, OptionsTransaction, StreamFramer, TransactionIds,
 };
 use trunkprobe::source::parse_trunks_json;
 use trunkprobe::transport::MAX_MESSAGE;
@@ -86,6 +86,26 @@ pub fn trunk_json(data: &[u8]) {
         for trunk in &trunks {
             let _ = checks::lint(trunk);
             let _ = checks::lint::lint_flag_trunk(trunk);
+        }
+    }
+}
+
+/// SDP bodies as a carrier advertises them: parsing and every accessor the
+/// media checks use.
+pub fn sdp(data: &[u8]) {
+    if let Ok(sdp) = sdp::parse(data) {
+        for m in sdp.audio() {
+            for c in m.audio_codecs() {
+                let _ = (c.name(), c.is_g711(), c.is_audio());
+            }
+            let _ = (
+                m.profile.is_secure(),
+                m.profile.is_rtp(),
+                m.profile.to_string(),
+            );
+            for c in &m.crypto {
+                let _ = c.suite.is_supported();
+            }
         }
     }
 }

@@ -40,3 +40,8 @@ fn stream_framing_corpus() {
 fn trunk_json_corpus() {
     replay("trunk_json", harness::trunk_json);
 }
+
+#[test]
+fn sdp_corpus() {
+    replay("sdp", harness::sdp);
+}

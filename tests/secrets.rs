@@ -3,11 +3,10 @@
 //! `RUST_LOG=trace`) in each of its output variants, and its stdout, stderr
 //! and (for daemons) fetched HTTP bodies are searched for both secrets.
 //!
-//! To cover a new command, add one line to [`cases`]:
-//! - `ping`: `Case::once("ping", &["ping", ...], "text it must show")`;
-//! - `serve`: `Case::daemon("serve", &["serve", "--api-url", api], &["/metrics", "/probe?...", "/healthz"], "trunkprobe_")
-//!   .variants(LOG_FORMATS)` (the runner adds `--listen 127.0.0.1:PORT`, fetches the paths
-//!   once they answer, then stops the daemon with SIGTERM and reads its logs).
+//! To cover a new command or source, add one line to [`cases`]: `Case::once`
+//! for a command that ends, `Case::daemon` for one that listens (the runner
+//! adds `--listen 127.0.0.1:PORT`, fetches the paths once the first answers,
+//! stops it with SIGTERM and reads its logs).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,7 +20,11 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
+/// The binary under test; `TRUNKPROBE_BIN` overrides it (a private copy when
+/// a shared target dir may be rebuilt by other checkouts).
+fn bin() -> String {
+    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
+}
 /// Recognisable secrets; any part of them in an output is a leak.
 const TOKEN: &str = "tp-SECRET-TOKEN-c0ffee42d00d";
 const PASSWORD: &str = "pw-SECRET-PASSWORD-8badf00d";
@@ -33,9 +36,10 @@ const VERBOSITY: [(&str, Option<&str>); 4] = [
     ("trace", Some("trace")),
 ];
 const REPORT_FORMATS: &[&[&str]] = &[&["--format", "text"], &["--format", "json"]];
-/// For `serve`, once it exists.
-#[allow(dead_code)]
+/// `serve`'s log formats.
 const LOG_FORMATS: &[&[&str]] = &[&["--log-format", "text"], &["--log-format", "json"]];
+/// `ping` has one output: normal and `-q`.
+const PING_OUTPUTS: &[&[&str]] = &[&[], &["-q"]];
 
 /// Fixtures every case may point at.
 struct Ctx {
@@ -46,13 +50,16 @@ struct Ctx {
     token_file: String,
     /// A create-request body with `auth_password`.
     create_request: String,
+    /// The healthy carrier every trunk points at, as a SIP URI.
+    carrier_uri: String,
 }
 
-#[allow(dead_code)] // Daemon: for `serve`, once it lands.
 enum Run {
     /// Runs to completion.
     Once,
-    /// Listens on `--listen`; these paths are fetched, then it is stopped.
+    /// Listens on `--listen`; the first path is polled until it answers 200,
+    /// then (after a moment for the first probes) the others are fetched,
+    /// then the daemon is stopped with SIGTERM.
     Daemon { paths: Vec<String> },
 }
 
@@ -79,7 +86,6 @@ impl Case {
         }
     }
 
-    #[allow(dead_code)]
     fn daemon(name: &'static str, args: &[&str], paths: &[&str], shows: &'static str) -> Case {
         Case {
             run: Run::Daemon {
@@ -89,7 +95,6 @@ impl Case {
         }
     }
 
-    #[allow(dead_code)]
     fn variants(self, variants: &'static [&'static [&'static str]]) -> Case {
         Case { variants, ..self }
     }
@@ -104,12 +109,16 @@ impl Case {
 
 fn cases(ctx: &Ctx) -> Vec<Case> {
     let (api, echo, token_file) = (&ctx.api, &ctx.echo_api, &ctx.token_file);
+    let probe = format!("/probe?target={}", ctx.carrier_uri);
     #[rustfmt::skip]
     let cases = vec![
         Case::once("check api", &["check", "--api-url", api], "secret trunk"),
         Case::once("check token file", &["check", "--api-url", api, "--token-file", token_file], "secret trunk").no_env_token(),
         Case::once("check echoing api", &["check", "--api-url", echo], "answered 500"),
         Case::once("check create request", &["check", "--trunks", &ctx.create_request], "secret trunk"),
+        Case::daemon("serve api", &["serve", "--api-url", api], &["/healthz", "/metrics", &probe], "trunkprobe_").variants(LOG_FORMATS),
+        Case::daemon("serve create request", &["serve", "--trunks", &ctx.create_request], &["/healthz", "/metrics"], "trunkprobe_").variants(LOG_FORMATS),
+        Case::once("ping", &["ping", "-c", "2", "-i", "0.1", &ctx.carrier_uri], "200").variants(PING_OUTPUTS),
     ];
     cases
 }
@@ -120,7 +129,7 @@ fn trunk(carrier: SocketAddr) -> Value {
     json!({
         "id": "t-secret", "name": "secret trunk", "provider": "custom",
         "auth_type": "userpass", "auth_username": "alice", "auth_password": PASSWORD,
-        "transport": "transport-udp", "is_active": true,
+        "transport": "transport-udp", "is_active": true, "qualify_frequency": 1,
         "gateways": [{"gateway_address": carrier.ip().to_string(), "port": carrier.port()}],
     })
 }
@@ -158,7 +167,7 @@ async fn run(
     variant: &[&str],
     verbosity: (&str, Option<&str>),
 ) -> String {
-    let mut cmd = tokio::process::Command::new(BIN);
+    let mut cmd = tokio::process::Command::new(bin());
     if verbosity.0.starts_with('-') {
         cmd.arg(verbosity.0);
     }
@@ -197,7 +206,10 @@ async fn run(
         (o, e)
     });
     if let (Run::Daemon { paths }, Some(port)) = (&case.run, listen) {
-        for path in paths {
+        for (i, path) in paths.iter().enumerate() {
+            if i == 1 {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
             served.push_str(&fetch_when_ready(port, path).await);
         }
         // SIGTERM, so that shutdown logging runs too.
@@ -280,6 +292,7 @@ async fn secrets_never_appear_in_any_output() {
         echo_api,
         token_file: token_file.display().to_string(),
         create_request: create_request.display().to_string(),
+        carrier_uri: format!("sip:{carrier}"),
     };
 
     let mut runs = 0;
@@ -298,7 +311,7 @@ async fn secrets_never_appear_in_any_output() {
             }
         }
     }
-    assert_eq!(runs, 4 * 2 * 4);
+    assert_eq!(runs, 7 * 2 * 4);
 }
 
 #[tokio::test]
