@@ -85,11 +85,17 @@ where
 
 async fn check(addr: SocketAddr, args: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new(bin());
-    cmd.args(["check", "--api-url", &format!("http://{addr}")])
-        .args(args)
-        .env("BOLNA_API_KEY", TOKEN)
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true);
+    // No origination probe: no traffic off loopback.
+    cmd.args([
+        "check",
+        "--no-origination",
+        "--api-url",
+        &format!("http://{addr}"),
+    ])
+    .args(args)
+    .env("BOLNA_API_KEY", TOKEN)
+    .env_remove("RUST_LOG")
+    .kill_on_drop(true);
     tokio::time::timeout(RUN_LIMIT, cmd.output())
         .await
         .expect("check must finish")

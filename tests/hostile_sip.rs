@@ -636,3 +636,65 @@ async fn stream_pipelined_garbage_then_answer() {
     })
     .await;
 }
+
+// ------------------------------------------------- through the text report
+
+/// The binary under test; `TRUNKPROBE_BIN` overrides it (a private copy when
+/// a shared target dir may be rebuilt by other checkouts).
+fn bin() -> String {
+    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
+}
+
+#[tokio::test]
+async fn peer_text_with_control_characters_never_reaches_the_terminal_raw() {
+    // Reason phrase, Server, and SDP (codec names, crypto suite) carry escape
+    // sequences, a bell and a forged line.
+    let evil = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m";
+    let addr = udp_peer(move |req, from| {
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 96 0\r\na=rtpmap:96 X{evil}/8000\r\n\
+             a=crypto:1 AES{evil} inline:x\r\n"
+        );
+        let headers = vec![("Server".to_string(), format!("carrier{evil}\u{85}HEALTHY"))];
+        let reason = format!("OK{evil}");
+        let body = ("application/sdp", sdp.as_bytes());
+        vec![build_response(
+            req,
+            from,
+            200,
+            &reason,
+            "evil",
+            &headers,
+            Some(body),
+        )]
+    })
+    .await;
+    let out = tokio::process::Command::new(bin())
+        .args([
+            "check",
+            "--no-origination", // no traffic off loopback
+            "--gateway",
+            &addr.to_string(),
+            "--transport",
+            "udp",
+        ])
+        .args(["--format", "text", "--timeout", "2s"])
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(PROBE + SLACK, out)
+        .await
+        .expect("check must finish")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(text.contains(" ok "), "{text}\n{err}");
+    for (i, c) in text.char_indices() {
+        assert!(
+            !c.is_control() || c == '\n',
+            "control character {c:?} at byte {i} of the text report:\n{text}"
+        );
+    }
+}
