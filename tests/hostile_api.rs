@@ -247,15 +247,20 @@ async fn ten_thousand_gateways_probe_with_bounded_concurrency() {
         .map(|i| json!({"gateway_address": "127.0.0.1", "port": port, "priority": i}))
         .collect();
     let addr = json_api(json!([trunk("wide", gateways)])).await;
+    let started = std::time::Instant::now();
     let out = check(addr, &["--format", "json", "--concurrency", "16"]).await;
     let err = stderr(&out);
+    let peak = outstanding.lock().unwrap().1;
+    eprintln!(
+        "10,000 targets in {:?}, peak {peak} in flight",
+        started.elapsed()
+    );
     assert!(!err.contains("panicked"), "{err}");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(doc["summary"]["targets"], 10_000, "{err}");
     assert_eq!(doc["summary"]["targets_ok"], 10_000);
     // Findings (duplicate gateways, media) may make it 1; it ran to the end.
     assert!(matches!(out.status.code(), Some(0 | 1)), "{err}");
-    let peak = outstanding.lock().unwrap().1;
     assert!(
         (1..=16).contains(&peak),
         "{peak} requests outstanding at once"
