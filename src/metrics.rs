@@ -270,7 +270,7 @@ impl Metrics {
             finding: IntGaugeVec::new(
                 opts(
                     "trunkprobe_finding",
-                    "1 while a static check finding holds for the trunk.",
+                    "1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).",
                 ),
                 &["trunk_id", "trunk", "check", "severity"],
             )
