@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// How often the origination URIs (Bolna's inbound side) are checked.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub origination_interval: Duration,
+    /// Shortest time between two lookups of a gateway name, whatever its TTL (1s to 5m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dns_min_interval: Duration,
 }
 
 /// Sizes taken as one flag value (`600,1200`), not a repeated flag.
@@ -123,6 +126,7 @@ pub struct Settings {
     pub mtu: Option<(MtuConfig, Duration)>,
     pub origination: OriginationPlan,
     pub origination_interval: Duration,
+    pub dns_min_interval: Duration,
 }
 
 impl ServeArgs {
@@ -130,6 +134,13 @@ impl ServeArgs {
         let (check, resolver) = self.probe.settings()?;
         if self.refresh < Duration::from_secs(1) {
             return Err(Error::Usage("--refresh must be at least 1s".into()));
+        }
+        if self.dns_min_interval < Duration::from_secs(1)
+            || self.dns_min_interval > scheduler::DNS_MAX_INTERVAL
+        {
+            return Err(Error::Usage(
+                "--dns-min-interval must be between 1s and 5m".into(),
+            ));
         }
         if self.down_after == 0 || self.up_after == 0 {
             return Err(Error::Usage(
@@ -187,6 +198,7 @@ impl ServeArgs {
             mtu,
             origination,
             origination_interval: self.origination_interval,
+            dns_min_interval: self.dns_min_interval,
         })
     }
 }
@@ -254,6 +266,7 @@ pub async fn run(
         hysteresis: settings.hysteresis,
         shard: settings.shard,
         skip_auth_checks: settings.skip_auth_checks,
+        dns_min_interval: settings.dns_min_interval,
         stop: stop_rx.clone(),
         mtu: settings.mtu.clone().map(|(config, interval)| MtuSchedule {
             config,

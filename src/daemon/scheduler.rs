@@ -23,6 +23,7 @@ use crate::transport::{ExchangeConfig, Target};
 use crate::trunk::{Transport, Trunk};
 
 /// Shortest and longest time between two lookups of a gateway name (TTL clamped to this).
+/// The shortest is the default of `--dns-min-interval`.
 pub const DNS_MIN_INTERVAL: Duration = Duration::from_secs(30);
 pub const DNS_MAX_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -132,16 +133,18 @@ pub fn target_key(trunk_id: &str, addr: &str, transport: Transport) -> String {
     format!("{trunk_id}|{addr}|{}", transport.as_str())
 }
 
-/// How long to keep a lookup: its TTL within the bounds; failures retry at the minimum.
-pub fn dns_refresh_after(res: &Resolution) -> Option<Duration> {
+/// How long to keep a lookup: its TTL clamped to `min` ..= [`DNS_MAX_INTERVAL`];
+/// failures retry at `min`.
+pub fn dns_refresh_after(res: &Resolution, min: Duration) -> Option<Duration> {
     if res.literal || res.pinned {
         return None;
     }
+    let min = min.min(DNS_MAX_INTERVAL);
     if res.failure.is_some() {
-        return Some(DNS_MIN_INTERVAL);
+        return Some(min);
     }
     let ttl = Duration::from_secs(res.ttl.unwrap_or(300) as u64);
-    Some(ttl.clamp(DNS_MIN_INTERVAL, DNS_MAX_INTERVAL))
+    Some(ttl.clamp(min, DNS_MAX_INTERVAL))
 }
 
 /// What every loop shares.
@@ -154,6 +157,8 @@ pub struct Ctx {
     pub hysteresis: Hysteresis,
     pub shard: Shard,
     pub skip_auth_checks: bool,
+    /// `--dns-min-interval`: the shortest time between two lookups of a gateway name.
+    pub dns_min_interval: Duration,
     /// Becomes true at shutdown: loops stop scheduling, in-flight probes finish.
     pub stop: watch::Receiver<bool>,
     /// The UDP size ladder on its slow schedule; `None` with `--mtu-interval 0`.
@@ -355,8 +360,8 @@ type Addr = Option<IpAddr>;
 impl GatewayJob {
     async fn run(self) {
         let mut stop = self.ctx.stop.clone();
-        let mut loops: HashMap<Addr, (TargetLabels, tokio::task::AbortHandle)> = HashMap::new();
-        let mut set = JoinSet::new();
+        // Dropping this map (the trunk's task aborted) aborts every loop.
+        let mut loops: HashMap<Addr, (TargetLabels, TargetLoop)> = HashMap::new();
         let mut current: Vec<IpAddr> = Vec::new();
         loop {
             let res = self.ctx.resolver.resolve(&self.host, self.transport).await;
@@ -388,8 +393,11 @@ impl GatewayJob {
                 .copied()
                 .collect();
             for a in stale {
-                if let Some((labels, handle)) = loops.remove(&a) {
-                    handle.abort();
+                if let Some((labels, target_loop)) = loops.remove(&a) {
+                    // Wait until the loop has really stopped: a probe finishing
+                    // in the same poll as the abort would otherwise record
+                    // after the forget and bring the series back.
+                    target_loop.stop().await;
                     self.ctx.metrics.forget_target(self.generation, &labels);
                     let mut f = diagnostics::lock(&self.findings);
                     f.forget_target(diagnostics::target_key(&labels));
@@ -402,11 +410,9 @@ impl GatewayJob {
                 }
                 let job = self.target_job(a, res.failure.clone());
                 let labels = job.labels.clone();
-                let handle = set.spawn(job.run());
-                loops.insert(a, (labels, handle));
+                loops.insert(a, (labels, TargetLoop(tokio::spawn(job.run()))));
             }
-            while let Some(Some(_)) = futures_now(&mut set) {}
-            let Some(after) = dns_refresh_after(&res) else {
+            let Some(after) = dns_refresh_after(&res, self.ctx.dns_min_interval) else {
                 break;
             };
             tokio::select! {
@@ -415,7 +421,9 @@ impl GatewayJob {
             }
         }
         // Literal gateways end up here at once; every loop runs until the stop signal.
-        while set.join_next().await.is_some() {}
+        for (_, (_, target_loop)) in loops.drain() {
+            target_loop.join().await;
+        }
     }
 
     fn key(&self, a: Addr) -> String {
@@ -451,9 +459,27 @@ impl GatewayJob {
     }
 }
 
-/// Reaps finished loops without waiting (they only finish at shutdown or on abort).
-fn futures_now(set: &mut JoinSet<()>) -> Option<Option<()>> {
-    set.try_join_next().map(|r| r.ok())
+/// The task of one target's loop; aborted when dropped, so aborting a trunk's
+/// task (which owns its gateways' loops) stops every loop under it.
+struct TargetLoop(JoinHandle<()>);
+
+impl TargetLoop {
+    /// Aborts the loop and waits until it no longer runs (nor records).
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+
+    /// Waits for the loop to end by itself (after the stop signal).
+    async fn join(mut self) {
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for TargetLoop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One address of a gateway, probed every `interval`.
@@ -662,13 +688,53 @@ mod tests {
             srv: vec![],
             naptr: vec![],
         };
-        assert_eq!(dns_refresh_after(&r), Some(DNS_MIN_INTERVAL));
+        let min = DNS_MIN_INTERVAL;
+        assert_eq!(dns_refresh_after(&r, min), Some(DNS_MIN_INTERVAL));
+        assert_eq!(
+            dns_refresh_after(&r, Duration::from_secs(1)),
+            Some(Duration::from_secs(5)),
+            "a lower --dns-min-interval lets a short TTL through"
+        );
+        r.ttl = Some(0);
+        assert_eq!(
+            dns_refresh_after(&r, Duration::from_secs(1)),
+            Some(Duration::from_secs(1))
+        );
         r.ttl = Some(120);
-        assert_eq!(dns_refresh_after(&r), Some(Duration::from_secs(120)));
+        assert_eq!(dns_refresh_after(&r, min), Some(Duration::from_secs(120)));
         r.ttl = Some(86400);
-        assert_eq!(dns_refresh_after(&r), Some(DNS_MAX_INTERVAL));
+        assert_eq!(dns_refresh_after(&r, min), Some(DNS_MAX_INTERVAL));
+        r.failure = Some(DnsFailure::Timeout);
+        assert_eq!(dns_refresh_after(&r, min), Some(DNS_MIN_INTERVAL));
         r.literal = true;
-        assert_eq!(dns_refresh_after(&r), None);
+        assert_eq!(dns_refresh_after(&r, min), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_target_loop_no_longer_records() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        for _ in 0..20 {
+            let records = Arc::new(AtomicU64::new(0));
+            let r = records.clone();
+            // Like a probe loop: an await, then a record in the same poll (made
+            // slow here, so the abort lands while the loop runs on the other worker).
+            let l = TargetLoop(tokio::spawn(async move {
+                loop {
+                    tokio::task::yield_now().await;
+                    std::thread::sleep(Duration::from_millis(2));
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            l.stop().await;
+            let after_stop = records.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(
+                records.load(Ordering::SeqCst),
+                after_stop,
+                "recorded after stop"
+            );
+        }
     }
 
     #[test]
