@@ -255,3 +255,100 @@ impl DiagnosticMetrics {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origination::OriginationTarget;
+    use crate::resolve::Resolution;
+    use crate::trunk::Transport;
+    use std::time::Duration;
+
+    fn origination(uri: &str, ip: &str, outcome: Outcome) -> OriginationResult {
+        let ip: IpAddr = ip.parse().unwrap();
+        let mut t = probe::blank_result(Some(ip), 5060, Transport::Udp, outcome);
+        t.rtt = (outcome == Outcome::Ok).then_some(Duration::from_millis(3));
+        OriginationResult {
+            uri: uri.into(),
+            host: "sip.bolna.ai".into(),
+            port: 5060,
+            transport: Transport::Udp,
+            dns: Resolution {
+                addresses: vec![ip],
+                literal: false,
+                pinned: false,
+                lookup_time: Duration::ZERO,
+                ttl: None,
+                failure: None,
+                srv: vec![],
+                naptr: vec![],
+            },
+            guide_ip: crate::trunk::BOLNA_SIP_IP,
+            resolves_to_guide_ip: Some(ip.to_string() == crate::trunk::BOLNA_SIP_IP),
+            targets: vec![OriginationTarget {
+                result: t,
+                carrier_sees: None,
+            }],
+            ok: outcome == Outcome::Ok,
+        }
+    }
+
+    #[test]
+    fn origination_series_follow_the_last_check() {
+        let r = Registry::new();
+        let m = DiagnosticMetrics::new(&r);
+        m.record_origination(&[
+            origination("sip:sip.bolna.ai:5060", "13.200.45.61", Outcome::Ok),
+            origination("sip:other:5060", "127.0.0.2", Outcome::Timeout),
+        ]);
+        let text = super::super::encode(&r);
+        assert!(text.contains("trunkprobe_origination_up{target=\"127.0.0.2:5060\",transport=\"udp\",uri=\"sip:other:5060\"} 0"), "{text}");
+        assert!(
+            text.contains(
+                "trunkprobe_origination_resolves_to_guide_ip{uri=\"sip:sip.bolna.ai:5060\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("trunkprobe_origination_rtt_seconds{target=\"13.200.45.61:5060\""));
+        // The second URI is no longer checked: its series go.
+        m.record_origination(&[origination(
+            "sip:sip.bolna.ai:5060",
+            "13.200.45.61",
+            Outcome::Ok,
+        )]);
+        let text = super::super::encode(&r);
+        assert!(!text.contains("sip:other:5060"), "{text}");
+        assert!(text.contains("trunkprobe_origination_last_run_timestamp_seconds "));
+    }
+
+    #[test]
+    fn egress_is_unknown_until_a_carrier_reports_it() {
+        let r = Registry::new();
+        let m = DiagnosticMetrics::new(&r);
+        m.refresh_egress();
+        assert!(super::super::encode(&r)
+            .contains("trunkprobe_egress_info{behind_nat=\"unknown\",public_ip=\"unknown\"} 1"));
+        let l = TargetLabels::new("t", "t", "gw:5060", "192.0.2.1:5060", "udp");
+        let mut t = probe::blank_result(None, 5060, crate::trunk::Transport::Udp, Outcome::Ok);
+        t.response = Some(crate::sip::message::parse_response(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.5:40000;branch=z9hG4bK1;received=203.0.113.7;rport=61000\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap());
+        t.local = Some("10.0.0.5:40000".parse().unwrap());
+        t.received = Some("203.0.113.7".parse().unwrap());
+        t.rport = Some(61000);
+        m.observe_egress(&l, &t);
+        m.refresh_egress();
+        let text = super::super::encode(&r);
+        assert!(
+            text.contains(
+                "trunkprobe_egress_info{behind_nat=\"true\",public_ip=\"203.0.113.7\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("public_ip=\"unknown\""), "{text}");
+        m.remove_target(&l);
+        m.refresh_egress();
+        assert!(super::super::encode(&r).contains("public_ip=\"unknown\""));
+    }
+}
