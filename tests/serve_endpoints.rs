@@ -321,3 +321,18 @@ fn sigterm_with_probes_in_flight_exits_zero_within_the_probe_timeout() {
     assert!(logs.contains("waiting for the ones in flight"), "{logs}");
     assert!(logs.contains("stopped"), "{logs}");
 }
+
+#[test]
+fn a_dns_min_interval_out_of_bounds_is_a_usage_error() {
+    for bad in ["0s", "10m", "soon"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trunkprobe"))
+            .args(["serve", "--gateway", "127.0.0.1", "--listen", "127.0.0.1:0"])
+            .args(["--dns-min-interval", bad])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--dns-min-interval"), "{bad}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
