@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 mod diagnostics;
@@ -150,11 +150,29 @@ impl TrunkState {
     }
 }
 
+/// Lateness histogram buckets (probe start against its schedule), 1 ms to 5 s.
+pub const LATENESS_BUCKETS: [f64; 11] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// The series of one target, looked up once when it is first recorded: an
+/// observation then touches its counters without hashing five label values per metric.
+#[derive(Default)]
+struct TargetHandles {
+    up: Option<IntGauge>,
+    rtt: Option<Histogram>,
+    last_status: Option<IntGauge>,
+    /// By [`Outcome::ALL`] index, created on first use like the labelled form.
+    probes: [Option<IntCounter>; 7],
+    last_probe: Option<Gauge>,
+    tls_not_after: Option<Gauge>,
+}
+
 /// The label set a trunk's series were created with, so they can be removed.
 #[derive(Default)]
 struct TrunkSeries {
     generation: u64,
-    targets: HashSet<TargetLabels>,
+    targets: HashMap<TargetLabels, TargetHandles>,
     gateways: HashSet<[String; 3]>,
     info: Option<[String; 6]>,
     findings: HashSet<[String; 4]>,
@@ -178,6 +196,7 @@ pub struct Metrics {
     trunks: IntGaugeVec,
     /// MTU ladder, origination and egress series.
     pub diag: DiagnosticMetrics,
+    lateness: Histogram,
     tracked: Mutex<(u64, HashMap<String, TrunkSeries>)>,
 }
 
@@ -294,6 +313,14 @@ impl Metrics {
             )
             .unwrap(),
             diag: DiagnosticMetrics::new(&registry),
+            lateness: Histogram::with_opts(
+                HistogramOpts::new(
+                    "trunkprobe_probe_lateness_seconds",
+                    "How late each scheduled probe started against its schedule (queueing for a --concurrency slot included).",
+                )
+                .buckets(LATENESS_BUCKETS.to_vec()),
+            )
+            .unwrap(),
             tracked: Mutex::new((0, HashMap::new())),
             registry,
         };
@@ -321,6 +348,7 @@ impl Metrics {
         r.register(Box::new(m.source_last_success.clone())).unwrap();
         r.register(Box::new(m.source_errors.clone())).unwrap();
         r.register(Box::new(m.trunks.clone())).unwrap();
+        r.register(Box::new(m.lateness.clone())).unwrap();
         for reason in SourceErrorReason::ALL {
             m.source_errors.with_label_values(&[reason.as_str()]);
         }
@@ -363,24 +391,40 @@ impl Metrics {
     /// Records one probe of a target and its state after hysteresis.
     pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
         self.with_trunk(&l.0[0], gen, |s| {
-            s.targets.insert(l.clone());
+            if !s.targets.contains_key(l) {
+                s.targets.insert(l.clone(), TargetHandles::default());
+            }
+            let Some(h) = s.targets.get_mut(l) else {
+                return;
+            };
             let v = l.values();
-            self.options_up.with_label_values(&v).set(up as i64);
+            h.up.get_or_insert_with(|| self.options_up.with_label_values(&v))
+                .set(up as i64);
             if let Some(rtt) = r.rtt {
-                self.options_rtt
-                    .with_label_values(&v)
+                h.rtt
+                    .get_or_insert_with(|| self.options_rtt.with_label_values(&v))
                     .observe(rtt.as_secs_f64());
             }
-            self.last_status
-                .with_label_values(&v)
+            h.last_status
+                .get_or_insert_with(|| self.last_status.with_label_values(&v))
                 .set(r.status_code.unwrap_or(0) as i64);
-            let mut with_outcome = v.to_vec();
-            with_outcome.push(r.outcome.as_str());
-            self.probes_total.with_label_values(&with_outcome).inc();
-            self.last_probe.with_label_values(&v).set(unix_now());
+            let i = Outcome::ALL
+                .iter()
+                .position(|o| *o == r.outcome)
+                .unwrap_or(0);
+            h.probes[i]
+                .get_or_insert_with(|| {
+                    let mut with_outcome = v.to_vec();
+                    with_outcome.push(r.outcome.as_str());
+                    self.probes_total.with_label_values(&with_outcome)
+                })
+                .inc();
+            h.last_probe
+                .get_or_insert_with(|| self.last_probe.with_label_values(&v))
+                .set(unix_now());
             if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
-                self.tls_not_after
-                    .with_label_values(&v)
+                h.tls_not_after
+                    .get_or_insert_with(|| self.tls_not_after.with_label_values(&v))
                     .set(cert.not_after as f64);
             }
             self.diag.observe_egress(l, r);
@@ -390,9 +434,14 @@ impl Metrics {
     /// Records one UDP size ladder run on a target.
     pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &crate::checks::mtu::MtuResult) {
         self.with_trunk(&l.0[0], gen, |s| {
-            s.targets.insert(l.clone());
+            s.targets.entry(l.clone()).or_default();
             self.diag.record_mtu(l, r);
         });
+    }
+
+    /// How late a scheduled probe started (the daemon's scheduling accuracy).
+    pub fn observe_lateness(&self, late: std::time::Duration) {
+        self.lateness.observe(late.as_secs_f64());
     }
 
     /// Records a gateway's last lookup.
@@ -493,7 +542,7 @@ impl Metrics {
         let Some(s) = t.1.remove(&bounded(trunk_id)) else {
             return;
         };
-        for l in &s.targets {
+        for l in s.targets.keys() {
             self.remove_target(l);
         }
         for g in &s.gateways {

@@ -263,6 +263,7 @@ pub async fn run(
         exchange: settings.exchange.clone(),
         healthy: settings.healthy.clone(),
         limit: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+        udp: crate::transport::UdpProber::new(settings.exchange.clone()),
         hysteresis: settings.hysteresis,
         shard: settings.shard,
         skip_auth_checks: settings.skip_auth_checks,

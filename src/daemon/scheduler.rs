@@ -19,7 +19,7 @@ use crate::checks::{self, reachability};
 use crate::metrics::{Metrics, TargetLabels, TrunkState};
 use crate::probe::{self, HealthyCodes, Outcome, TargetResult};
 use crate::resolve::{DnsFailure, GatewayResolver, Resolution};
-use crate::transport::{ExchangeConfig, Target};
+use crate::transport::{ExchangeConfig, Target, UdpProber};
 use crate::trunk::{Transport, Trunk};
 
 /// Shortest and longest time between two lookups of a gateway name (TTL clamped to this).
@@ -154,6 +154,8 @@ pub struct Ctx {
     pub exchange: ExchangeConfig,
     pub healthy: HealthyCodes,
     pub limit: Arc<Semaphore>,
+    /// UDP probes share one socket per address family and its transaction table.
+    pub udp: UdpProber,
     pub hysteresis: Hysteresis,
     pub shard: Shard,
     pub skip_auth_checks: bool,
@@ -515,8 +517,9 @@ impl TargetJob {
                 _ = tokio::time::sleep_until(next) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
+            let scheduled = next;
             next += self.interval;
-            let result = self.probe().await;
+            let result = self.probe(scheduled).await;
             let ok = result.outcome == Outcome::Ok;
             if let Some(t) = health.observe(ok, self.ctx.hysteresis) {
                 self.log(t, &result);
@@ -581,10 +584,17 @@ impl TargetJob {
         }
     }
 
-    async fn probe(&self) -> TargetResult {
+    async fn probe(&self, scheduled: Instant) -> TargetResult {
         match &self.target {
             Some(target) => {
                 let _permit = self.ctx.limit.acquire().await;
+                self.ctx
+                    .metrics
+                    .observe_lateness(Instant::now().saturating_duration_since(scheduled));
+                if target.transport == Transport::Udp {
+                    let ex = self.ctx.udp.exchange(target).await;
+                    return probe::evaluate(ex, &self.ctx.healthy);
+                }
                 probe::probe_one(target, &self.ctx.exchange, &self.ctx.healthy).await
             }
             None => probe::dns_failure_result(&self.failure, self.port, self.transport),
