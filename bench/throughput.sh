@@ -14,7 +14,7 @@ N=${N:-20000}
 C=${C:-64}
 bash .ci/install-peers >/dev/null
 cargo build --release --quiet
-BIN=$PWD/target/release/trunkprobe
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

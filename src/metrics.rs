@@ -12,9 +12,12 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+mod diagnostics;
+pub use diagnostics::{DiagnosticMetrics, MAX_EGRESS_ADDRESSES};
 
 use crate::checks::Finding;
 use crate::probe::{Outcome, TargetResult};
@@ -147,11 +150,29 @@ impl TrunkState {
     }
 }
 
+/// Lateness histogram buckets (probe start against its schedule), 1 ms to 5 s.
+pub const LATENESS_BUCKETS: [f64; 11] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// The series of one target, looked up once when it is first recorded: an
+/// observation then touches its counters without hashing five label values per metric.
+#[derive(Default)]
+struct TargetHandles {
+    up: Option<IntGauge>,
+    rtt: Option<Histogram>,
+    last_status: Option<IntGauge>,
+    /// By [`Outcome::ALL`] index, created on first use like the labelled form.
+    probes: [Option<IntCounter>; 7],
+    last_probe: Option<Gauge>,
+    tls_not_after: Option<Gauge>,
+}
+
 /// The label set a trunk's series were created with, so they can be removed.
 #[derive(Default)]
 struct TrunkSeries {
     generation: u64,
-    targets: HashSet<TargetLabels>,
+    targets: HashMap<TargetLabels, TargetHandles>,
     gateways: HashSet<[String; 3]>,
     info: Option<[String; 6]>,
     findings: HashSet<[String; 4]>,
@@ -173,6 +194,9 @@ pub struct Metrics {
     source_last_success: Gauge,
     source_errors: IntCounterVec,
     trunks: IntGaugeVec,
+    /// MTU ladder, origination and egress series.
+    pub diag: DiagnosticMetrics,
+    lateness: Histogram,
     tracked: Mutex<(u64, HashMap<String, TrunkSeries>)>,
 }
 
@@ -265,7 +289,7 @@ impl Metrics {
             finding: IntGaugeVec::new(
                 opts(
                     "trunkprobe_finding",
-                    "1 while a static check finding holds for the trunk.",
+                    "1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).",
                 ),
                 &["trunk_id", "trunk", "check", "severity"],
             )
@@ -286,6 +310,15 @@ impl Metrics {
             trunks: IntGaugeVec::new(
                 opts("trunkprobe_trunks", "Trunks in the loaded list, by state."),
                 &["state"],
+            )
+            .unwrap(),
+            diag: DiagnosticMetrics::new(&registry),
+            lateness: Histogram::with_opts(
+                HistogramOpts::new(
+                    "trunkprobe_probe_lateness_seconds",
+                    "How late each scheduled probe started against its schedule (queueing for a --concurrency slot included).",
+                )
+                .buckets(LATENESS_BUCKETS.to_vec()),
             )
             .unwrap(),
             tracked: Mutex::new((0, HashMap::new())),
@@ -315,6 +348,7 @@ impl Metrics {
         r.register(Box::new(m.source_last_success.clone())).unwrap();
         r.register(Box::new(m.source_errors.clone())).unwrap();
         r.register(Box::new(m.trunks.clone())).unwrap();
+        r.register(Box::new(m.lateness.clone())).unwrap();
         for reason in SourceErrorReason::ALL {
             m.source_errors.with_label_values(&[reason.as_str()]);
         }
@@ -330,6 +364,7 @@ impl Metrics {
 
     /// The text exposition format of every series.
     pub fn render(&self) -> String {
+        self.diag.refresh_egress();
         encode(&self.registry)
     }
 
@@ -356,27 +391,57 @@ impl Metrics {
     /// Records one probe of a target and its state after hysteresis.
     pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
         self.with_trunk(&l.0[0], gen, |s| {
-            s.targets.insert(l.clone());
+            if !s.targets.contains_key(l) {
+                s.targets.insert(l.clone(), TargetHandles::default());
+            }
+            let Some(h) = s.targets.get_mut(l) else {
+                return;
+            };
             let v = l.values();
-            self.options_up.with_label_values(&v).set(up as i64);
+            h.up.get_or_insert_with(|| self.options_up.with_label_values(&v))
+                .set(up as i64);
             if let Some(rtt) = r.rtt {
-                self.options_rtt
-                    .with_label_values(&v)
+                h.rtt
+                    .get_or_insert_with(|| self.options_rtt.with_label_values(&v))
                     .observe(rtt.as_secs_f64());
             }
-            self.last_status
-                .with_label_values(&v)
+            h.last_status
+                .get_or_insert_with(|| self.last_status.with_label_values(&v))
                 .set(r.status_code.unwrap_or(0) as i64);
-            let mut with_outcome = v.to_vec();
-            with_outcome.push(r.outcome.as_str());
-            self.probes_total.with_label_values(&with_outcome).inc();
-            self.last_probe.with_label_values(&v).set(unix_now());
+            let i = Outcome::ALL
+                .iter()
+                .position(|o| *o == r.outcome)
+                .unwrap_or(0);
+            h.probes[i]
+                .get_or_insert_with(|| {
+                    let mut with_outcome = v.to_vec();
+                    with_outcome.push(r.outcome.as_str());
+                    self.probes_total.with_label_values(&with_outcome)
+                })
+                .inc();
+            h.last_probe
+                .get_or_insert_with(|| self.last_probe.with_label_values(&v))
+                .set(unix_now());
             if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
-                self.tls_not_after
-                    .with_label_values(&v)
+                h.tls_not_after
+                    .get_or_insert_with(|| self.tls_not_after.with_label_values(&v))
                     .set(cert.not_after as f64);
             }
+            self.diag.observe_egress(l, r);
         });
+    }
+
+    /// Records one UDP size ladder run on a target.
+    pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &crate::checks::mtu::MtuResult) {
+        self.with_trunk(&l.0[0], gen, |s| {
+            s.targets.entry(l.clone()).or_default();
+            self.diag.record_mtu(l, r);
+        });
+    }
+
+    /// How late a scheduled probe started (the daemon's scheduling accuracy).
+    pub fn observe_lateness(&self, late: std::time::Duration) {
+        self.lateness.observe(late.as_secs_f64());
     }
 
     /// Records a gateway's last lookup.
@@ -414,25 +479,37 @@ impl Metrics {
                 self.trunk_info.with_label_values(&strs(&info)).set(1);
                 s.info = Some(info);
             }
-            let now: HashSet<[String; 4]> = findings
-                .iter()
-                .map(|f| {
-                    [
-                        id.clone(),
-                        name.clone(),
-                        f.check.as_str().to_string(),
-                        f.severity.as_str().to_string(),
-                    ]
-                })
-                .collect();
-            for gone in s.findings.difference(&now) {
-                let _ = self.finding.remove_label_values(&strs(gone));
-            }
-            for f in &now {
-                self.finding.with_label_values(&strs(f)).set(1);
-            }
-            s.findings = now;
+            self.set_findings(s, &id, &name, findings);
         });
+    }
+
+    /// Sets a trunk's current findings only (no info series): for `--shard`
+    /// instances other than 0, which publish what their own targets showed.
+    pub fn record_findings(&self, gen: u64, trunk_id: &str, trunk: &Trunk, findings: &[Finding]) {
+        let id = bounded(trunk_id);
+        let name = bounded(trunk.label());
+        self.with_trunk(&id, gen, |s| self.set_findings(s, &id, &name, findings));
+    }
+
+    fn set_findings(&self, s: &mut TrunkSeries, id: &str, name: &str, findings: &[Finding]) {
+        let now: HashSet<[String; 4]> = findings
+            .iter()
+            .map(|f| {
+                [
+                    id.to_string(),
+                    name.to_string(),
+                    f.check.as_str().to_string(),
+                    f.severity.as_str().to_string(),
+                ]
+            })
+            .collect();
+        for gone in s.findings.difference(&now) {
+            let _ = self.finding.remove_label_values(&strs(gone));
+        }
+        for f in &now {
+            self.finding.with_label_values(&strs(f)).set(1);
+        }
+        s.findings = now;
     }
 
     /// Removes every series of one target (its address left the gateway's DNS answer).
@@ -450,6 +527,7 @@ impl Metrics {
         let _ = self.last_status.remove_label_values(&v);
         let _ = self.last_probe.remove_label_values(&v);
         let _ = self.tls_not_after.remove_label_values(&v);
+        self.diag.remove_target(l);
         for o in Outcome::ALL {
             let mut with_outcome = v.to_vec();
             with_outcome.push(o.as_str());
@@ -464,7 +542,7 @@ impl Metrics {
         let Some(s) = t.1.remove(&bounded(trunk_id)) else {
             return;
         };
-        for l in &s.targets {
+        for l in s.targets.keys() {
             self.remove_target(l);
         }
         for g in &s.gateways {

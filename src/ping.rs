@@ -1,9 +1,11 @@
 //! `trunkprobe ping`: OPTIONS like `ping(8)`. One line per reply, then a summary
 //! with loss and min/avg/max/mdev round-trip times and the achieved rate.
 //!
-//! Every request is its own transaction with its own socket (a fresh branch,
-//! Call-ID and source port), matched exactly as in `check`. `-i 0` with
-//! `--concurrency N` keeps N transactions in flight for as fast as possible.
+//! Every request is its own transaction (a fresh branch and Call-ID), matched
+//! exactly as in `check`. Over UDP all requests share one socket and its
+//! transaction table ([`UdpProber`]); over TCP and TLS each opens its own
+//! connection. `-i 0` with `--concurrency N` keeps N transactions in flight for
+//! as fast as possible.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Result};
 use crate::probe::{evaluate, HealthyCodes, Outcome};
 use crate::resolve::GatewayResolver;
-use crate::transport::{exchange, ExchangeConfig, Target};
+use crate::transport::{exchange, ExchangeConfig, Target, UdpProber};
 use crate::trunk::Transport;
 
 /// A parsed `sip:` / `sips:` target.
@@ -205,6 +207,8 @@ pub async fn run(
     }
     let concurrency = options.concurrency.max(1);
     let config = Arc::new(options.exchange.clone());
+    let udp = (uri.transport == Transport::Udp)
+        .then(|| Arc::new(UdpProber::new(options.exchange.clone())));
     let mut jobs: JoinSet<(u64, crate::probe::TargetResult)> = JoinSet::new();
     let mut stats = PingStats::default();
     let started = Instant::now();
@@ -238,9 +242,13 @@ pub async fn run(
                     let seq = stats.sent;
                     let target = target.clone();
                     let config = config.clone();
+                    let udp = udp.clone();
                     let healthy = options.healthy.clone();
                     jobs.spawn(async move {
-                        let ex = exchange(&target, &config).await;
+                        let ex = match udp {
+                            Some(udp) => udp.exchange(&target).await,
+                            None => exchange(&target, &config).await,
+                        };
                         (seq, evaluate(ex, &healthy))
                     });
                 }

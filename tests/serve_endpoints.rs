@@ -66,6 +66,10 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
         ..Default::default()
     });
     let (tls_port, wrong_port) = (kam.tls_addr().port(), wrong.tls_addr().port());
+    // A UDP carrier that drops requests of 1400 bytes and more: every MTU series, first lost too.
+    let frag = Sipp::uas_udp("options_200_small_only.xml");
+    // Origination at sip.bolna.ai pinned to loopback: every origination series, never off-machine.
+    let origination = format!("sip:sip.bolna.ai:{}", kam.udp_addr().port());
     let dir = tempfile::tempdir().unwrap();
     let file = write_trunks(
         dir.path(),
@@ -73,6 +77,7 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
             trunk_json("tls-1", "gw.test.local", tls_port, "transport-tls", 1),
             // Not probed, still linted: a `qualify_disabled` finding.
             trunk_json("quiet", "127.0.0.1", 5060, "transport-udp", 0),
+            trunk_json("frag", "127.0.0.1", frag.addr().port(), "transport-udp", 1),
         ],
     );
     let ca = pki.ca_path().to_str().unwrap().to_string();
@@ -85,6 +90,14 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
         "gw.test.local:127.0.0.1",
         "--ca-file",
         &ca,
+        "--mtu-interval",
+        "1s",
+        "--origination",
+        &origination,
+        "--resolve",
+        "sip.bolna.ai:127.0.0.1",
+        "--origination-interval",
+        "1s",
     ]);
 
     // /probe, blackbox style, over TLS with the test CA.
@@ -117,6 +130,13 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
         let m = d.metrics();
         sample(&m, "trunkprobe_options_up", &tls) == Some(1.0)
             && sample(&m, "trunkprobe_options_rtt_seconds_count", &tls).is_some()
+            && sample(
+                &m,
+                "trunkprobe_mtu_first_lost_bytes",
+                &[("trunk_id", "frag")],
+            )
+            .is_some()
+            && sample(&m, "trunkprobe_origination_rtt_seconds", &[]).is_some()
     });
     let m = d.metrics();
     assert_eq!(

@@ -14,11 +14,12 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::diagnostics::{self, MtuSchedule, SharedFindings, TrunkFindings};
 use crate::checks::{self, reachability};
 use crate::metrics::{Metrics, TargetLabels, TrunkState};
 use crate::probe::{self, HealthyCodes, Outcome, TargetResult};
 use crate::resolve::{DnsFailure, GatewayResolver, Resolution};
-use crate::transport::{ExchangeConfig, Target};
+use crate::transport::{ExchangeConfig, Target, UdpProber};
 use crate::trunk::{Transport, Trunk};
 
 /// Shortest and longest time between two lookups of a gateway name (TTL clamped to this).
@@ -153,6 +154,8 @@ pub struct Ctx {
     pub exchange: ExchangeConfig,
     pub healthy: HealthyCodes,
     pub limit: Arc<Semaphore>,
+    /// UDP probes share one socket per address family and its transaction table.
+    pub udp: UdpProber,
     pub hysteresis: Hysteresis,
     pub shard: Shard,
     pub skip_auth_checks: bool,
@@ -160,12 +163,16 @@ pub struct Ctx {
     pub dns_min_interval: Duration,
     /// Becomes true at shutdown: loops stop scheduling, in-flight probes finish.
     pub stop: watch::Receiver<bool>,
+    /// The UDP size ladder on its slow schedule; `None` with `--mtu-interval 0`.
+    pub mtu: Option<MtuSchedule>,
 }
 
 struct Running {
     trunk: Trunk,
     generation: u64,
     task: Option<JoinHandle<()>>,
+    /// Static and learnt findings, shared with the trunk's probe loops.
+    findings: SharedFindings,
 }
 
 /// The trunks being probed, keyed by trunk id (or name when there is no id).
@@ -238,22 +245,25 @@ impl Fleet {
             if restart {
                 self.start_trunk(key.clone(), trunk.clone());
             }
+            let lint = self.lint(&trunk);
             if let Some(r) = self.running.get_mut(&key) {
                 r.trunk = trunk;
-                if self.ctx.shard.reports_trunks() {
-                    let findings = if self.ctx.skip_auth_checks {
-                        checks::lint::lint_flag_trunk(&r.trunk)
-                    } else {
-                        checks::lint(&r.trunk)
-                    };
-                    self.ctx
-                        .metrics
-                        .record_trunk(r.generation, &key, &r.trunk, &findings);
-                }
+                let mut f = diagnostics::lock(&r.findings);
+                f.trunk = r.trunk.clone();
+                f.lint = lint;
+                f.publish(&self.ctx.metrics, r.generation, &key);
             }
         }
         if self.ctx.shard.reports_trunks() {
             self.ctx.metrics.source_loaded(&states);
+        }
+    }
+
+    fn lint(&self, trunk: &Trunk) -> Vec<checks::Finding> {
+        if self.ctx.skip_auth_checks {
+            checks::lint::lint_flag_trunk(trunk)
+        } else {
+            checks::lint(trunk)
         }
     }
 
@@ -268,6 +278,12 @@ impl Fleet {
 
     fn start_trunk(&mut self, key: String, trunk: Trunk) {
         let generation = self.ctx.metrics.track_trunk(&key);
+        let findings: SharedFindings = Arc::new(std::sync::Mutex::new(TrunkFindings::new(
+            trunk.clone(),
+            self.lint(&trunk),
+            self.ctx.shard.reports_trunks(),
+            !self.ctx.skip_auth_checks,
+        )));
         let task = match (TrunkState::of(&trunk), trunk.transport.valid()) {
             (TrunkState::Active, Some(transport)) => {
                 let interval = Duration::from_secs(trunk.qualify_frequency as u64);
@@ -284,6 +300,8 @@ impl Fleet {
                     );
                     let gw = GatewayJob {
                         ctx: ctx.clone(),
+                        trunk_key: key.clone(),
+                        findings: findings.clone(),
                         generation,
                         labels,
                         host: gw.address.clone(),
@@ -305,6 +323,7 @@ impl Fleet {
                 trunk,
                 generation,
                 task,
+                findings,
             },
         );
     }
@@ -326,6 +345,8 @@ impl Fleet {
 /// One gateway of a trunk: resolves it and runs a loop per address.
 struct GatewayJob {
     ctx: Arc<Ctx>,
+    trunk_key: String,
+    findings: SharedFindings,
     generation: u64,
     /// With an empty target.
     labels: TargetLabels,
@@ -352,6 +373,10 @@ impl GatewayJob {
             let wanted: Vec<Addr> = match &res.failure {
                 None => {
                     current = res.addresses.clone();
+                    let mut f = diagnostics::lock(&self.findings);
+                    if f.observe_addresses(&self.host, &current) {
+                        f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+                    }
                     current.iter().copied().map(Some).collect()
                 }
                 Some(f) if !current.is_empty() => {
@@ -376,6 +401,9 @@ impl GatewayJob {
                     // after the forget and bring the series back.
                     target_loop.stop().await;
                     self.ctx.metrics.forget_target(self.generation, &labels);
+                    let mut f = diagnostics::lock(&self.findings);
+                    f.forget_target(diagnostics::target_key(&labels));
+                    f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
                 }
             }
             for a in owned {
@@ -416,6 +444,8 @@ impl GatewayJob {
         };
         TargetJob {
             ctx: self.ctx.clone(),
+            trunk_key: self.trunk_key.clone(),
+            findings: self.findings.clone(),
             generation: self.generation,
             labels,
             target: a.map(|ip| Target {
@@ -457,6 +487,8 @@ impl Drop for TargetLoop {
 /// One address of a gateway, probed every `interval`.
 struct TargetJob {
     ctx: Arc<Ctx>,
+    trunk_key: String,
+    findings: SharedFindings,
     generation: u64,
     labels: TargetLabels,
     /// `None`: the gateway has not resolved; each tick records a `dns_error`.
@@ -469,6 +501,12 @@ struct TargetJob {
 
 impl TargetJob {
     async fn run(self) {
+        let (answered_tx, answered_rx) = watch::channel(false);
+        tokio::join!(self.probe_loop(answered_tx), self.mtu_loop(answered_rx));
+    }
+
+    /// OPTIONS every `interval`; tells the MTU loop whether the target answers.
+    async fn probe_loop(&self, answered: watch::Sender<bool>) {
         let mut stop = self.ctx.stop.clone();
         let jitter_ms = self.interval.as_millis().max(1) as u64;
         let jitter = Duration::from_millis(rand::rng().random_range(0..jitter_ms));
@@ -479,8 +517,9 @@ impl TargetJob {
                 _ = tokio::time::sleep_until(next) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
+            let scheduled = next;
             next += self.interval;
-            let result = self.probe().await;
+            let result = self.probe(scheduled).await;
             let ok = result.outcome == Outcome::Ok;
             if let Some(t) = health.observe(ok, self.ctx.hysteresis) {
                 self.log(t, &result);
@@ -488,6 +527,12 @@ impl TargetJob {
             self.ctx
                 .metrics
                 .record_probe(self.generation, &self.labels, &result, health.is_up());
+            answered.send_replace(matches!(result.outcome, Outcome::Ok | Outcome::SipError));
+            let mut f = diagnostics::lock(&self.findings);
+            if f.observe_reply(diagnostics::target_key(&self.labels), &result) {
+                f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+            }
+            drop(f);
             let now = Instant::now();
             if next < now {
                 next = now;
@@ -495,10 +540,61 @@ impl TargetJob {
         }
     }
 
-    async fn probe(&self) -> TargetResult {
+    /// The UDP size ladder every `--mtu-interval` while the target answers
+    /// OPTIONS (a ladder against a silent target would only say "inconclusive").
+    async fn mtu_loop(&self, mut answered: watch::Receiver<bool>) {
+        let (Some(mtu), Some(target)) = (&self.ctx.mtu, &self.target) else {
+            return;
+        };
+        if target.transport != Transport::Udp {
+            return;
+        }
+        let mut stop = self.ctx.stop.clone();
+        let mut delay = mtu.first_delay();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tokio::select! {
+                r = answered.wait_for(|a| *a) => if r.is_err() { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let run = async {
+                let _permit = mtu.limit.acquire().await;
+                probe::mtu_ladder(target, &mtu.config).await
+            };
+            let mut result = tokio::select! {
+                r = run => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let mut f = diagnostics::lock(&self.findings);
+            f.observe_mtu(
+                diagnostics::target_key(&self.labels),
+                &target.host,
+                &mut result,
+            );
+            f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+            drop(f);
+            self.ctx
+                .metrics
+                .record_mtu(self.generation, &self.labels, &result);
+            tracing::debug!(target = %target.addr, verdict = ?result.verdict, largest = ?result.largest_answered, first_lost = ?result.first_lost, "UDP size ladder");
+            delay = mtu.next_delay();
+        }
+    }
+
+    async fn probe(&self, scheduled: Instant) -> TargetResult {
         match &self.target {
             Some(target) => {
                 let _permit = self.ctx.limit.acquire().await;
+                self.ctx
+                    .metrics
+                    .observe_lateness(Instant::now().saturating_duration_since(scheduled));
+                if target.transport == Transport::Udp {
+                    let ex = self.ctx.udp.exchange(target).await;
+                    return probe::evaluate(ex, &self.ctx.healthy);
+                }
                 probe::probe_one(target, &self.ctx.exchange, &self.ctx.healthy).await
             }
             None => probe::dns_failure_result(&self.failure, self.port, self.transport),

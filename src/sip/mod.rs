@@ -16,6 +16,7 @@
 pub mod framing;
 pub mod message;
 pub mod sdp;
+pub mod table;
 pub mod transaction;
 
 pub use framing::{FrameError, StreamFramer};
@@ -23,4 +24,5 @@ pub use message::{
     build_options, build_response, parse_request, parse_response, OptionsSpec, ParseError, Request,
     Response, TransactionIds,
 };
+pub use table::TransactionTable;
 pub use transaction::{Disposition, OptionsTransaction, StrayReason, TxOutcome, T1, T2};

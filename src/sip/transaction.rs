@@ -276,6 +276,11 @@ impl OptionsTransaction {
         &self.ids
     }
 
+    /// The address probed (where the request goes, where the answer must come from).
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// The transport this transaction runs over (decides retransmission).
     pub fn transport(&self) -> Transport {
         self.transport

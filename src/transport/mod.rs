@@ -15,10 +15,12 @@ use crate::sip::{build_options, OptionsSpec, OptionsTransaction, TransactionIds}
 use crate::trunk::Transport;
 
 pub mod ladder;
+pub mod shared_udp;
 pub mod stream;
 pub mod tls;
 pub mod udp;
 
+pub use shared_udp::UdpProber;
 pub use tls::{CertInfo, TlsFailure, TlsSettings};
 
 /// Largest SIP message accepted from a peer; anything larger is a framing error.
