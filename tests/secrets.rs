@@ -172,7 +172,7 @@ async fn run(
         cmd.arg(verbosity.0);
     }
     cmd.args(&case.args).args(variant);
-    if case.args[0] == "check" {
+    if case.args[0] == "check" || case.args[0] == "serve" {
         // No origination probe of sip.bolna.ai: no traffic off loopback.
         cmd.arg("--no-origination");
     }
