@@ -66,8 +66,9 @@ for N in $SIZES; do
   gen "$N" "$WORK/trunks.json"
   MP=$(free_port)
   T0=$(date +%s.%N)
+  # Only OPTIONS are measured: no UDP size ladder, and no origination probe (loopback only).
   "$BIN" serve --trunks "$WORK/trunks.json" --listen "127.0.0.1:$MP" --log-format json \
-    --concurrency 256 2>"$WORK/serve.log" &
+    --concurrency 256 --mtu-interval 0 --no-origination 2>"$WORK/serve.log" &
   SERVE=$!
   PIDS+=($SERVE)
   until curl -sf "http://127.0.0.1:$MP/-/ready" >/dev/null 2>&1; do sleep 0.05; done
@@ -102,7 +103,7 @@ done
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
   echo "Command: \`SIZES=\"$SIZES\" FREQ=$FREQ DURATION=$DURATION GW_PER_TRUNK=$GW_PER_TRUNK bash bench/daemon_scale.sh\`"
-  echo "(\`serve --trunks FILE --concurrency 256\`, UDP targets 127.x.y.z answered by bench/responder.py)."
+  echo "(\`serve --trunks FILE --concurrency 256 --mtu-interval 0 --no-origination\`, UDP targets 127.x.y.z answered by bench/responder.py)."
   echo
   echo "| targets | start-up to ready | CPU (whole run) | CPU (steady, after 1st interval) | RSS at ready MiB | peak RSS MiB | lateness p50 / p99 (bucket bound) | probes ok / not ok | /metrics best of 3 | /metrics size | responder CPU |"
   echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

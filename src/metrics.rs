@@ -16,6 +16,9 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+mod diagnostics;
+pub use diagnostics::{DiagnosticMetrics, MAX_EGRESS_ADDRESSES};
+
 use crate::checks::Finding;
 use crate::probe::{Outcome, TargetResult};
 use crate::resolve::Resolution;
@@ -191,6 +194,8 @@ pub struct Metrics {
     source_last_success: Gauge,
     source_errors: IntCounterVec,
     trunks: IntGaugeVec,
+    /// MTU ladder, origination and egress series.
+    pub diag: DiagnosticMetrics,
     lateness: Histogram,
     tracked: Mutex<(u64, HashMap<String, TrunkSeries>)>,
 }
@@ -284,7 +289,7 @@ impl Metrics {
             finding: IntGaugeVec::new(
                 opts(
                     "trunkprobe_finding",
-                    "1 while a static check finding holds for the trunk.",
+                    "1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).",
                 ),
                 &["trunk_id", "trunk", "check", "severity"],
             )
@@ -307,6 +312,7 @@ impl Metrics {
                 &["state"],
             )
             .unwrap(),
+            diag: DiagnosticMetrics::new(&registry),
             lateness: Histogram::with_opts(
                 HistogramOpts::new(
                     "trunkprobe_probe_lateness_seconds",
@@ -358,6 +364,7 @@ impl Metrics {
 
     /// The text exposition format of every series.
     pub fn render(&self) -> String {
+        self.diag.refresh_egress();
         encode(&self.registry)
     }
 
@@ -420,6 +427,15 @@ impl Metrics {
                     .get_or_insert_with(|| self.tls_not_after.with_label_values(&v))
                     .set(cert.not_after as f64);
             }
+            self.diag.observe_egress(l, r);
+        });
+    }
+
+    /// Records one UDP size ladder run on a target.
+    pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &crate::checks::mtu::MtuResult) {
+        self.with_trunk(&l.0[0], gen, |s| {
+            s.targets.entry(l.clone()).or_default();
+            self.diag.record_mtu(l, r);
         });
     }
 
@@ -463,25 +479,37 @@ impl Metrics {
                 self.trunk_info.with_label_values(&strs(&info)).set(1);
                 s.info = Some(info);
             }
-            let now: HashSet<[String; 4]> = findings
-                .iter()
-                .map(|f| {
-                    [
-                        id.clone(),
-                        name.clone(),
-                        f.check.as_str().to_string(),
-                        f.severity.as_str().to_string(),
-                    ]
-                })
-                .collect();
-            for gone in s.findings.difference(&now) {
-                let _ = self.finding.remove_label_values(&strs(gone));
-            }
-            for f in &now {
-                self.finding.with_label_values(&strs(f)).set(1);
-            }
-            s.findings = now;
+            self.set_findings(s, &id, &name, findings);
         });
+    }
+
+    /// Sets a trunk's current findings only (no info series): for `--shard`
+    /// instances other than 0, which publish what their own targets showed.
+    pub fn record_findings(&self, gen: u64, trunk_id: &str, trunk: &Trunk, findings: &[Finding]) {
+        let id = bounded(trunk_id);
+        let name = bounded(trunk.label());
+        self.with_trunk(&id, gen, |s| self.set_findings(s, &id, &name, findings));
+    }
+
+    fn set_findings(&self, s: &mut TrunkSeries, id: &str, name: &str, findings: &[Finding]) {
+        let now: HashSet<[String; 4]> = findings
+            .iter()
+            .map(|f| {
+                [
+                    id.to_string(),
+                    name.to_string(),
+                    f.check.as_str().to_string(),
+                    f.severity.as_str().to_string(),
+                ]
+            })
+            .collect();
+        for gone in s.findings.difference(&now) {
+            let _ = self.finding.remove_label_values(&strs(gone));
+        }
+        for f in &now {
+            self.finding.with_label_values(&strs(f)).set(1);
+        }
+        s.findings = now;
     }
 
     /// Removes every series of one target (its address left the gateway's DNS answer).
@@ -499,6 +527,7 @@ impl Metrics {
         let _ = self.last_status.remove_label_values(&v);
         let _ = self.last_probe.remove_label_values(&v);
         let _ = self.tls_not_after.remove_label_values(&v);
+        self.diag.remove_target(l);
         for o in Outcome::ALL {
             let mut with_outcome = v.to_vec();
             with_outcome.push(o.as_str());

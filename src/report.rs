@@ -4,6 +4,7 @@
 //! target, and gives every failure its cause and fix. Colour is used only on a
 //! terminal and never when `NO_COLOR` is set.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::checks::Severity;
@@ -82,7 +83,7 @@ pub fn to_text(report: &Report, style: Style) -> String {
 fn write_trunk(out: &mut String, t: &TrunkReport, st: Style) {
     let id =
         t.id.as_deref()
-            .map(|i| format!(" ({i})"))
+            .map(|i| format!(" ({})", clean(i)))
             .unwrap_or_default();
     let _ = writeln!(
         out,
@@ -92,10 +93,10 @@ fn write_trunk(out: &mut String, t: &TrunkReport, st: Style) {
         } else {
             st.red("●")
         },
-        st.bold(&t.name),
+        st.bold(&clean(&t.name)),
         id,
-        t.provider,
-        t.transport
+        clean(&t.provider),
+        clean(&t.transport)
     );
     match t.status {
         TrunkStatus::Probed => {}
@@ -120,12 +121,17 @@ fn write_trunk(out: &mut String, t: &TrunkReport, st: Style) {
             Severity::Warning => (st.yellow("!"), st.yellow("warning")),
             Severity::Info => (st.dim("i"), st.dim("info   ")),
         };
-        let _ = writeln!(out, "  {mark} {sev} {}: {}", f.check.as_str(), f.message);
+        let _ = writeln!(
+            out,
+            "  {mark} {sev} {}: {}",
+            f.check.as_str(),
+            clean(&f.message)
+        );
         if !f.remedy.is_empty() {
-            let _ = writeln!(out, "            fix: {}", f.remedy);
+            let _ = writeln!(out, "            fix: {}", clean(&f.remedy));
         }
         if let Some(patch) = &f.patch {
-            let target = t.id.as_deref().unwrap_or("{id}");
+            let target = clean(t.id.as_deref().unwrap_or("{id}"));
             let _ = writeln!(out, "            PATCH /sip-trunks/trunks/{target} {patch}");
         }
     }
@@ -135,7 +141,12 @@ fn write_trunk(out: &mut String, t: &TrunkReport, st: Style) {
 }
 
 fn write_gateway(out: &mut String, g: &GatewayReport, st: Style) {
-    let mut line = format!("  gateway {}:{} (priority {})", g.host, g.port, g.priority);
+    let mut line = format!(
+        "  gateway {}:{} (priority {})",
+        clean(&g.host),
+        g.port,
+        g.priority
+    );
     if let Some(dns) = &g.dns {
         if dns.literal {
             line.push_str(" · IP literal");
@@ -157,20 +168,20 @@ fn write_gateway(out: &mut String, g: &GatewayReport, st: Style) {
             let _ = writeln!(
                 out,
                 "    {}",
-                st.dim(&format!(
+                st.dim(&clean(&format!(
                     "SRV {} → {}:{} (priority {}, weight {})",
                     s.name, s.target, s.port, s.priority, s.weight
-                ))
+                )))
             );
         }
         for n in &dns.naptr {
             let _ = writeln!(
                 out,
                 "    {}",
-                st.dim(&format!(
+                st.dim(&clean(&format!(
                     "NAPTR {} {} \"{}\" {} → {}",
                     n.order, n.preference, n.flags, n.service, n.replacement
-                ))
+                )))
             );
         }
     }
@@ -192,7 +203,7 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
     };
     let mut line = format!("    {mark} {addr} {} {}", t.transport, t.outcome.as_str());
     if t.outcome == Outcome::Ok || t.outcome == Outcome::SipError {
-        let _ = write!(line, "  {}", t.detail);
+        let _ = write!(line, "  {}", clean(&t.detail));
     }
     if let Some(rtt) = t.rtt {
         let _ = write!(line, "  {:.1} ms", ms(rtt));
@@ -209,7 +220,7 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
         );
     }
     if let Some(server) = &t.server {
-        let _ = write!(line, "  server \"{}\"", server);
+        let _ = write!(line, "  server \"{}\"", clean(server));
     }
     let _ = writeln!(out, "{line}");
     if let Some(tls) = &t.tls {
@@ -220,7 +231,7 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
                 "      {}",
                 st.dim(&format!(
                     "certificate {} · expires {} ({:.0} days){}",
-                    cert.subject,
+                    clean(&cert.subject),
                     humantime::format_rfc3339_seconds(
                         std::time::UNIX_EPOCH
                             + std::time::Duration::from_secs(cert.not_after.max(0) as u64)
@@ -239,13 +250,13 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
     }
     if t.outcome != Outcome::Ok {
         if t.outcome != Outcome::SipError {
-            let _ = writeln!(out, "      {}", t.detail);
+            let _ = writeln!(out, "      {}", clean(&t.detail));
         }
         if let Some(cause) = &t.cause {
-            let _ = writeln!(out, "      cause: {cause}");
+            let _ = writeln!(out, "      cause: {}", clean(cause));
         }
         if let Some(fix) = &t.fix {
-            let _ = writeln!(out, "      fix: {fix}");
+            let _ = writeln!(out, "      fix: {}", clean(fix));
         }
     }
 }
@@ -432,6 +443,26 @@ fn write_summary(out: &mut String, r: &Report, st: Style) {
     );
 }
 
+/// Text from trunk definitions, DNS, certificates or peers, safe for a
+/// terminal: control characters (escape sequences, CR/LF, C1 codes) are shown
+/// escaped (`\u{1b}`), so they can neither style nor forge report lines.
+fn clean(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
@@ -445,4 +476,18 @@ fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod clean_tests {
+    use super::clean;
+
+    #[test]
+    fn control_characters_are_escaped_not_passed_through() {
+        assert_eq!(clean("Twilio · São Paulo"), "Twilio · São Paulo");
+        assert_eq!(
+            clean("a\u{1b}[2J\r\nb\u{7}\u{9b}"),
+            "a\\u{1b}[2J\\r\\nb\\u{7}\\u{9b}"
+        );
+    }
 }

@@ -381,6 +381,8 @@ fn prometheus_evaluates_everything_against_a_fake_exporter() {
                 "TrunkprobeTrunkAllTargetsDown",
                 "TrunkprobeErrorFinding",
                 "TrunkprobeCertificateExpiringSoon",
+                "TrunkprobeUdpLargeMessagesLost",
+                "TrunkprobeOriginationDown",
             ],
             location: "fixture",
         },
@@ -430,7 +432,13 @@ fn prometheus_evaluates_everything_against_the_daemon() {
         tls: Some(pki.valid(GW_NAME)),
         ..Default::default()
     });
-    let dns = Dnsmasq::start(&[DnsRecord::host(GW_NAME, &["127.0.0.1".parse().unwrap()])]);
+    // A carrier whose UDP path loses requests of 1400 bytes and more (the MTU ladder's finding).
+    let frag = Sipp::uas_udp("options_200_small_only.xml");
+    // sip.bolna.ai is answered by dnsmasq with loopback: origination never leaves the machine.
+    let dns = Dnsmasq::start(&[
+        DnsRecord::host(GW_NAME, &["127.0.0.1".parse().unwrap()]),
+        DnsRecord::host("sip.bolna.ai", &["127.0.0.1".parse().unwrap()]),
+    ]);
     let mut sdes = trunk(
         "sdes-on-udp",
         "transport-udp",
@@ -448,7 +456,10 @@ fn prometheus_evaluates_everything_against_the_daemon() {
         ),
         trunk("closed", "transport-udp", "127.0.0.1", closed_udp_port()),
         sdes,
+        trunk("frag", "transport-udp", "127.0.0.1", frag.addr().port()),
     ]);
+    let origination_up = format!("sip:sip.bolna.ai:{};transport=tcp", kam.tcp_addr().port());
+    let origination_down = format!("sip:127.0.0.1:{}", closed_udp_port());
     let dir = common::process::peer_dir("serve");
     let file = dir.path().join("trunks.json");
     fs::write(&file, serde_json::to_vec_pretty(&trunks).unwrap()).unwrap();
@@ -466,6 +477,14 @@ fn prometheus_evaluates_everything_against_the_daemon() {
         "--ca-file",
         pki.ca_path().to_str().unwrap(),
         "--timeout",
+        "1s",
+        "--mtu-interval",
+        "1s",
+        "--origination",
+        &origination_up,
+        "--origination",
+        &origination_down,
+        "--origination-interval",
         "1s",
     ]
     .iter()
@@ -500,10 +519,11 @@ fn prometheus_evaluates_everything_against_the_daemon() {
     );
     let logs = || {
         format!(
-            "{}\n{}\n{}\n{}",
+            "{}\n{}\n{}\n{}\n{}",
             daemon.logs(),
             daemon_logs(listen),
             sipp.logs(),
+            frag.logs(),
             kam.logs()
         )
     };
@@ -514,6 +534,9 @@ fn prometheus_evaluates_everything_against_the_daemon() {
                 "TrunkprobeTargetDown",
                 "TrunkprobeTrunkAllTargetsDown",
                 "TrunkprobeErrorFinding",
+                "TrunkprobeUdpLargeMessagesLost",
+                "TrunkprobeOriginationDown",
+                "TrunkprobeOriginationNotGuideIp",
             ],
             location: "loopback-test",
         },

@@ -478,12 +478,16 @@ fn codecs(t: &Trunk, out: &mut Findings) {
         } else {
             format!("compressed codecs offered: {}", quote_list(compressed))
         };
-        let kept: Vec<&str> = effective
+        let mut kept: Vec<&str> = effective
             .iter()
             .map(String::as_str)
             .filter(|c| !is_compressed(c))
             .collect();
+        // The patch must not drop ulaw either: the guide says always include it.
         let allow = if kept.iter().any(|c| *c == "ulaw" || *c == "alaw") {
+            if !kept.contains(&"ulaw") {
+                kept.insert(0, "ulaw");
+            }
             kept.join(",")
         } else {
             "ulaw,alaw".to_string()
@@ -1001,6 +1005,11 @@ mod tests {
         assert!(f
             .remedy
             .starts_with("G.729 and other compressed codecs are not recommended"));
+        assert_eq!(f.patch.unwrap()["allow"], "ulaw,alaw");
+        // Dropping the compressed codecs of an alaw-only list must not leave ulaw out.
+        let mut alaw_g729 = base();
+        alaw_g729.allow = parse_codecs("alaw,g729");
+        let f = finding(&alaw_g729, CheckId::CodecCompressed);
         assert_eq!(f.patch.unwrap()["allow"], "ulaw,alaw");
         absent(&t, CheckId::CodecUlawMissing);
         finding(&codecs("", "all"), CheckId::CodecNoG711);

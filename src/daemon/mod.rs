@@ -2,6 +2,7 @@
 //! keeps the trunk list fresh (API refresh, file re-read on SIGHUP), probes every
 //! target on its trunk's schedule, and serves Prometheus metrics over HTTP.
 
+pub mod diagnostics;
 pub mod http;
 pub mod scheduler;
 
@@ -18,15 +19,16 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
-use crate::cli::{parse_duration, ProbeArgs, SourceArgs};
+use crate::cli::{parse_duration, OriginationArgs, ProbeArgs, SourceArgs};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, SourceErrorReason};
-use crate::probe::HealthyCodes;
+use crate::probe::{CheckSettings, HealthyCodes, MtuConfig};
 use crate::resolve::GatewayResolver;
 use crate::source::{self, ApiSource, SourceError};
 use crate::transport::ExchangeConfig;
 use crate::trunk::Trunk;
 
+use diagnostics::{MtuSchedule, OriginationPlan};
 use scheduler::{Ctx, Fleet, Hysteresis, Shard};
 
 /// Log line format of the daemon.
@@ -63,7 +65,25 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// How often the UDP size ladder (fragmentation / path MTU check) runs on each UDP
+    /// target that answers, jittered ±10%; 0 turns it off.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub mtu_interval: Duration,
+    /// Total message sizes of the ladder in bytes.
+    #[arg(long, value_name = "BYTES,...", value_parser = crate::checks::mtu::parse_sizes)]
+    pub mtu_sizes: Option<SizeList>,
+    #[command(flatten)]
+    pub origination: OriginationArgs,
+    /// How often the origination URIs (Bolna's inbound side) are checked.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub origination_interval: Duration,
+    /// Shortest time between two lookups of a gateway name, whatever its TTL (1s to 5m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dns_min_interval: Duration,
 }
+
+/// Sizes taken as one flag value (`600,1200`), not a repeated flag.
+type SizeList = Vec<usize>;
 
 /// Where the daemon's trunk list comes from.
 pub enum Source {
@@ -102,6 +122,11 @@ pub struct Settings {
     pub hysteresis: Hysteresis,
     pub shard: Shard,
     pub location: Option<String>,
+    /// The ladder's configuration and interval; `None` when off.
+    pub mtu: Option<(MtuConfig, Duration)>,
+    pub origination: OriginationPlan,
+    pub origination_interval: Duration,
+    pub dns_min_interval: Duration,
 }
 
 impl ServeArgs {
@@ -110,11 +135,42 @@ impl ServeArgs {
         if self.refresh < Duration::from_secs(1) {
             return Err(Error::Usage("--refresh must be at least 1s".into()));
         }
+        if self.dns_min_interval < Duration::from_secs(1)
+            || self.dns_min_interval > scheduler::DNS_MAX_INTERVAL
+        {
+            return Err(Error::Usage(
+                "--dns-min-interval must be between 1s and 5m".into(),
+            ));
+        }
         if self.down_after == 0 || self.up_after == 0 {
             return Err(Error::Usage(
                 "--down-after and --up-after must be at least 1".into(),
             ));
         }
+        if !self.mtu_interval.is_zero() && self.mtu_interval < Duration::from_secs(1) {
+            return Err(Error::Usage(
+                "--mtu-interval must be at least 1s (or 0 to turn the ladder off)".into(),
+            ));
+        }
+        if self.origination_interval < Duration::from_secs(1) {
+            return Err(Error::Usage(
+                "--origination-interval must be at least 1s (--no-origination turns it off)".into(),
+            ));
+        }
+        let mtu = (!self.mtu_interval.is_zero()).then(|| {
+            let mut config = MtuConfig::new(check.exchange.clone(), check.healthy.clone());
+            if let Some(sizes) = &self.mtu_sizes {
+                config.sizes = sizes.clone();
+            }
+            (config, self.mtu_interval)
+        });
+        let origination = if self.origination.no_origination {
+            OriginationPlan::Off
+        } else if !self.origination.origination.is_empty() {
+            OriginationPlan::Uris(self.origination.origination.clone())
+        } else {
+            OriginationPlan::Guide
+        };
         let s = &self.source;
         let source = match &s.trunks {
             Some(path) if path.as_os_str() != "-" => {
@@ -139,6 +195,10 @@ impl ServeArgs {
             },
             shard: self.shard.unwrap_or_default(),
             location: self.location.clone(),
+            mtu,
+            origination,
+            origination_interval: self.origination_interval,
+            dns_min_interval: self.dns_min_interval,
         })
     }
 }
@@ -207,7 +267,32 @@ pub async fn run(
         hysteresis: settings.hysteresis,
         shard: settings.shard,
         skip_auth_checks: settings.skip_auth_checks,
-        stop: stop_rx,
+        dns_min_interval: settings.dns_min_interval,
+        stop: stop_rx.clone(),
+        mtu: settings.mtu.clone().map(|(config, interval)| MtuSchedule {
+            config,
+            interval,
+            limit: Arc::new(Semaphore::new(diagnostics::MTU_LADDERS_IN_FLIGHT)),
+        }),
+    });
+    // Origination is prober-wide: shard 0 checks it.
+    let (uris_tx, uris_rx) = watch::channel(None);
+    let origination = (settings.origination != OriginationPlan::Off
+        && settings.shard.reports_trunks())
+    .then(|| {
+        tokio::spawn(diagnostics::origination_loop(
+            metrics.clone(),
+            settings.resolver.clone(),
+            CheckSettings {
+                exchange: settings.exchange.clone(),
+                healthy: settings.healthy.clone(),
+                concurrency: settings.concurrency,
+                skip_auth_checks: settings.skip_auth_checks,
+            },
+            settings.origination_interval,
+            uris_rx,
+            stop_rx.clone(),
+        ))
     });
     let mut fleet = Fleet::new(ctx);
     let mut hup = signal(SignalKind::hangup()).map_err(|source| Error::Io {
@@ -242,6 +327,12 @@ pub async fn run(
         match loaded {
             Ok(trunks) => {
                 tracing::info!(trunks = trunks.len(), "trunk list loaded");
+                let uris = settings.origination.uris(&trunks);
+                uris_tx.send_if_modified(|old| {
+                    let changed = old.as_ref() != Some(&uris);
+                    *old = Some(uris);
+                    changed
+                });
                 fleet.apply(trunks);
                 state.loaded.store(true, Ordering::SeqCst);
             }
@@ -270,6 +361,9 @@ pub async fn run(
     fleet
         .drain(settings.exchange.timeout + Duration::from_secs(1))
         .await;
+    if let Some(task) = origination {
+        let _ = tokio::time::timeout(settings.exchange.timeout, task).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     tracing::info!("stopped");
     Ok(())

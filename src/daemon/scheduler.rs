@@ -14,6 +14,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::diagnostics::{self, MtuSchedule, SharedFindings, TrunkFindings};
 use crate::checks::{self, reachability};
 use crate::metrics::{Metrics, TargetLabels, TrunkState};
 use crate::probe::{self, HealthyCodes, Outcome, TargetResult};
@@ -22,6 +23,7 @@ use crate::transport::{ExchangeConfig, Target, UdpProber};
 use crate::trunk::{Transport, Trunk};
 
 /// Shortest and longest time between two lookups of a gateway name (TTL clamped to this).
+/// The shortest is the default of `--dns-min-interval`.
 pub const DNS_MIN_INTERVAL: Duration = Duration::from_secs(30);
 pub const DNS_MAX_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -131,16 +133,18 @@ pub fn target_key(trunk_id: &str, addr: &str, transport: Transport) -> String {
     format!("{trunk_id}|{addr}|{}", transport.as_str())
 }
 
-/// How long to keep a lookup: its TTL within the bounds; failures retry at the minimum.
-pub fn dns_refresh_after(res: &Resolution) -> Option<Duration> {
+/// How long to keep a lookup: its TTL clamped to `min` ..= [`DNS_MAX_INTERVAL`];
+/// failures retry at `min`.
+pub fn dns_refresh_after(res: &Resolution, min: Duration) -> Option<Duration> {
     if res.literal || res.pinned {
         return None;
     }
+    let min = min.min(DNS_MAX_INTERVAL);
     if res.failure.is_some() {
-        return Some(DNS_MIN_INTERVAL);
+        return Some(min);
     }
     let ttl = Duration::from_secs(res.ttl.unwrap_or(300) as u64);
-    Some(ttl.clamp(DNS_MIN_INTERVAL, DNS_MAX_INTERVAL))
+    Some(ttl.clamp(min, DNS_MAX_INTERVAL))
 }
 
 /// What every loop shares.
@@ -155,14 +159,20 @@ pub struct Ctx {
     pub hysteresis: Hysteresis,
     pub shard: Shard,
     pub skip_auth_checks: bool,
+    /// `--dns-min-interval`: the shortest time between two lookups of a gateway name.
+    pub dns_min_interval: Duration,
     /// Becomes true at shutdown: loops stop scheduling, in-flight probes finish.
     pub stop: watch::Receiver<bool>,
+    /// The UDP size ladder on its slow schedule; `None` with `--mtu-interval 0`.
+    pub mtu: Option<MtuSchedule>,
 }
 
 struct Running {
     trunk: Trunk,
     generation: u64,
     task: Option<JoinHandle<()>>,
+    /// Static and learnt findings, shared with the trunk's probe loops.
+    findings: SharedFindings,
 }
 
 /// The trunks being probed, keyed by trunk id (or name when there is no id).
@@ -235,22 +245,25 @@ impl Fleet {
             if restart {
                 self.start_trunk(key.clone(), trunk.clone());
             }
+            let lint = self.lint(&trunk);
             if let Some(r) = self.running.get_mut(&key) {
                 r.trunk = trunk;
-                if self.ctx.shard.reports_trunks() {
-                    let findings = if self.ctx.skip_auth_checks {
-                        checks::lint::lint_flag_trunk(&r.trunk)
-                    } else {
-                        checks::lint(&r.trunk)
-                    };
-                    self.ctx
-                        .metrics
-                        .record_trunk(r.generation, &key, &r.trunk, &findings);
-                }
+                let mut f = diagnostics::lock(&r.findings);
+                f.trunk = r.trunk.clone();
+                f.lint = lint;
+                f.publish(&self.ctx.metrics, r.generation, &key);
             }
         }
         if self.ctx.shard.reports_trunks() {
             self.ctx.metrics.source_loaded(&states);
+        }
+    }
+
+    fn lint(&self, trunk: &Trunk) -> Vec<checks::Finding> {
+        if self.ctx.skip_auth_checks {
+            checks::lint::lint_flag_trunk(trunk)
+        } else {
+            checks::lint(trunk)
         }
     }
 
@@ -265,6 +278,12 @@ impl Fleet {
 
     fn start_trunk(&mut self, key: String, trunk: Trunk) {
         let generation = self.ctx.metrics.track_trunk(&key);
+        let findings: SharedFindings = Arc::new(std::sync::Mutex::new(TrunkFindings::new(
+            trunk.clone(),
+            self.lint(&trunk),
+            self.ctx.shard.reports_trunks(),
+            !self.ctx.skip_auth_checks,
+        )));
         let task = match (TrunkState::of(&trunk), trunk.transport.valid()) {
             (TrunkState::Active, Some(transport)) => {
                 let interval = Duration::from_secs(trunk.qualify_frequency as u64);
@@ -281,6 +300,8 @@ impl Fleet {
                     );
                     let gw = GatewayJob {
                         ctx: ctx.clone(),
+                        trunk_key: key.clone(),
+                        findings: findings.clone(),
                         generation,
                         labels,
                         host: gw.address.clone(),
@@ -302,6 +323,7 @@ impl Fleet {
                 trunk,
                 generation,
                 task,
+                findings,
             },
         );
     }
@@ -323,6 +345,8 @@ impl Fleet {
 /// One gateway of a trunk: resolves it and runs a loop per address.
 struct GatewayJob {
     ctx: Arc<Ctx>,
+    trunk_key: String,
+    findings: SharedFindings,
     generation: u64,
     /// With an empty target.
     labels: TargetLabels,
@@ -338,8 +362,8 @@ type Addr = Option<IpAddr>;
 impl GatewayJob {
     async fn run(self) {
         let mut stop = self.ctx.stop.clone();
-        let mut loops: HashMap<Addr, (TargetLabels, tokio::task::AbortHandle)> = HashMap::new();
-        let mut set = JoinSet::new();
+        // Dropping this map (the trunk's task aborted) aborts every loop.
+        let mut loops: HashMap<Addr, (TargetLabels, TargetLoop)> = HashMap::new();
         let mut current: Vec<IpAddr> = Vec::new();
         loop {
             // Boxed: a lookup's future is large and every gateway's task would carry
@@ -351,6 +375,10 @@ impl GatewayJob {
             let wanted: Vec<Addr> = match &res.failure {
                 None => {
                     current = res.addresses.clone();
+                    let mut f = diagnostics::lock(&self.findings);
+                    if f.observe_addresses(&self.host, &current) {
+                        f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+                    }
                     current.iter().copied().map(Some).collect()
                 }
                 Some(f) if !current.is_empty() => {
@@ -369,9 +397,15 @@ impl GatewayJob {
                 .copied()
                 .collect();
             for a in stale {
-                if let Some((labels, handle)) = loops.remove(&a) {
-                    handle.abort();
+                if let Some((labels, target_loop)) = loops.remove(&a) {
+                    // Wait until the loop has really stopped: a probe finishing
+                    // in the same poll as the abort would otherwise record
+                    // after the forget and bring the series back.
+                    target_loop.stop().await;
                     self.ctx.metrics.forget_target(self.generation, &labels);
+                    let mut f = diagnostics::lock(&self.findings);
+                    f.forget_target(diagnostics::target_key(&labels));
+                    f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
                 }
             }
             for a in owned {
@@ -380,11 +414,9 @@ impl GatewayJob {
                 }
                 let job = self.target_job(a, res.failure.clone());
                 let labels = job.labels.clone();
-                let handle = set.spawn(job.run());
-                loops.insert(a, (labels, handle));
+                loops.insert(a, (labels, TargetLoop(tokio::spawn(job.run()))));
             }
-            while let Some(Some(_)) = futures_now(&mut set) {}
-            let Some(after) = dns_refresh_after(&res) else {
+            let Some(after) = dns_refresh_after(&res, self.ctx.dns_min_interval) else {
                 break;
             };
             tokio::select! {
@@ -393,7 +425,9 @@ impl GatewayJob {
             }
         }
         // Literal gateways end up here at once; every loop runs until the stop signal.
-        while set.join_next().await.is_some() {}
+        for (_, (_, target_loop)) in loops.drain() {
+            target_loop.join().await;
+        }
     }
 
     fn key(&self, a: Addr) -> String {
@@ -412,6 +446,8 @@ impl GatewayJob {
         };
         TargetJob {
             ctx: self.ctx.clone(),
+            trunk_key: self.trunk_key.clone(),
+            findings: self.findings.clone(),
             generation: self.generation,
             labels,
             target: a.map(|ip| Target {
@@ -427,14 +463,34 @@ impl GatewayJob {
     }
 }
 
-/// Reaps finished loops without waiting (they only finish at shutdown or on abort).
-fn futures_now(set: &mut JoinSet<()>) -> Option<Option<()>> {
-    set.try_join_next().map(|r| r.ok())
+/// The task of one target's loop; aborted when dropped, so aborting a trunk's
+/// task (which owns its gateways' loops) stops every loop under it.
+struct TargetLoop(JoinHandle<()>);
+
+impl TargetLoop {
+    /// Aborts the loop and waits until it no longer runs (nor records).
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+
+    /// Waits for the loop to end by itself (after the stop signal).
+    async fn join(mut self) {
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for TargetLoop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One address of a gateway, probed every `interval`.
 struct TargetJob {
     ctx: Arc<Ctx>,
+    trunk_key: String,
+    findings: SharedFindings,
     generation: u64,
     labels: TargetLabels,
     /// `None`: the gateway has not resolved; each tick records a `dns_error`.
@@ -447,6 +503,12 @@ struct TargetJob {
 
 impl TargetJob {
     async fn run(self) {
+        let (answered_tx, answered_rx) = watch::channel(false);
+        tokio::join!(self.probe_loop(answered_tx), self.mtu_loop(answered_rx));
+    }
+
+    /// OPTIONS every `interval`; tells the MTU loop whether the target answers.
+    async fn probe_loop(&self, answered: watch::Sender<bool>) {
         let mut stop = self.ctx.stop.clone();
         let jitter_ms = self.interval.as_millis().max(1) as u64;
         let jitter = Duration::from_millis(rand::rng().random_range(0..jitter_ms));
@@ -467,10 +529,61 @@ impl TargetJob {
             self.ctx
                 .metrics
                 .record_probe(self.generation, &self.labels, &result, health.is_up());
+            answered.send_replace(matches!(result.outcome, Outcome::Ok | Outcome::SipError));
+            let mut f = diagnostics::lock(&self.findings);
+            if f.observe_reply(diagnostics::target_key(&self.labels), &result) {
+                f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+            }
+            drop(f);
             let now = Instant::now();
             if next < now {
                 next = now;
             }
+        }
+    }
+
+    /// The UDP size ladder every `--mtu-interval` while the target answers
+    /// OPTIONS (a ladder against a silent target would only say "inconclusive").
+    async fn mtu_loop(&self, mut answered: watch::Receiver<bool>) {
+        let (Some(mtu), Some(target)) = (&self.ctx.mtu, &self.target) else {
+            return;
+        };
+        if target.transport != Transport::Udp {
+            return;
+        }
+        let mut stop = self.ctx.stop.clone();
+        let mut delay = mtu.first_delay();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tokio::select! {
+                r = answered.wait_for(|a| *a) => if r.is_err() { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let run = async {
+                let _permit = mtu.limit.acquire().await;
+                // Boxed: every UDP target's task would otherwise carry the ladder's future.
+                Box::pin(probe::mtu_ladder(target, &mtu.config)).await
+            };
+            let mut result = tokio::select! {
+                r = run => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let mut f = diagnostics::lock(&self.findings);
+            f.observe_mtu(
+                diagnostics::target_key(&self.labels),
+                &target.host,
+                &mut result,
+            );
+            f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+            drop(f);
+            self.ctx
+                .metrics
+                .record_mtu(self.generation, &self.labels, &result);
+            tracing::debug!(target = %target.addr, verdict = ?result.verdict, largest = ?result.largest_answered, first_lost = ?result.first_lost, "UDP size ladder");
+            delay = mtu.next_delay();
         }
     }
 
@@ -594,13 +707,53 @@ mod tests {
             srv: vec![],
             naptr: vec![],
         };
-        assert_eq!(dns_refresh_after(&r), Some(DNS_MIN_INTERVAL));
+        let min = DNS_MIN_INTERVAL;
+        assert_eq!(dns_refresh_after(&r, min), Some(DNS_MIN_INTERVAL));
+        assert_eq!(
+            dns_refresh_after(&r, Duration::from_secs(1)),
+            Some(Duration::from_secs(5)),
+            "a lower --dns-min-interval lets a short TTL through"
+        );
+        r.ttl = Some(0);
+        assert_eq!(
+            dns_refresh_after(&r, Duration::from_secs(1)),
+            Some(Duration::from_secs(1))
+        );
         r.ttl = Some(120);
-        assert_eq!(dns_refresh_after(&r), Some(Duration::from_secs(120)));
+        assert_eq!(dns_refresh_after(&r, min), Some(Duration::from_secs(120)));
         r.ttl = Some(86400);
-        assert_eq!(dns_refresh_after(&r), Some(DNS_MAX_INTERVAL));
+        assert_eq!(dns_refresh_after(&r, min), Some(DNS_MAX_INTERVAL));
+        r.failure = Some(DnsFailure::Timeout);
+        assert_eq!(dns_refresh_after(&r, min), Some(DNS_MIN_INTERVAL));
         r.literal = true;
-        assert_eq!(dns_refresh_after(&r), None);
+        assert_eq!(dns_refresh_after(&r, min), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_target_loop_no_longer_records() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        for _ in 0..20 {
+            let records = Arc::new(AtomicU64::new(0));
+            let r = records.clone();
+            // Like a probe loop: an await, then a record in the same poll (made
+            // slow here, so the abort lands while the loop runs on the other worker).
+            let l = TargetLoop(tokio::spawn(async move {
+                loop {
+                    tokio::task::yield_now().await;
+                    std::thread::sleep(Duration::from_millis(2));
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            l.stop().await;
+            let after_stop = records.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(
+                records.load(Ordering::SeqCst),
+                after_stop,
+                "recorded after stop"
+            );
+        }
     }
 
     #[test]

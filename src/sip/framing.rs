@@ -286,5 +286,66 @@ mod tests {
             prop_assert_eq!(got, messages);
             prop_assert_eq!(f.buffered(), 0);
         }
+
+        /// Pipelined responses of every framing style (long, compact, padded or
+        /// absent Content-Length; bodies holding blank lines, larger than one
+        /// read) with RFC 5626 pings and pongs between them: any split into
+        /// reads, down to single bytes, yields the same messages, and each
+        /// parses with its body intact.
+        #[test]
+        fn pipelined_bodies_and_keepalives_survive_any_split(
+            parts in proptest::collection::vec(
+                (0u8..4, "(v=0\r\n|\r\n\r\n|[a-z ]{1,30}){0,20}", 0u8..3),
+                1..6,
+            ),
+            cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..40),
+            bytewise in any::<bool>(),
+        ) {
+            let mut messages = Vec::new();
+            let mut stream = Vec::new();
+            for (style, body, keepalive) in &parts {
+                let head = match (style, body.is_empty()) {
+                    (0, _) => format!("Content-Length: {}", body.len()),
+                    (1, _) => format!("l:{}", body.len()),
+                    (2, _) => format!("content-length:   {}  ", body.len()),
+                    (_, true) => "X-No-Length: 1".to_string(),
+                    (_, false) => format!("Content-Length: {}", body.len()),
+                };
+                let m = format!(
+                    "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK{}\r\n{head}\r\n\r\n{body}",
+                    messages.len()
+                )
+                .into_bytes();
+                stream.extend_from_slice(match keepalive {
+                    0 => b"".as_slice(),
+                    1 => b"\r\n\r\n",
+                    _ => b"\r\n",
+                });
+                stream.extend_from_slice(&m);
+                messages.push((m, body.clone()));
+            }
+            let mut points: Vec<usize> = if bytewise {
+                (1..stream.len()).collect()
+            } else {
+                cuts.iter().map(|c| c.index(stream.len() + 1)).collect()
+            };
+            points.sort_unstable();
+            points.push(stream.len());
+            let mut f = StreamFramer::new(LIMIT);
+            let mut got = vec![];
+            let mut prev = 0;
+            for p in points {
+                f.push(&stream[prev..p]);
+                prev = p;
+                got.extend(drain(&mut f));
+            }
+            prop_assert_eq!(got.len(), messages.len());
+            for (m, (want, body)) in got.iter().zip(&messages) {
+                prop_assert_eq!(m, want);
+                let parsed = crate::sip::parse_response(m).unwrap();
+                prop_assert_eq!(parsed.body, body.as_bytes());
+            }
+            prop_assert_eq!(f.buffered(), 0);
+        }
     }
 }

@@ -481,7 +481,12 @@ pub fn parse_response(bytes: &[u8]) -> Result<Response, ParseError> {
             }
             H::CSeq(cseq) if response.cseq.is_none() => {
                 use rsip::prelude::ToTypedHeader;
-                response.cseq = cseq.typed().ok().map(|c| (c.seq, c.method.to_string()));
+                // An unreadable CSeq (RFC 4475 scalarlg: a number past 2^32)
+                // makes the response unusable, not merely unmatched.
+                let c = cseq
+                    .typed()
+                    .map_err(|_| malformed("CSeq is not a number and a method"))?;
+                response.cseq = Some((c.seq, c.method.to_string()));
             }
             H::To(to) if response.to_tag.is_none() => {
                 response.to_tag = param(&name_addr_params(to.value()), "tag").map(str::to_string)
@@ -517,24 +522,42 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, ParseError> {
     else {
         return Err(ParseError::NotARequest);
     };
-    if method.is_empty() || !method.bytes().all(is_token) || uri.is_empty() {
+    if method.is_empty() || !method.bytes().all(is_token) || !valid_request_uri(uri) {
         return Err(ParseError::NotARequest);
     }
-    // rsip 0.4 cannot parse a bracketed IPv6 host in the Request-URI, so it is
-    // shown a stand-in URI in that case; the URI we return is the one sent.
-    let rsip_line = if uri.contains('[') {
-        format!("{method} sip:ipv6-literal.invalid SIP/2.0")
-    } else {
-        raw.start_line.to_string()
-    };
-    let normalised = raw.normalised(&rsip_line);
-    let parsed = guarded(|| rsip::Request::try_from(normalised.as_slice()))?;
+    // rsip 0.4 knows only the RFC 3261 methods and rejects valid URIs (a
+    // bracketed IPv6 host, `;` or `%` in the user part), so it validates the
+    // headers behind a stand-in request line; method and URI are returned as
+    // sent, checked above (RFC 4475 intmeth, esc02, semiuri).
+    let normalised = raw.normalised("OPTIONS sip:stand-in.invalid SIP/2.0");
+    guarded(|| rsip::Request::try_from(normalised.as_slice()))?;
     Ok(Request {
-        method: parsed.method.to_string(),
+        method: method.to_string(),
         uri: uri.to_string(),
         headers: raw.headers,
         body: raw.body.to_vec(),
     })
+}
+
+/// An absolute Request-URI (RFC 3261 §25.1): a scheme, `:`, then no angle
+/// brackets, quotes or controls; for `sip:`/`sips:` no `?headers` after the
+/// host (a `?` in the user part is allowed), which a
+/// Request-URI must not carry (§19.1.1; RFC 4475 ltgtruri, escruri).
+fn valid_request_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    let sip = scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips");
+    let headers_after_host = sip && rest.rsplit('@').next().is_some_and(|h| h.contains('?'));
+    scheme_ok
+        && !rest.is_empty()
+        && !rest.contains(['<', '>', '"', ' '])
+        && !rest.chars().any(char::is_control)
+        && !headers_after_host
 }
 
 /// The first element of a comma-separated header value (commas inside quotes
@@ -707,6 +730,36 @@ fn add_received_rport(via: &str, source: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_uri_validation() {
+        for ok in [
+            "sip:example.com",
+            "sips:[2001:db8::1]:5061;transport=tls",
+            "sip:user;par=u%40example.net@example.com",
+            "sip:crazy?,/;;*@example.com",
+            "tel:+15551234567",
+        ] {
+            assert!(valid_request_uri(ok), "{ok}");
+        }
+        for bad in [
+            "<sip:user@example.com>",
+            "sip:user@example.com?Route=%3Csip:example.com%3E",
+            "example.com",
+            "sip:",
+            "1sip:x",
+            "sip:a\u{7}b",
+        ] {
+            assert!(!valid_request_uri(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unreadable_cseq_rejects_the_response() {
+        let r =
+            b"SIP/2.0 200 OK\r\nCSeq: 36893488147419103232 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        assert!(matches!(parse_response(r), Err(ParseError::Malformed(_))));
+    }
     use rand::{Rng, SeedableRng};
 
     fn fixture(name: &str) -> Vec<u8> {

@@ -57,6 +57,9 @@ pub enum DnsRecord {
         /// Canonical name.
         target: String,
     },
+    /// Any other dnsmasq config line, as is, e.g. `addn-hosts=/path` (re-read on
+    /// [`Dnsmasq::reload`]) or `local-ttl=5` (the TTL of host records, 0 by default).
+    Raw(String),
 }
 
 impl DnsRecord {
@@ -131,6 +134,7 @@ impl DnsRecord {
                 "naptr-record={name},{order},{preference},{flags},{service},{regexp},{replacement}"
             ),
             DnsRecord::Cname { alias, target } => format!("cname={alias},{target}"),
+            DnsRecord::Raw(line) => line.clone(),
         }
     }
 }
@@ -207,6 +211,28 @@ impl Dnsmasq {
             l.push_str(&c);
         }
         l
+    }
+
+    /// SIGHUP to dnsmasq itself (not its watchdog shell): it clears its cache and re-reads
+    /// `addn-hosts` files, so a record changes without a restart.
+    pub fn reload(&mut self) {
+        let pgid = self.proc.pid();
+        let pids = super::process::live_group_members(pgid);
+        let dnsmasq: Vec<u32> = pids
+            .into_iter()
+            .filter(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "dnsmasq")
+            })
+            .collect();
+        assert!(
+            !dnsmasq.is_empty(),
+            "no dnsmasq process to reload\n{}",
+            self.logs()
+        );
+        for pid in dnsmasq {
+            // SAFETY: kill(2) on a process of our own peer's group.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) };
+        }
     }
 
     /// Kills dnsmasq now (a resolver going away mid-test).

@@ -21,6 +21,7 @@ pub mod kamailio;
 pub mod ports;
 pub mod process;
 pub mod prometheus;
+pub mod serve;
 pub mod silent;
 pub mod sip;
 pub mod sipp;

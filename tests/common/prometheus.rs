@@ -37,6 +37,16 @@ pub const DAEMON_METRICS: &[&str] = &[
     "trunkprobe_source_errors_total",
     "trunkprobe_trunks",
     "trunkprobe_build_info",
+    "trunkprobe_mtu_largest_answered_bytes",
+    "trunkprobe_mtu_first_lost_bytes",
+    "trunkprobe_mtu_path_mtu_bytes",
+    "trunkprobe_mtu_invite_estimate_bytes",
+    "trunkprobe_mtu_last_run_timestamp_seconds",
+    "trunkprobe_origination_up",
+    "trunkprobe_origination_rtt_seconds",
+    "trunkprobe_origination_resolves_to_guide_ip",
+    "trunkprobe_origination_last_run_timestamp_seconds",
+    "trunkprobe_egress_info",
 ];
 
 /// `dashboards/` in the source tree.
@@ -611,6 +621,61 @@ pub fn fake_exposition(n: u64, location: &str) -> String {
     let _ = writeln!(
         o,
         "trunkprobe_finding{{trunk_id=\"t-down\",trunk=\"Fixture down\",check=\"sdes_requires_tls\",severity=\"error\",{loc}}} 1"
+    );
+    let _ = writeln!(
+        o,
+        "trunkprobe_finding{{trunk_id=\"t-ok\",trunk=\"Fixture UDP\",check=\"udp_large_messages_lost\",severity=\"error\",{loc}}} 1"
+    );
+    // The UDP size ladder on the healthy UDP target: 1400 bytes and larger lost.
+    for (name, value) in [
+        ("trunkprobe_mtu_largest_answered_bytes", 1200.0),
+        ("trunkprobe_mtu_first_lost_bytes", 1400.0),
+        ("trunkprobe_mtu_path_mtu_bytes", 1500.0),
+        ("trunkprobe_mtu_invite_estimate_bytes", 1137.0),
+        ("trunkprobe_mtu_last_run_timestamp_seconds", now),
+    ] {
+        family(&mut o, name, "gauge");
+        let _ = writeln!(o, "{name}{{{}}} {value}", tl(&targets[0]));
+    }
+    // Origination: sip.bolna.ai answers over UDP, not over TLS; it resolves to the guide's IP.
+    let guide = "sip:sip.bolna.ai:5060";
+    let tls = "sip:sip.bolna.ai:5061;transport=tls";
+    family(&mut o, "trunkprobe_origination_up", "gauge");
+    let _ = writeln!(
+        o,
+        "trunkprobe_origination_up{{uri=\"{guide}\",transport=\"udp\",target=\"13.200.45.61:5060\",{loc}}} 1"
+    );
+    let _ = writeln!(
+        o,
+        "trunkprobe_origination_up{{uri=\"{tls}\",transport=\"tls\",target=\"13.200.45.61:5061\",{loc}}} 0"
+    );
+    family(&mut o, "trunkprobe_origination_rtt_seconds", "gauge");
+    let _ = writeln!(
+        o,
+        "trunkprobe_origination_rtt_seconds{{uri=\"{guide}\",transport=\"udp\",target=\"13.200.45.61:5060\",{loc}}} 0.03"
+    );
+    family(
+        &mut o,
+        "trunkprobe_origination_resolves_to_guide_ip",
+        "gauge",
+    );
+    let _ = writeln!(
+        o,
+        "trunkprobe_origination_resolves_to_guide_ip{{uri=\"{guide}\",{loc}}} 1"
+    );
+    family(
+        &mut o,
+        "trunkprobe_origination_last_run_timestamp_seconds",
+        "gauge",
+    );
+    let _ = writeln!(
+        o,
+        "trunkprobe_origination_last_run_timestamp_seconds{{{loc}}} {now}"
+    );
+    family(&mut o, "trunkprobe_egress_info", "gauge");
+    let _ = writeln!(
+        o,
+        "trunkprobe_egress_info{{public_ip=\"203.0.113.7\",behind_nat=\"true\",{loc}}} 1"
     );
     family(
         &mut o,

@@ -1,0 +1,394 @@
+//! Issue 4 in `trunkprobe serve`: media, ip_identifiers and MTU findings as
+//! `trunkprobe_finding` series that appear and disappear with the evidence, the
+//! UDP size ladder's metrics, and the origination URI check, all against real
+//! SIPp peers (and a silent port) on loopback. Never any traffic off loopback:
+//! every daemon here runs with a loopback `--origination` or `--no-origination`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::{closed_udp_port, free_tcp_port, silent_udp, Sipp, SippTransport};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
+/// Generous: the machine is shared and slow; nothing here measures speed.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running `trunkprobe serve`, killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Daemon {
+        assert!(
+            args.iter()
+                .any(|a| *a == "--no-origination" || *a == "--origination"),
+            "a test daemon must not probe sip.bolna.ai"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr.log");
+        let port = free_tcp_port();
+        let bin = std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN.to_string());
+        let child = Command::new(bin)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("BOLNA_API_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start trunkprobe serve");
+        let mut d = Daemon {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        d.wait_for("/healthz answers 200", |m| !m.is_empty());
+        d
+    }
+
+    /// `/metrics`, or an empty string while it does not answer 200.
+    fn metrics(&self) -> String {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(15)));
+        let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        match buf.split_once("\r\n\r\n") {
+            Some((head, body)) if head.starts_with("HTTP/1.0 200") || head.contains(" 200 ") => {
+                body.to_string()
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn wait_for(&mut self, what: &str, mut cond: impl FnMut(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let m = self.metrics();
+            if cond(&m) {
+                return m;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "serve exited ({status}) while waiting for: {what}\n{}",
+                    self.logs()
+                );
+            }
+            if start.elapsed() > DEADLINE {
+                panic!(
+                    "timed out waiting for: {what}\nmetrics:\n{m}\nlogs:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn sighup(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) };
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the first sample of `name` whose labels include every pair.
+fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            return None;
+        }
+        if !labels
+            .iter()
+            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        {
+            return None;
+        }
+        line.rsplit(' ').next()?.parse().ok()
+    })
+}
+
+fn finding(m: &str, trunk_id: &str, check: &str) -> Option<f64> {
+    sample(
+        m,
+        "trunkprobe_finding",
+        &[("trunk_id", trunk_id), ("check", check)],
+    )
+}
+
+fn trunk(id: &str, gateway: SocketAddr) -> Value {
+    json!({
+        "id": id, "name": id, "provider": "custom",
+        "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "127.0.0.1"}],
+        "gateways": [{"gateway_address": gateway.ip().to_string(), "port": gateway.port()}],
+        "transport": "transport-udp", "allow": "ulaw,alaw", "disallow": "all",
+        "qualify_frequency": 1, "is_active": true
+    })
+}
+
+fn write(dir: &Path, trunks: &Value) -> PathBuf {
+    let path = dir.join("trunks.json");
+    std::fs::write(&path, serde_json::to_vec(trunks).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn media_and_ip_identifier_findings_follow_the_evidence() {
+    // A carrier offering only G.729, then changing its SDP to PCMU/PCMA on the same port.
+    let mut g729 = Sipp::uas_udp("options_200_sdp_g729.xml");
+    let gw = g729.addr();
+    let silent = silent_udp();
+    let dir = tempfile::tempdir().unwrap();
+    let mut outside = trunk("outside", gw);
+    outside["ip_identifiers"] = json!([{"ip_address": "10.0.0.0/8"}]);
+    let file = write(
+        dir.path(),
+        &json!([
+            trunk("carrier", gw),
+            trunk("silent", silent.addr()),
+            outside
+        ]),
+    );
+    let mut d = Daemon::start(&[
+        "--trunks",
+        file.to_str().unwrap(),
+        "--timeout",
+        "1s",
+        "--no-origination",
+        "--mtu-interval",
+        "0",
+    ]);
+    let m = d.wait_for(
+        "media_codec_mismatch and gateway_outside_ip_identifiers",
+        |m| {
+            finding(m, "carrier", "media_codec_mismatch") == Some(1.0)
+                && finding(m, "outside", "gateway_outside_ip_identifiers") == Some(1.0)
+                && sample(
+                    m,
+                    "trunkprobe_options_probes_total",
+                    &[("trunk_id", "silent"), ("outcome", "timeout")],
+                )
+                .is_some_and(|n| n >= 1.0)
+        },
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "trunkprobe_finding",
+            &[("check", "media_codec_mismatch"), ("severity", "error")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        finding(&m, "carrier", "gateway_outside_ip_identifiers"),
+        None
+    );
+    // A silent carrier sent no SDP: nothing is claimed about its media.
+    assert!(
+        !m.lines().any(|l| l.starts_with("trunkprobe_finding{")
+            && l.contains("trunk_id=\"silent\"")
+            && (l.contains("media_") || l.contains("sdes_"))),
+        "{m}"
+    );
+    // No MTU series with --mtu-interval 0.
+    assert!(
+        !m.contains("trunkprobe_mtu_last_run_timestamp_seconds{"),
+        "{m}"
+    );
+
+    // While the carrier is down the finding holds (the last reply still says G.729).
+    g729.stop();
+    d.wait_for("the carrier times out", |m| {
+        sample(
+            m,
+            "trunkprobe_options_probes_total",
+            &[("trunk_id", "carrier"), ("outcome", "refused")],
+        )
+        .or_else(|| {
+            sample(
+                m,
+                "trunkprobe_options_probes_total",
+                &[("trunk_id", "carrier"), ("outcome", "timeout")],
+            )
+        })
+        .is_some_and(|n| n >= 2.0)
+    });
+    assert_eq!(
+        finding(&d.metrics(), "carrier", "media_codec_mismatch"),
+        Some(1.0)
+    );
+
+    // The carrier comes back with PCMU/PCMA: the finding disappears.
+    let _pcmu = Sipp::start_at(
+        "options_200_sdp.xml",
+        SippTransport::Udp,
+        Some(gw.port()),
+        &[],
+    );
+    d.wait_for("media_codec_mismatch gone", |m| {
+        !m.is_empty() && finding(m, "carrier", "media_codec_mismatch").is_none()
+    });
+
+    // The trunk's ip_identifiers are fixed (file re-read on SIGHUP): that finding goes too.
+    let mut fixed = trunk("outside", gw);
+    fixed["ip_identifiers"] = json!([{"ip_address": "127.0.0.0/8"}]);
+    write(
+        dir.path(),
+        &json!([trunk("carrier", gw), trunk("silent", silent.addr()), fixed]),
+    );
+    d.sighup();
+    let m = d.wait_for("gateway_outside_ip_identifiers gone", |m| {
+        !m.is_empty() && finding(m, "outside", "gateway_outside_ip_identifiers").is_none()
+    });
+    assert_eq!(
+        sample(&m, "trunkprobe_options_up", &[("trunk_id", "outside")]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn mtu_ladder_and_origination_metrics() {
+    // One carrier drops every request of 1400 bytes and more (as when IP fragments are
+    // dropped); one answers every size.
+    let small_only = Sipp::uas_udp("options_200_small_only.xml");
+    let healthy = Sipp::uas_udp("options_200_sdp.xml");
+    let origin = Sipp::uas_udp("options_200.xml");
+    let closed = closed_udp_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        &json!([
+            trunk("frag", small_only.addr()),
+            trunk("whole", healthy.addr())
+        ]),
+    );
+    let up_uri = format!("sip:127.0.0.1:{}", origin.addr().port());
+    let down_uri = format!("sip:127.0.0.1:{closed}");
+    let mut d = Daemon::start(&[
+        "--trunks",
+        file.to_str().unwrap(),
+        "--timeout",
+        "1s",
+        "--mtu-interval",
+        "1s",
+        "--origination",
+        &up_uri,
+        "--origination",
+        &down_uri,
+        "--origination-interval",
+        "1s",
+    ]);
+    let frag = [("trunk_id", "frag")];
+    let whole = [("trunk_id", "whole")];
+    let m = d.wait_for("both ladders ran and origination was checked", |m| {
+        sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &frag).is_some()
+            && sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &whole).is_some()
+            && sample(m, "trunkprobe_origination_up", &[("uri", &down_uri)]).is_some()
+    });
+    let t = |m: &str, name: &str, l: &[(&str, &str)]| sample(m, name, l);
+    assert_eq!(
+        t(&m, "trunkprobe_mtu_largest_answered_bytes", &frag),
+        Some(1200.0),
+        "{m}"
+    );
+    assert_eq!(
+        t(&m, "trunkprobe_mtu_first_lost_bytes", &frag),
+        Some(1400.0)
+    );
+    assert_eq!(
+        t(&m, "trunkprobe_mtu_largest_answered_bytes", &whole),
+        Some(4000.0)
+    );
+    assert_eq!(
+        t(&m, "trunkprobe_mtu_first_lost_bytes", &whole),
+        None,
+        "none lost: absent"
+    );
+    for l in [&frag, &whole] {
+        assert!(
+            t(&m, "trunkprobe_mtu_path_mtu_bytes", l).is_some_and(|v| v > 60_000.0),
+            "loopback's MTU\n{m}"
+        );
+        assert!(t(&m, "trunkprobe_mtu_invite_estimate_bytes", l).is_some_and(|v| v > 500.0));
+    }
+    assert_eq!(
+        finding(&m, "frag", "udp_large_messages_lost"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(finding(&m, "whole", "udp_large_messages_lost"), None);
+    assert!(m.contains("# HELP trunkprobe_mtu_first_lost_bytes "));
+
+    // The ladder keeps running every ~1 s.
+    let first = t(&m, "trunkprobe_mtu_last_run_timestamp_seconds", &whole).unwrap();
+    d.wait_for("a second ladder", |m| {
+        sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &whole).is_some_and(|v| v > first)
+    });
+
+    // Origination: the SIPp URI answers, the closed port does not.
+    let m = d.wait_for("origination RTT observed", |m| {
+        sample(m, "trunkprobe_origination_rtt_seconds", &[("uri", &up_uri)]).is_some()
+    });
+    let up_target = origin.addr().to_string();
+    assert_eq!(
+        t(
+            &m,
+            "trunkprobe_origination_up",
+            &[
+                ("uri", &up_uri),
+                ("transport", "udp"),
+                ("target", &up_target)
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        t(&m, "trunkprobe_origination_up", &[("uri", &down_uri)]),
+        Some(0.0)
+    );
+    assert!(t(&m, "trunkprobe_origination_last_run_timestamp_seconds", &[]).is_some());
+    // Not sip.bolna.ai: whether it resolves to the guide's IP is not asked.
+    assert!(
+        !m.contains("trunkprobe_origination_resolves_to_guide_ip{"),
+        "{m}"
+    );
+    // SIPp echoes Via without received/rport: the egress is unknown, and said so.
+    assert_eq!(
+        t(
+            &m,
+            "trunkprobe_egress_info",
+            &[("public_ip", "unknown"), ("behind_nat", "unknown")]
+        ),
+        Some(1.0)
+    );
+    let check = common::prometheus::promtool_check_metrics(&m);
+    assert!(
+        check.status.success(),
+        "promtool check metrics: {check:?}\n{m}"
+    );
+}
