@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use crate::checks::{self, Finding, Severity};
 use crate::resolve::{DnsFailure, GatewayResolver, Resolution};
 use crate::sip::{Response, TxOutcome};
+use crate::transport::shared_udp::UdpProber;
 use crate::transport::{self, Exchange, ExchangeConfig, Target, TlsObservation, TransportFailure};
 use crate::trunk::{Field, Transport, Trunk};
 use crate::util::{printable, ser_ms, ser_opt_ms};
@@ -133,6 +134,9 @@ pub struct TargetResult {
     pub provisional: Vec<u16>,
     /// Messages that reached our socket but did not belong to the transaction.
     pub stray_responses: u32,
+    /// A response matching the transaction came from this other address; it was
+    /// not counted (only the probed address may answer).
+    pub reply_from: Option<SocketAddr>,
     /// `Server` (or `User-Agent`) of the responder.
     pub server: Option<String>,
     /// `received` / `rport` of the top Via: the address the gateway saw us at.
@@ -324,6 +328,7 @@ pub async fn check(
     let mut reports = Vec::with_capacity(trunks.len());
     let mut jobs: JoinSet<((usize, usize, usize), TargetResult)> = JoinSet::new();
 
+    let udp = Arc::new(UdpProber::new(settings.exchange.clone()));
     for (ti, trunk) in trunks.iter().enumerate() {
         let status = match (&trunk.transport, trunk.is_active) {
             (_, false) => TrunkStatus::SkippedInactive,
@@ -377,9 +382,16 @@ pub async fn check(
                 let config = settings.exchange.clone();
                 let healthy = settings.healthy.clone();
                 let limit = limit.clone();
+                let udp = udp.clone();
                 jobs.spawn(async move {
                     let _permit = limit.acquire_owned().await;
-                    let ex = transport::exchange(&target, &config).await;
+                    // UDP over the shared socket: ICMP errors still end a probe as
+                    // refused, and an answer from another address is seen (and
+                    // reported) instead of being dropped by a connected socket.
+                    let ex = match target.transport {
+                        Transport::Udp => udp.exchange(&target).await,
+                        _ => transport::exchange(&target, &config).await,
+                    };
                     ((ti, gi, ai), evaluate(ex, &healthy))
                 });
             }
@@ -482,6 +494,7 @@ fn blank(ip: Option<IpAddr>, port: u16, transport: Transport, outcome: Outcome) 
         retransmissions: 0,
         provisional: Vec::new(),
         stray_responses: 0,
+        reply_from: None,
         server: None,
         received: None,
         rport: None,
@@ -514,6 +527,7 @@ pub fn evaluate(ex: Exchange, healthy: &HealthyCodes) -> TargetResult {
         r.retransmissions = tx.retransmissions();
         r.provisional = tx.provisionals().iter().map(|(c, _)| *c).collect();
         r.stray_responses = tx.strays();
+        r.reply_from = tx.answered_from_elsewhere();
     }
     let final_response = ex.transaction.as_ref().and_then(|tx| match tx.outcome() {
         Some(TxOutcome::Final { response, rtt }) => Some((response.clone(), *rtt)),

@@ -298,7 +298,15 @@ fn write_egress(out: &mut String, r: &Report, st: Style) {
         .iter()
         .flat_map(|t| t.targets())
         .any(|t| t.outcome == Outcome::Timeout && !t.transport.is_reliable());
-    if udp_timeouts {
+    for r in &e.replies_from_elsewhere {
+        let _ = writeln!(
+            out,
+            "  {} {} (not counted as an answer)",
+            st.yellow("!"),
+            clean(r)
+        );
+    }
+    if udp_timeouts && e.replies_from_elsewhere.is_empty() {
         let _ = writeln!(
             out,
             "  {}",

@@ -422,3 +422,30 @@ fn bad_input_exits_2_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("BOLNA_API_KEY"));
 }
+
+#[test]
+fn an_answer_from_another_address_is_reported_but_not_counted() {
+    // SIPp bound to 0.0.0.0 answers a request sent to 127.0.0.2 from 127.0.0.1:
+    // a real carrier behind a load balancer does the same.
+    let gw = common::Sipp::start_at(
+        "options_200.xml",
+        common::SippTransport::Udp,
+        None,
+        &["-i", "0.0.0.0"],
+    );
+    let port = gw.addr().port();
+    let (out, doc) = check(&[trunk("lb", "transport-udp", "127.0.0.2", port)], &[]);
+    let t = only_target(&doc, "lb");
+    assert_eq!(t["outcome"], "timeout", "{t:#}");
+    assert_eq!(t["reply_from"], format!("127.0.0.1:{port}"), "{t:#}");
+    assert!(t["stray_responses"].as_u64().unwrap() >= 1);
+    assert!(
+        t["detail"].as_str().unwrap().contains("not counted"),
+        "{t:#}"
+    );
+    assert_eq!(
+        doc["egress"]["replies_from_elsewhere"][0],
+        format!("127.0.0.2:{port} answered from 127.0.0.1:{port}")
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

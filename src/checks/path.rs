@@ -14,9 +14,9 @@ use crate::probe::TargetResult;
 use crate::trunk::{AuthType, Field, Trunk};
 
 /// What replies from a different address than the one probed would look like.
-pub const OTHER_SOURCE_NOTE: &str = "not detectable: UDP probes use a connected socket, so the \
-    kernel drops replies from any other address or port (such a carrier shows as a timeout); \
-    TCP and TLS replies arrive on the probe's own connection";
+pub const OTHER_SOURCE_NOTE: &str = "UDP probes share one unconnected socket, so an answer \
+    from another address or port than the probed one is seen, reported per target as \
+    reply_from, and never counted; TCP and TLS replies arrive on the probe's own connection";
 
 /// Where this prober's traffic appears to come from, as carriers reported it
 /// (Via `received`/`rport`, RFC 3581).
@@ -34,6 +34,8 @@ pub struct Egress {
     pub port_translated: bool,
     /// Whether replies from another address than the probed one are detected.
     pub different_source_reply: &'static str,
+    /// `probed -> answered from`, for every target answered from elsewhere.
+    pub replies_from_elsewhere: Vec<String>,
 }
 
 /// Summarises what the carriers reported about this prober's address.
@@ -43,6 +45,11 @@ pub fn egress<'a>(targets: impl IntoIterator<Item = &'a TargetResult>) -> Egress
         ..Egress::default()
     };
     for t in targets {
+        if let (Some(ip), Some(from)) = (t.ip, t.reply_from) {
+            let probed = std::net::SocketAddr::new(ip, t.port);
+            e.replies_from_elsewhere
+                .push(format!("{probed} answered from {from}"));
+        }
         let local = t.local.filter(|l| !l.ip().is_unspecified());
         if let Some(l) = local {
             push_unique(&mut e.local_addresses, l.ip());
@@ -187,7 +194,8 @@ mod tests {
         let e = egress([&silent]);
         assert_eq!(e.behind_nat, None);
         assert_eq!(e.reporting_targets, 0);
-        assert!(e.different_source_reply.contains("connected socket"));
+        assert!(e.different_source_reply.contains("unconnected socket"));
+        assert!(e.replies_from_elsewhere.is_empty());
     }
 
     fn ip_trunk(ids: &[&str]) -> Trunk {

@@ -66,6 +66,26 @@ pub fn explain(r: &TargetResult, ctx: &Context) -> Explained {
             fix: None,
         },
         Outcome::SipError => explain_status(r, ctx),
+        Outcome::Timeout if r.reply_from.is_some() => {
+            let from = r.reply_from.map(|a| a.to_string()).unwrap_or_default();
+            Explained {
+                detail: format!(
+                    "the answer to OPTIONS came from {from}, not from {where_} which was probed \
+                     (not counted)"
+                ),
+                cause: Some(
+                    "The carrier answers from another address or port than it receives on (a \
+                     load balancer or asymmetric routing). NATs, firewalls and SIP stacks that \
+                     match a response to the address the request went to drop such answers, \
+                     so calls through this gateway can fail although it is alive."
+                        .into(),
+                ),
+                fix: Some(format!(
+                    "Ask the carrier to answer from the address it receives on, or use {from} as \
+                     the gateway if that is where it listens."
+                )),
+            }
+        }
         Outcome::Timeout => {
             let detail = match (&r.failure, r.transport) {
                 (Some(TransportFailure::ConnectTimeout), _) => {

@@ -89,6 +89,8 @@ pub struct OptionsTransaction {
     provisionals: Vec<(u16, String)>,
     strays: u32,
     garbage: u32,
+    /// A response that matched branch, Call-ID and CSeq but came from another address.
+    elsewhere: Option<SocketAddr>,
     outcome: Option<TxOutcome>,
 }
 
@@ -122,6 +124,7 @@ impl OptionsTransaction {
             provisionals: Vec::new(),
             strays: 0,
             garbage: 0,
+            elsewhere: None,
             outcome: None,
         }
     }
@@ -194,6 +197,13 @@ impl OptionsTransaction {
             }
         };
         if let Some(reason) = self.mismatch(from, &response) {
+            if reason == StrayReason::WrongSource
+                && self.elsewhere.is_none()
+                && self.mismatch(self.peer, &response).is_none()
+            {
+                // Our answer, from the wrong address: still not counted, but worth saying.
+                self.elsewhere = Some(from);
+            }
             return self.stray(reason);
         }
         let code = response.code;
@@ -263,6 +273,14 @@ impl OptionsTransaction {
     }
 
     /// Messages that were well-formed but not ours.
+    /// The address a response matching this transaction (branch, Call-ID, CSeq)
+    /// came from when that was not the probed address: such a response never
+    /// completes the transaction, but it tells that the carrier answers from
+    /// elsewhere (a load balancer, asymmetric routing).
+    pub fn answered_from_elsewhere(&self) -> Option<SocketAddr> {
+        self.elsewhere
+    }
+
     pub fn strays(&self) -> u32 {
         self.strays
     }
