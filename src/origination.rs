@@ -35,41 +35,12 @@ impl OriginationUri {
     /// Parses `sip:HOST[:PORT][;transport=udp|tcp|tls]` or `sips:HOST[:PORT]`
     /// (TLS). The port defaults to 5060, or 5061 for TLS.
     pub fn parse(s: &str) -> Result<OriginationUri, String> {
-        let bad = |why: &str| format!("{s:?} is not a SIP URI ({why}); e.g. sip:sip.bolna.ai:5060");
-        let trimmed = s.trim();
-        let (scheme, rest) = trimmed
-            .split_once(':')
-            .ok_or_else(|| bad("no sip: scheme"))?;
-        let secure = match scheme.to_ascii_lowercase().as_str() {
-            "sip" => false,
-            "sips" => true,
-            _ => return Err(bad("the scheme must be sip: or sips:")),
-        };
-        let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
-        if hostport.contains('@') || hostport.contains('?') || hostport.contains('/') {
-            return Err(bad("only a host and port are expected"));
-        }
-        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
-        let mut transport = if secure {
-            Transport::Tls
-        } else {
-            Transport::Udp
-        };
-        for p in params.split(';').filter(|p| !p.is_empty()) {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            if k.eq_ignore_ascii_case("transport") {
-                let t =
-                    Transport::parse(v).ok_or_else(|| bad("transport must be udp, tcp or tls"))?;
-                if !secure {
-                    transport = t;
-                }
-            }
-        }
+        let u = crate::sip::GatewayUri::parse_with_scheme(s)?;
         Ok(OriginationUri {
-            uri: trimmed.to_string(),
-            host,
-            port: port.unwrap_or(transport.default_port()),
-            transport,
+            uri: s.trim().to_string(),
+            host: u.host,
+            port: u.port,
+            transport: u.transport,
         })
     }
 
@@ -95,33 +66,6 @@ impl OriginationUri {
         ts.dedup();
         ts.into_iter().map(OriginationUri::guide).collect()
     }
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port`; brackets are removed.
-fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
-        h.parse::<std::net::Ipv6Addr>().ok()?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':')?),
-        };
-        (h, port)
-    } else {
-        match s.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
-    };
-    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':');
-    if host.is_empty() || !host.chars().all(valid) {
-        return None;
-    }
-    let port = match port {
-        None => None,
-        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0)?),
-    };
-    Some((host.to_string(), port))
 }
 
 /// One address of an origination URI and what a carrier would see there.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,79 +21,8 @@ use crate::resolve::GatewayResolver;
 use crate::transport::{exchange, ExchangeConfig, Target, UdpProber};
 use crate::trunk::Transport;
 
-/// A parsed `sip:` / `sips:` target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PingUri {
-    pub host: String,
-    pub port: u16,
-    pub transport: Transport,
-}
-
-impl PingUri {
-    /// Parses `sip:host[:port][;transport=udp|tcp|tls]` (and `sips:`, meaning TLS).
-    /// The port defaults to 5060, or 5061 for TLS; a bare `host[:port]` is accepted too.
-    pub fn parse(s: &str) -> std::result::Result<PingUri, String> {
-        let bad =
-            |why: &str| format!("{s:?} is not a SIP URI ({why}); try sip:host:5060;transport=udp");
-        let (scheme_tls, rest) = if let Some(r) = strip_prefix_ci(s, "sips:") {
-            (true, r)
-        } else if let Some(r) = strip_prefix_ci(s, "sip:") {
-            (false, r)
-        } else {
-            (false, s)
-        };
-        let mut parts = rest.split(';');
-        let hostport = parts.next().unwrap_or_default();
-        if hostport.contains('@') {
-            return Err(bad("a user part names a user, not a gateway"));
-        }
-        let mut transport = if scheme_tls {
-            Transport::Tls
-        } else {
-            Transport::Udp
-        };
-        for param in parts {
-            let (k, v) = param.split_once('=').unwrap_or((param, ""));
-            if k.eq_ignore_ascii_case("transport") {
-                transport = Transport::parse(v).ok_or_else(|| bad("unknown transport"))?;
-            }
-        }
-        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        Ok(PingUri {
-            port: port.unwrap_or(transport.default_port()),
-            host,
-            transport,
-        })
-    }
-}
-
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 literal.
-fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().ok()?),
-            None if after.is_empty() => None,
-            None => return None,
-        };
-        return Some((host.to_string(), port));
-    }
-    if s.parse::<IpAddr>().is_ok() {
-        return Some((s.to_string(), None));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), Some(p.parse().ok().filter(|p| *p != 0)?))),
-        None => Some((s.to_string(), None)),
-    }
-}
+/// The gateway `ping` sends to (`sip:host[:port][;transport=...]`, `sips:` for TLS).
+pub use crate::sip::GatewayUri as PingUri;
 
 /// How to ping.
 #[derive(Debug, Clone)]
@@ -318,30 +247,6 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uris_parse_with_defaults() {
-        let u = PingUri::parse("sip:gw.example.com").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.transport),
-            ("gw.example.com", 5060, Transport::Udp)
-        );
-        let u = PingUri::parse("sip:gw.example.com;transport=tls").unwrap();
-        assert_eq!((u.port, u.transport), (5061, Transport::Tls));
-        let u = PingUri::parse("sips:gw.example.com:5071").unwrap();
-        assert_eq!((u.port, u.transport), (5071, Transport::Tls));
-        let u = PingUri::parse("SIP:[2001:db8::1]:5080;Transport=TCP").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.transport),
-            ("2001:db8::1", 5080, Transport::Tcp)
-        );
-        let u = PingUri::parse("127.0.0.1:5062").unwrap();
-        assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 5062));
-        assert!(PingUri::parse("sip:alice@example.com").is_err());
-        assert!(PingUri::parse("sip:gw:0").is_err());
-        assert!(PingUri::parse("sip:gw;transport=sctp").is_err());
-        assert!(PingUri::parse("sip:").is_err());
-    }
 
     #[test]
     fn mdev_matches_ping() {

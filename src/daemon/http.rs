@@ -2,7 +2,6 @@
 //! for orchestrators, and a blackbox-exporter-style `/probe?target=sip:...` that
 //! probes one target now and answers with metrics of that probe alone.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +18,6 @@ use crate::metrics::{self, Metrics};
 use crate::probe::{self, HealthyCodes, Outcome};
 use crate::resolve::GatewayResolver;
 use crate::transport::{ExchangeConfig, Target};
-use crate::trunk::Transport;
 
 /// What the handlers share with the daemon.
 pub struct AppState {
@@ -88,83 +86,7 @@ struct ProbeQuery {
 
 /// A `/probe` target: `sip:host[:port][;transport=udp|tcp|tls]`, `sips:` for TLS,
 /// or a bare `host[:port]` (UDP).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeTarget {
-    pub host: String,
-    pub port: u16,
-    pub transport: Transport,
-}
-
-impl ProbeTarget {
-    pub fn parse(s: &str) -> Result<ProbeTarget, String> {
-        let s = s.trim();
-        let (rest, mut transport) = if let Some(r) = strip_ci(s, "sips:") {
-            (r, Transport::Tls)
-        } else if let Some(r) = strip_ci(s, "sip:") {
-            (r, Transport::Udp)
-        } else {
-            (s, Transport::Udp)
-        };
-        let mut parts = rest.split(';');
-        let hostport = parts.next().unwrap_or_default();
-        for param in parts {
-            let (k, v) = param.split_once('=').unwrap_or((param, ""));
-            if k.eq_ignore_ascii_case("transport") {
-                transport = Transport::parse(&v.to_ascii_lowercase())
-                    .ok_or_else(|| format!("transport {v:?} is not udp, tcp or tls"))?;
-            }
-        }
-        if hostport.contains('@') {
-            return Err("the target must not have a user part (sip:host:port)".into());
-        }
-        let (host, port) = split_host_port(hostport)?;
-        if host.is_empty()
-            || !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
-        {
-            return Err(format!("{hostport:?} is not a host name or IP address"));
-        }
-        Ok(ProbeTarget {
-            host,
-            port: port.unwrap_or(transport.default_port()),
-            transport,
-        })
-    }
-}
-
-fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
-}
-
-fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
-    let bad_port = || format!("{s:?} has an invalid port");
-    if let Some(rest) = s.strip_prefix('[') {
-        let (ip, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{s:?} is missing ']'"))?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().map_err(|_| bad_port())?),
-            None if after.is_empty() => None,
-            None => return Err(bad_port()),
-        };
-        return Ok((ip.to_string(), port));
-    }
-    if s.parse::<IpAddr>().is_ok() {
-        return Ok((s.to_string(), None));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) => {
-            let port: u16 = p.parse().map_err(|_| bad_port())?;
-            if port == 0 {
-                return Err(bad_port());
-            }
-            Ok((h.to_string(), Some(port)))
-        }
-        None => Ok((s.to_string(), None)),
-    }
-}
+pub use crate::sip::GatewayUri as ProbeTarget;
 
 async fn probe_handler(
     State(s): State<Arc<AppState>>,
@@ -281,29 +203,4 @@ async fn run_probe(s: &AppState, target: &ProbeTarget, exchange: &ExchangeConfig
     }
     duration.set(started.elapsed().as_secs_f64());
     metrics::encode(&registry)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn probe_targets_parse_like_sip_uris() {
-        let t = ProbeTarget::parse("sip:gw.example.com:5080;transport=tcp").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.transport),
-            ("gw.example.com", 5080, Transport::Tcp)
-        );
-        let t = ProbeTarget::parse("sips:gw.example.com").unwrap();
-        assert_eq!((t.port, t.transport), (5061, Transport::Tls));
-        let t = ProbeTarget::parse("127.0.0.1:5060").unwrap();
-        assert_eq!((t.port, t.transport), (5060, Transport::Udp));
-        let t = ProbeTarget::parse("sip:[::1]:5070;transport=UDP").unwrap();
-        assert_eq!((t.host.as_str(), t.port), ("::1", 5070));
-        assert!(ProbeTarget::parse("sip:alice@gw.example.com").is_err());
-        assert!(ProbeTarget::parse("sip:gw:99999").is_err());
-        assert!(ProbeTarget::parse("sip:gw;transport=sctp").is_err());
-        assert!(ProbeTarget::parse("sip:").is_err());
-        assert!(ProbeTarget::parse("sip:a/b").is_err());
-    }
 }

@@ -18,6 +18,7 @@ pub mod message;
 pub mod sdp;
 pub mod table;
 pub mod transaction;
+pub mod uri;
 
 pub use framing::{FrameError, StreamFramer};
 pub use message::{
@@ -26,3 +27,4 @@ pub use message::{
 };
 pub use table::TransactionTable;
 pub use transaction::{Disposition, OptionsTransaction, StrayReason, TxOutcome, T1, T2};
+pub use uri::GatewayUri;
