@@ -10,7 +10,7 @@ use tokio::net::UdpSocket;
 
 use super::{ExchangeConfig, Target};
 use crate::checks::mtu::{padded_options, PmtuDiscovery, Rung, RungStatus};
-use crate::sip::{OptionsSpec, OptionsTransaction, TransactionIds, TxOutcome};
+use crate::sip::{OptionsTransaction, TransactionIds, TxOutcome};
 
 /// What the socket saw over a whole ladder.
 #[derive(Debug, Clone)]
@@ -87,15 +87,7 @@ async fn rung(
     timeout: Duration,
 ) -> Rung {
     let ids = TransactionIds::generate(&mut rand::rng());
-    let spec = OptionsSpec {
-        target_host: target.host.clone(),
-        target_port: target.addr.port(),
-        transport: target.transport,
-        local,
-        user_agent: config.user_agent.clone(),
-        extra_headers: config.extra_headers.clone(),
-    };
-    let request = padded_options(&spec, &ids, size);
+    let request = padded_options(&config.options_spec(target, local), &ids, size);
     let bytes = request.len();
     let mut tx = OptionsTransaction::new(
         request,

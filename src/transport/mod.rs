@@ -48,6 +48,18 @@ pub struct ExchangeConfig {
 }
 
 impl ExchangeConfig {
+    /// What the OPTIONS to `target` says, sent from a socket bound at `local`.
+    pub fn options_spec(&self, target: &Target, local: SocketAddr) -> OptionsSpec {
+        OptionsSpec {
+            target_host: target.host.clone(),
+            target_port: target.addr.port(),
+            transport: target.transport,
+            local,
+            user_agent: self.user_agent.clone(),
+            extra_headers: self.extra_headers.clone(),
+        }
+    }
+
     pub fn new(timeout: Duration) -> ExchangeConfig {
         ExchangeConfig {
             timeout,
@@ -153,15 +165,7 @@ fn start_transaction(
     deadline: Instant,
 ) -> OptionsTransaction {
     let ids = TransactionIds::generate(&mut rand::rng());
-    let spec = OptionsSpec {
-        target_host: target.host.clone(),
-        target_port: target.addr.port(),
-        transport: target.transport,
-        local,
-        user_agent: config.user_agent.clone(),
-        extra_headers: config.extra_headers.clone(),
-    };
-    let request = build_options(&spec, &ids);
+    let request = build_options(&config.options_spec(target, local), &ids);
     let now = Instant::now();
     let remaining = deadline.saturating_duration_since(now);
     OptionsTransaction::new(request, ids, target.addr, target.transport, now, remaining)
