@@ -197,6 +197,7 @@ pub struct Metrics {
     /// MTU ladder, origination and egress series.
     pub diag: DiagnosticMetrics,
     lateness: Histogram,
+    tasks: IntGauge,
     tracked: Mutex<(u64, HashMap<String, TrunkSeries>)>,
 }
 
@@ -321,6 +322,11 @@ impl Metrics {
                 .buckets(LATENESS_BUCKETS.to_vec()),
             )
             .unwrap(),
+            tasks: IntGauge::with_opts(opts(
+                "trunkprobe_runtime_tasks",
+                "Async tasks alive in the prober's runtime (flat in steady state; growth is a leak).",
+            ))
+            .unwrap(),
             tracked: Mutex::new((0, HashMap::new())),
             registry,
         };
@@ -335,6 +341,7 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let r = &m.registry;
         r.register(Box::new(build)).unwrap();
+        r.register(Box::new(m.tasks.clone())).unwrap();
         r.register(Box::new(m.options_up.clone())).unwrap();
         r.register(Box::new(m.options_rtt.clone())).unwrap();
         r.register(Box::new(m.last_status.clone())).unwrap();
@@ -365,6 +372,9 @@ impl Metrics {
     /// The text exposition format of every series.
     pub fn render(&self) -> String {
         self.diag.refresh_egress();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            self.tasks.set(rt.metrics().num_alive_tasks() as i64);
+        }
         encode(&self.registry)
     }
 

@@ -1,6 +1,6 @@
 //! A bounded soak of `serve`: qualify_frequency 1 s against healthy, slow,
 //! flapping and dead peers, with a trunk API that fails every third refresh.
-//! Open file descriptors, threads and RSS are sampled at intervals and must stay
+//! Open file descriptors, threads, async tasks and RSS are sampled at intervals and must stay
 //! flat (generous bounds), and no target may stop being probed.
 //!
 //! 60 s by default; `TRUNKPROBE_SOAK_SECS=1800 cargo test --test soak` by hand.
@@ -59,9 +59,13 @@ struct Usage {
     fds: usize,
     threads: usize,
     rss_kb: u64,
+    /// `trunkprobe_runtime_tasks`: async tasks alive in the daemon.
+    tasks: f64,
 }
 
-fn usage(pid: u32) -> Usage {
+fn usage(d: &Daemon) -> Usage {
+    let pid = d.child.id();
+    let tasks = sample(&d.metrics(), "trunkprobe_runtime_tasks", &[]).unwrap_or(-1.0);
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0);
@@ -78,6 +82,7 @@ fn usage(pid: u32) -> Usage {
         fds,
         threads: field("Threads:") as usize,
         rss_kb: field("VmRSS:"),
+        tasks,
     }
 }
 
@@ -136,7 +141,6 @@ fn serve_stays_flat_under_a_mixed_fleet_and_a_flaky_api() {
         "--timeout",
         "2s",
     ]);
-    let pid = daemon.child.id();
 
     // Warm up: every trunk probed at least once, then take the baseline.
     daemon.wait_for("every target probed", |d| {
@@ -149,7 +153,7 @@ fn serve_stays_flat_under_a_mixed_fleet_and_a_flaky_api() {
             >= trunks.len()
     });
     std::thread::sleep(Duration::from_secs(5));
-    let baseline = usage(pid);
+    let baseline = usage(&daemon);
     let mut peak = baseline;
     let started = Instant::now();
     let mut flaps = 0;
@@ -162,12 +166,13 @@ fn serve_stays_flat_under_a_mixed_fleet_and_a_flaky_api() {
             flapping = Sipp::start_at("options_200.xml", SippTransport::Udp, Some(flap_port), &[]);
         }
         flaps += 1;
-        let u = usage(pid);
+        let u = usage(&daemon);
         peak.fds = peak.fds.max(u.fds);
         peak.threads = peak.threads.max(u.threads);
         peak.rss_kb = peak.rss_kb.max(u.rss_kb);
+        peak.tasks = peak.tasks.max(u.tasks);
     }
-    let end = usage(pid);
+    let end = usage(&daemon);
     let metrics = daemon.metrics();
     let report = format!(
         "baseline {baseline:?}, peak {peak:?}, end {end:?}, {} API calls",
