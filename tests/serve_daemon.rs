@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,151 +15,14 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use common::{free_tcp_port, Sipp, SippTransport};
+use common::{Sipp, SippTransport};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
-const TOKEN: &str = "tp-serve-secret-token-93c1d7";
-/// Generous: the machine is shared and slow; nothing here measures speed.
-const DEADLINE: Duration = Duration::from_secs(40);
-
-/// A running `trunkprobe serve`, killed on drop.
-struct Daemon {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("stderr.log");
-        let port = free_tcp_port();
-        let listen = format!("127.0.0.1:{port}");
-        // TRUNKPROBE_BIN: a copy of the binary, when a shared target dir may be rebuilt by others.
-        let bin = std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN.to_string());
-        let child = Command::new(bin)
-            .arg("serve")
-            .args(["--listen", &listen])
-            .args(args)
-            // Never probe sip.bolna.ai from a test: no origination unless the test names a URI.
-            .args((!args.contains(&"--origination")).then_some("--no-origination"))
-            .env("BOLNA_API_KEY", TOKEN)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start trunkprobe serve");
-        let mut d = Daemon {
-            child,
-            port,
-            _dir: dir,
-            log,
-        };
-        d.wait_for("/healthz answers 200", |d| {
-            d.get("/healthz").is_some_and(|(code, _)| code == 200)
-        });
-        d
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// GET over a fresh HTTP/1.0 connection: (status, body).
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        let code = buf.split(' ').nth(1)?.parse().ok()?;
-        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-        Some((code, body))
-    }
-
-    fn metrics(&self) -> String {
-        match self.get("/metrics") {
-            Some((200, body)) => body,
-            other => panic!("/metrics: {other:?}\n{}", self.logs()),
-        }
-    }
-
-    fn wait_for(&mut self, what: &str, mut cond: impl FnMut(&Daemon) -> bool) {
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if cond(self) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "serve exited ({status}) while waiting for: {what}\n{}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let metrics = self.get("/metrics").map(|(_, b)| b).unwrap_or_default();
-        panic!(
-            "timed out waiting for: {what}\nmetrics:\n{metrics}\nlogs:\n{}",
-            self.logs()
-        );
-    }
-
-    fn sigterm(&mut self) -> (std::process::ExitStatus, Duration) {
-        let started = Instant::now();
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, started.elapsed());
-            }
-            assert!(started.elapsed() < DEADLINE, "serve ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The value of the first sample of `name` whose labels include every pair.
-fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?;
-        if !(rest.starts_with('{') || rest.starts_with(' ')) {
-            return None;
-        }
-        if !labels
-            .iter()
-            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-        {
-            return None;
-        }
-        line.rsplit(' ').next()?.parse().ok()
-    })
-}
-
-fn trunk_json(id: &str, gateway: SocketAddr, transport: &str) -> Value {
-    json!({
-        "id": id, "name": format!("Trunk {id}"), "provider": "custom",
-        "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "127.0.0.1"}],
-        "gateways": [{"gateway_address": gateway.ip().to_string(), "port": gateway.port()}],
-        "transport": transport, "qualify_frequency": 1, "is_active": true
-    })
-}
-
-fn write_trunks(dir: &Path, trunks: &[Value]) -> PathBuf {
-    let path = dir.join("trunks.json");
-    std::fs::write(&path, serde_json::to_vec(trunks).unwrap()).unwrap();
-    path
+use common::serve::{self, sample, write_trunks, Daemon, SERVE_TOKEN as TOKEN};
+/// A trunk with one gateway at `gateway`, probed every second.
+fn trunk_at(id: &str, gateway: SocketAddr, transport: &str) -> Value {
+    serve::trunk_json(id, &gateway.ip().to_string(), gateway.port(), transport, 1)
 }
 
 #[test]
@@ -168,7 +30,7 @@ fn healthy_target_goes_down_after_failures_and_up_when_restarted() {
     let mut gw = Sipp::uas_udp("options_200.xml");
     let addr = gw.addr();
     let dir = tempfile::tempdir().unwrap();
-    let file = write_trunks(dir.path(), &[trunk_json("udp1", addr, "transport-udp")]);
+    let file = write_trunks(dir.path(), &[trunk_at("udp1", addr, "transport-udp")]);
     let mut d = Daemon::start(&[
         "--trunks",
         file.to_str().unwrap(),
@@ -325,8 +187,8 @@ fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     api.set(
         200,
         vec![
-            trunk_json("keep", gw.addr(), "transport-udp"),
-            trunk_json("drop", gw.addr(), "transport-udp"),
+            trunk_at("keep", gw.addr(), "transport-udp"),
+            trunk_at("drop", gw.addr(), "transport-udp"),
         ],
     );
     let api_addr = start_api(&rt, api.clone());
@@ -343,7 +205,7 @@ fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     );
 
     // Removed from the API: every series of the trunk disappears.
-    api.set(200, vec![trunk_json("keep", gw.addr(), "transport-udp")]);
+    api.set(200, vec![trunk_at("keep", gw.addr(), "transport-udp")]);
     d.wait_for("removed trunk gone from /metrics", |d| {
         !d.metrics().contains("trunk_id=\"drop\"")
     });
@@ -393,10 +255,7 @@ fn probe_endpoint_answers_blackbox_style_and_sigterm_exits_zero() {
     let gw = Sipp::uas_tcp("options_200.xml");
     let gateway = gw.addr().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let file = write_trunks(
-        dir.path(),
-        &[trunk_json("tcp1", gw.addr(), "transport-tcp")],
-    );
+    let file = write_trunks(dir.path(), &[trunk_at("tcp1", gw.addr(), "transport-tcp")]);
     let mut d = Daemon::start(&["--trunks", file.to_str().unwrap(), "--timeout", "2s"]);
     assert_eq!(d.get("/-/ready").map(|r| r.0), Some(200));
 
