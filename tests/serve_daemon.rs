@@ -7,19 +7,13 @@ mod common;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use serde_json::Value;
 
 use common::{Sipp, SippTransport};
 
-use common::serve::{self, sample, write_trunks, Daemon, SERVE_TOKEN as TOKEN};
+use common::serve::{self, sample, start_api, write_trunks, Api, Daemon, SERVE_TOKEN as TOKEN};
 /// A trunk with one gateway at `gateway`, probed every second.
 fn trunk_at(id: &str, gateway: SocketAddr, transport: &str) -> Value {
     serve::trunk_json(id, &gateway.ip().to_string(), gateway.port(), transport, 1)
@@ -145,38 +139,6 @@ fn promtool_check(metrics: &str) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-/// The in-process trunk API: a list and a status to answer with.
-#[derive(Clone, Default)]
-struct Api {
-    state: Arc<Mutex<(u16, Vec<Value>)>>,
-}
-
-impl Api {
-    fn set(&self, status: u16, trunks: Vec<Value>) {
-        *self.state.lock().unwrap() = (status, trunks);
-    }
-}
-
-async fn list(State(api): State<Api>) -> axum::response::Response {
-    let (status, trunks) = api.state.lock().unwrap().clone();
-    if status != 200 {
-        return (StatusCode::from_u16(status).unwrap(), "upstream down").into_response();
-    }
-    axum::Json(Value::Array(trunks)).into_response()
-}
-
-fn start_api(rt: &tokio::runtime::Runtime, api: Api) -> SocketAddr {
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = Router::new()
-            .route("/sip-trunks/trunks", get(list))
-            .with_state(api);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        addr
-    })
 }
 
 #[test]

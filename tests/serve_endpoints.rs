@@ -6,18 +6,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use serde_json::Value;
 
-use common::serve::{sample, samples, trunk_json, udp_trunk, write_trunks, Daemon, SERVE_TOKEN};
+use common::serve::{
+    sample, samples, start_api, trunk_json, udp_trunk, write_trunks, Api, Daemon, SERVE_TOKEN,
+};
 use common::{silent_udp, Kamailio, KamailioOpts, Sipp, TestPki};
 
 /// The leaf certificate's notAfter, Unix seconds.
@@ -160,38 +155,6 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
     );
     eprintln!("{} metric names exported and documented", scraped.len());
     drop(wrong);
-}
-
-/// The in-process trunk API: a status and a list to answer with.
-#[derive(Clone, Default)]
-struct Api {
-    state: Arc<Mutex<(u16, Vec<Value>)>>,
-}
-
-impl Api {
-    fn set(&self, status: u16, trunks: Vec<Value>) {
-        *self.state.lock().unwrap() = (status, trunks);
-    }
-}
-
-async fn list(State(api): State<Api>) -> axum::response::Response {
-    let (status, trunks) = api.state.lock().unwrap().clone();
-    if status != 200 {
-        return (StatusCode::from_u16(status).unwrap(), "upstream down").into_response();
-    }
-    axum::Json(Value::Array(trunks)).into_response()
-}
-
-fn start_api(rt: &tokio::runtime::Runtime, api: Api) -> SocketAddr {
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = Router::new()
-            .route("/sip-trunks/trunks", get(list))
-            .with_state(api);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        addr
-    })
 }
 
 fn failed_probes(m: &str, target: &str) -> f64 {
