@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::{Error, Result};
 use crate::probe::{evaluate, HealthyCodes, Outcome};
@@ -140,7 +140,9 @@ pub async fn run(
     let config = Arc::new(options.exchange.clone());
     let udp = (uri.transport == Transport::Udp)
         .then(|| Arc::new(UdpProber::new(options.exchange.clone())));
-    let mut jobs: JoinSet<(u64, crate::probe::TargetResult, Option<String>)> = JoinSet::new();
+    // In-flight probes are futures polled here, not spawned tasks: nothing to
+    // schedule or allocate a task for, and a probe's reply wakes only this loop.
+    let mut jobs = FuturesUnordered::new();
     let mut stats = PingStats::default();
     let started = Instant::now();
     let mut next_send = tokio::time::Instant::now();
@@ -154,10 +156,9 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut stop, if !stopping => stopping = true,
-            Some(done) = jobs.join_next(), if !jobs.is_empty() => {
-                if let Ok((seq, result, call_id)) = done {
-                    record(&mut stats, seq, &result, call_id.as_deref(), &options);
-                }
+            Some((seq, result, call_id)) = jobs.next(), if !jobs.is_empty() => {
+                let call_id: Option<String> = call_id;
+                record(&mut stats, seq, &result, call_id.as_deref(), &options);
             }
             _ = wait_until(next_send), if more && jobs.len() < concurrency => {
                 // Keep the cadence; after a stall, restart it from now. With no
@@ -171,20 +172,18 @@ pub async fn run(
                     }
                     stats.sent += 1;
                     let seq = stats.sent;
-                    let target = target.clone();
-                    let config = config.clone();
-                    let udp = udp.clone();
-                    let healthy = options.healthy.clone();
+                    let (target, config, udp) = (&target, &config, udp.as_deref());
+                    let healthy = &options.healthy;
                     let show_call_id = options.show_call_id;
-                    jobs.spawn(async move {
+                    jobs.push(async move {
                         let ex = match udp {
-                            Some(udp) => udp.exchange(&target).await,
-                            None => exchange(&target, &config).await,
+                            Some(udp) => udp.exchange(target).await,
+                            None => exchange(target, config).await,
                         };
                         let call_id = show_call_id
                             .then(|| ex.transaction.as_ref().map(|t| t.ids().call_id.clone()))
                             .flatten();
-                        (seq, evaluate(ex, &healthy), call_id)
+                        (seq, evaluate(ex, healthy), call_id)
                     });
                 }
             }

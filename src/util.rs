@@ -25,3 +25,65 @@ pub fn ms(d: Duration) -> f64 {
 pub fn printable(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
+
+/// A bounded memo: at most `2 × capacity` entries, the least recently used
+/// generation dropped as a whole. A lookup that hits the older generation moves
+/// the entry to the current one, so whatever is used every cycle stays. Cheaper
+/// and simpler than an exact LRU for caches where a miss only costs a rebuild.
+#[derive(Debug)]
+pub struct GenerationalCache<K, V> {
+    capacity: usize,
+    current: std::collections::HashMap<K, V>,
+    previous: std::collections::HashMap<K, V>,
+}
+
+impl<K: std::hash::Hash + Eq, V> GenerationalCache<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        GenerationalCache {
+            capacity: capacity.max(1),
+            current: Default::default(),
+            previous: Default::default(),
+        }
+    }
+
+    /// The value for `key`, made by `make` on a miss.
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce(&K) -> V) -> &V {
+        if !self.current.contains_key(&key) {
+            let value = self.previous.remove(&key).unwrap_or_else(|| make(&key));
+            if self.current.len() >= self.capacity {
+                self.previous = std::mem::take(&mut self.current);
+            }
+            return self.current.entry(key).or_insert(value);
+        }
+        &self.current[&key]
+    }
+
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generational_cache_is_bounded_and_keeps_what_is_used() {
+        let mut c = GenerationalCache::new(2);
+        let mut made = 0;
+        for k in [1, 2, 3, 1, 4, 5, 1] {
+            c.get_or_insert_with(k, |k| {
+                made += 1;
+                k * 10
+            });
+            assert!(c.len() <= 4);
+        }
+        // 1 was used in every generation and was built once; 2..5 once each.
+        assert_eq!(made, 5);
+        assert_eq!(*c.get_or_insert_with(1, |_| 0), 10);
+    }
+}

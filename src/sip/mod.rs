@@ -3,7 +3,8 @@
 //!
 //! A probe, as the I/O layer drives it:
 //!
-//! 1. [`TransactionIds::generate`] and [`build_options`] make the request;
+//! 1. [`TransactionIds::generate`] and [`build_options`] (or, for repeated
+//!    probes of one target, an [`OptionsTemplate`]) make the request;
 //! 2. [`OptionsTransaction::new`] takes it; send whatever
 //!    [`OptionsTransaction::poll_transmit`] returns;
 //! 3. wait for a datagram (or, on TCP/TLS, a message from a [`StreamFramer`])
@@ -17,6 +18,7 @@ pub mod framing;
 pub mod message;
 pub mod sdp;
 pub mod table;
+pub mod template;
 pub mod transaction;
 pub mod uri;
 
@@ -26,5 +28,6 @@ pub use message::{
     Response, TransactionIds,
 };
 pub use table::TransactionTable;
+pub use template::OptionsTemplate;
 pub use transaction::{Disposition, OptionsTransaction, StrayReason, TxOutcome, T1, T2};
 pub use uri::GatewayUri;

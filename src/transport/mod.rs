@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::sip::{build_options, OptionsSpec, OptionsTransaction, TransactionIds};
+use crate::sip::{build_options, OptionsSpec, OptionsTemplate, OptionsTransaction, TransactionIds};
 use crate::trunk::Transport;
 
 pub mod ladder;
@@ -166,6 +166,27 @@ fn start_transaction(
 ) -> OptionsTransaction {
     let ids = TransactionIds::generate(&mut rand::rng());
     let request = build_options(&config.options_spec(target, local), &ids);
+    begin(request, ids, target, deadline)
+}
+
+/// Like [`start_transaction`], with the request stamped from a template of the
+/// same target and local address (built once, reused for every probe).
+fn start_from_template(
+    template: &OptionsTemplate,
+    target: &Target,
+    deadline: Instant,
+) -> OptionsTransaction {
+    let ids = TransactionIds::generate(&mut rand::rng());
+    let request = template.render(&ids);
+    begin(request, ids, target, deadline)
+}
+
+fn begin(
+    request: Vec<u8>,
+    ids: TransactionIds,
+    target: &Target,
+    deadline: Instant,
+) -> OptionsTransaction {
     let now = Instant::now();
     let remaining = deadline.saturating_duration_since(now);
     OptionsTransaction::new(request, ids, target.addr, target.transport, now, remaining)

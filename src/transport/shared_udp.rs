@@ -20,9 +20,10 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
-use super::{start_transaction, Exchange, ExchangeConfig, Target, TransportFailure, MAX_MESSAGE};
+use super::{start_from_template, Exchange, ExchangeConfig, Target, TransportFailure, MAX_MESSAGE};
 use crate::sip::table::Finished;
-use crate::sip::TransactionTable;
+use crate::sip::{OptionsTemplate, TransactionTable};
+use crate::util::GenerationalCache;
 
 /// Probes UDP targets over shared sockets (one per address family, opened on first use).
 pub struct UdpProber {
@@ -111,8 +112,14 @@ struct Driver {
     table: TransactionTable<Pending>,
     /// The source address the kernel picks for each destination (the Via sent-by).
     sources: HashMap<IpAddr, IpAddr>,
+    /// The request of each target, built once and stamped per probe.
+    templates: GenerationalCache<(Target, SocketAddr), OptionsTemplate>,
     port: u16,
 }
+
+/// Targets whose request template is kept (twice this at most): a daemon with
+/// more targets rebuilds some requests, which costs CPU, not correctness.
+const TEMPLATES: usize = 1024;
 
 impl Driver {
     fn new(socket: UdpSocket, config: Arc<ExchangeConfig>) -> Driver {
@@ -122,6 +129,7 @@ impl Driver {
             config,
             table: TransactionTable::new(),
             sources: HashMap::new(),
+            templates: GenerationalCache::new(TEMPLATES),
             port,
         }
     }
@@ -204,7 +212,13 @@ impl Driver {
             }
         };
         let local = SocketAddr::new(source, self.port);
-        let tx = start_transaction(&job.target, &self.config, local, job.deadline);
+        let config = &self.config;
+        let template = self
+            .templates
+            .get_or_insert_with((job.target.clone(), local), |(target, local)| {
+                OptionsTemplate::new(&config.options_spec(target, *local))
+            });
+        let tx = start_from_template(template, &job.target, job.deadline);
         let branch = tx.ids().branch.clone();
         let pending = Pending {
             target: job.target,
