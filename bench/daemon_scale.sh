@@ -9,12 +9,14 @@
 #
 #   bash bench/daemon_scale.sh                       # SIZES="10000 100000" FREQ=60 DURATION=150
 #   SIZES=100000 DURATION=400 bash bench/daemon_scale.sh
+#   SERVE_ARGS="--rtt-histogram trunk" bash bench/daemon_scale.sh   # extra `serve` flags
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10000 100000"}
 FREQ=${FREQ:-60}
 DURATION=${DURATION:-150}
 GW_PER_TRUNK=${GW_PER_TRUNK:-4}
+SERVE_ARGS=${SERVE_ARGS:-}
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
 WORK=$(mktemp -d)
@@ -68,7 +70,7 @@ for N in $SIZES; do
   T0=$(date +%s.%N)
   # Only OPTIONS are measured: no UDP size ladder, and no origination probe (loopback only).
   "$BIN" serve --trunks "$WORK/trunks.json" --listen "127.0.0.1:$MP" --log-format json \
-    --concurrency 256 --mtu-interval 0 --no-origination 2>"$WORK/serve.log" &
+    --concurrency 256 --mtu-interval 0 --no-origination $SERVE_ARGS 2>"$WORK/serve.log" &
   SERVE=$!
   PIDS+=($SERVE)
   until curl -sf "http://127.0.0.1:$MP/-/ready" >/dev/null 2>&1; do sleep 0.05; done
@@ -88,25 +90,26 @@ for N in $SIZES; do
     read -r t s < <(curl -s -o "$WORK/metrics.txt" -w '%{time_total} %{size_download}\n' "http://127.0.0.1:$MP/metrics")
     BEST=$(awk -v a="$BEST" -v b="$t" 'BEGIN{print (b<a)?b:a}'); SIZE=$s
   done
+  HWM_SCRAPED=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE/status")
   read -r P50 P99 COUNT < <(quantiles trunkprobe_probe_lateness_seconds "$WORK/metrics.txt")
   read -r OK BAD < <(grep '^trunkprobe_options_probes_total' "$WORK/metrics.txt" |
     awk '/outcome="ok"/ {ok+=$NF; next} {bad+=$NF} END {printf "%d %d\n", ok, bad}')
   kill "$SERVE"; wait "$SERVE" 2>/dev/null || true
   ROWS+=("$(awk -v n="$N" -v r="$READY" -v c1="$C1" -v c2="$C2" -v w1="$W1" -v w2="$W2" -v tc="$TOTAL_CPU" -v wall="$WALL" \
-      -v hwm="$HWM" -v rr="$RSS_READY" -v p50="$P50" -v p99="$P99" -v cnt="$COUNT" -v ok="$OK" -v bad="$BAD" \
+      -v hwm="$HWM" -v hs="$HWM_SCRAPED" -v rr="$RSS_READY" -v p50="$P50" -v p99="$P99" -v cnt="$COUNT" -v ok="$OK" -v bad="$BAD" \
       -v mt="$BEST" -v ms="$SIZE" -v r1="$R1" -v r2="$R2" 'BEGIN {
-      printf "| %d | %.2f s | %.1f%% | %.1f%% | %.0f | %.0f | %s / %s | %d / %d | %.0f ms | %.1f MB | %.1f%% |",
-        n, r, 100*tc/wall, 100*(c2-c1)/(w2-w1), rr/1024, hwm/1024, p50*1000 " ms", p99*1000 " ms", ok, bad, mt*1000, ms/1e6, 100*(r2-r1)/(w2-w1) }')")
+      printf "| %d | %.2f s | %.1f%% | %.1f%% | %.0f | %.0f | %.0f | %s / %s | %d / %d | %.0f ms | %.1f MB | %.1f%% |",
+        n, r, 100*tc/wall, 100*(c2-c1)/(w2-w1), rr/1024, hwm/1024, hs/1024, p50*1000 " ms", p99*1000 " ms", ok, bad, mt*1000, ms/1e6, 100*(r2-r1)/(w2-w1) }')")
 done
 {
   echo "# Daemon scale ($DATE)"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
-  echo "Command: \`SIZES=\"$SIZES\" FREQ=$FREQ DURATION=$DURATION GW_PER_TRUNK=$GW_PER_TRUNK bash bench/daemon_scale.sh\`"
-  echo "(\`serve --trunks FILE --concurrency 256 --mtu-interval 0 --no-origination\`, UDP targets 127.x.y.z answered by bench/responder.py)."
+  echo "Command: \`SIZES=\"$SIZES\" FREQ=$FREQ DURATION=$DURATION GW_PER_TRUNK=$GW_PER_TRUNK SERVE_ARGS=\"$SERVE_ARGS\" bash bench/daemon_scale.sh\`"
+  echo "(\`serve --trunks FILE --concurrency 256 --mtu-interval 0 --no-origination $SERVE_ARGS\`, UDP targets 127.x.y.z answered by bench/responder.py)."
   echo
-  echo "| targets | start-up to ready | CPU (whole run) | CPU (steady, after 1st interval) | RSS at ready MiB | peak RSS MiB | lateness p50 / p99 (bucket bound) | probes ok / not ok | /metrics best of 3 | /metrics size | responder CPU |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| targets | start-up to ready | CPU (whole run) | CPU (steady, after 1st interval) | RSS at ready MiB | peak RSS MiB | peak RSS after 3 scrapes MiB | lateness p50 / p99 (bucket bound) | probes ok / not ok | /metrics best of 3 | /metrics size | responder CPU |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for r in "${ROWS[@]}"; do echo "$r"; done
   echo
   echo "CPU is a share of one core. Lateness: start of each probe (after its --concurrency slot) minus its"

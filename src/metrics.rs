@@ -7,20 +7,22 @@
 //! ever a label. Series of a trunk or target that leaves are removed
 //! ([`Metrics::forget_trunk`], [`Metrics::forget_target`]).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 mod diagnostics;
+pub mod store;
 pub use diagnostics::{DiagnosticMetrics, MAX_EGRESS_ADDRESSES};
+use store::Store;
 
 use crate::checks::Finding;
-use crate::probe::{Outcome, TargetResult};
+use crate::probe::TargetResult;
 use crate::resolve::Resolution;
 use crate::trunk::{Field, Trunk};
 
@@ -33,7 +35,6 @@ pub const RTT_BUCKETS: [f64; 13] = [
 ];
 
 const TARGET_LABELS: [&str; 5] = ["trunk_id", "trunk", "gateway", "target", "transport"];
-const GATEWAY_LABELS: [&str; 3] = ["trunk_id", "trunk", "gateway"];
 
 /// Labels of one probed target: `trunk_id, trunk, gateway, target, transport`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,14 +51,6 @@ impl TargetLabels {
             bounded(target),
             bounded(transport),
         ])
-    }
-
-    fn values(&self) -> [&str; 5] {
-        [&self.0[0], &self.0[1], &self.0[2], &self.0[3], &self.0[4]]
-    }
-
-    fn gateway(&self) -> [&str; 3] {
-        [&self.0[0], &self.0[1], &self.0[2]]
     }
 }
 
@@ -155,50 +148,33 @@ pub const LATENESS_BUCKETS: [f64; 11] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// The series of one target, looked up once when it is first recorded: an
-/// observation then touches its counters without hashing five label values per metric.
-#[derive(Default)]
-struct TargetHandles {
-    up: Option<IntGauge>,
-    rtt: Option<Histogram>,
-    last_status: Option<IntGauge>,
-    /// By [`Outcome::ALL`] index, created on first use like the labelled form.
-    probes: [Option<IntCounter>; 7],
-    last_probe: Option<Gauge>,
-    tls_not_after: Option<Gauge>,
+/// How much of the OPTIONS round-trip time goes into the
+/// `trunkprobe_options_rtt_seconds` histogram (`serve --rtt-histogram`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RttHistogram {
+    /// One histogram per target (16 series each).
+    #[default]
+    Target,
+    /// One histogram per trunk and transport (labels `trunk_id, trunk, transport`).
+    Trunk,
+    /// No histogram; `trunkprobe_options_last_rtt_seconds` still has each target's RTT.
+    Off,
 }
 
-/// The label set a trunk's series were created with, so they can be removed.
-#[derive(Default)]
-struct TrunkSeries {
-    generation: u64,
-    targets: HashMap<TargetLabels, TargetHandles>,
-    gateways: HashSet<[String; 3]>,
-    info: Option<[String; 6]>,
-    findings: HashSet<[String; 4]>,
-}
-
-/// The daemon's registry and every metric in it.
+/// The daemon's metrics: the small prober-wide families in a `prometheus` registry,
+/// every per-target, per-gateway and per-trunk family in the compact [`store`].
 pub struct Metrics {
     registry: Registry,
-    options_up: IntGaugeVec,
-    options_rtt: HistogramVec,
-    last_status: IntGaugeVec,
-    probes_total: IntCounterVec,
-    last_probe: GaugeVec,
-    tls_not_after: GaugeVec,
-    dns_lookup: GaugeVec,
-    dns_addresses: IntGaugeVec,
-    trunk_info: IntGaugeVec,
-    finding: IntGaugeVec,
     source_last_success: Gauge,
     source_errors: IntCounterVec,
     trunks: IntGaugeVec,
-    /// MTU ladder, origination and egress series.
+    /// Origination and egress series.
     pub diag: DiagnosticMetrics,
     lateness: Histogram,
     tasks: IntGauge,
-    tracked: Mutex<(u64, HashMap<String, TrunkSeries>)>,
+    /// Hands out trunk generations.
+    generations: AtomicU64,
+    store: Store,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -208,93 +184,13 @@ fn opts(name: &str, help: &str) -> Opts {
 impl Metrics {
     /// A registry with every metric; `location` becomes a constant label on all series.
     pub fn new(location: Option<&str>) -> Metrics {
+        Metrics::with_rtt_histogram(location, RttHistogram::default())
+    }
+
+    /// Like [`Metrics::new`], with the RTT histogram's granularity.
+    pub fn with_rtt_histogram(location: Option<&str>, rtt: RttHistogram) -> Metrics {
         let registry = registry_for(location);
         let m = Metrics {
-            options_up: IntGaugeVec::new(
-                opts(
-                    "trunkprobe_options_up",
-                    "1 if the target answers OPTIONS healthily, after up/down hysteresis.",
-                ),
-                &TARGET_LABELS,
-            )
-            .unwrap(),
-            options_rtt: HistogramVec::new(
-                HistogramOpts::new(
-                    "trunkprobe_options_rtt_seconds",
-                    "OPTIONS round-trip time, first send to final response.",
-                )
-                .buckets(RTT_BUCKETS.to_vec()),
-                &TARGET_LABELS,
-            )
-            .unwrap(),
-            last_status: IntGaugeVec::new(
-                opts(
-                    "trunkprobe_options_last_status_code",
-                    "SIP status code of the last final response (0 when none).",
-                ),
-                &TARGET_LABELS,
-            )
-            .unwrap(),
-            probes_total: IntCounterVec::new(
-                opts(
-                    "trunkprobe_options_probes_total",
-                    "OPTIONS probes by outcome (ok, sip_error, timeout, refused, tls_error, dns_error, network_error).",
-                ),
-                &[&TARGET_LABELS[..], &["outcome"]].concat(),
-            )
-            .unwrap(),
-            last_probe: GaugeVec::new(
-                opts(
-                    "trunkprobe_options_last_probe_timestamp_seconds",
-                    "Unix time the last probe of the target finished.",
-                ),
-                &TARGET_LABELS,
-            )
-            .unwrap(),
-            tls_not_after: GaugeVec::new(
-                opts(
-                    "trunkprobe_tls_cert_not_after_timestamp_seconds",
-                    "Unix time the target's TLS leaf certificate expires.",
-                ),
-                &TARGET_LABELS,
-            )
-            .unwrap(),
-            dns_lookup: GaugeVec::new(
-                opts(
-                    "trunkprobe_dns_lookup_seconds",
-                    "Duration of the gateway's last A/AAAA lookup (0 for an IP literal).",
-                ),
-                &GATEWAY_LABELS,
-            )
-            .unwrap(),
-            dns_addresses: IntGaugeVec::new(
-                opts(
-                    "trunkprobe_dns_addresses",
-                    "Addresses the gateway resolved to at the last lookup.",
-                ),
-                &GATEWAY_LABELS,
-            )
-            .unwrap(),
-            trunk_info: IntGaugeVec::new(
-                opts("trunkprobe_trunk_info", "Trunk definition, always 1."),
-                &[
-                    "trunk_id",
-                    "trunk",
-                    "provider",
-                    "transport",
-                    "media_encryption",
-                    "auth_type",
-                ],
-            )
-            .unwrap(),
-            finding: IntGaugeVec::new(
-                opts(
-                    "trunkprobe_finding",
-                    "1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).",
-                ),
-                &["trunk_id", "trunk", "check", "severity"],
-            )
-            .unwrap(),
             source_last_success: Gauge::with_opts(opts(
                 "trunkprobe_source_last_success_timestamp_seconds",
                 "Unix time the trunk list was last loaded successfully.",
@@ -327,7 +223,8 @@ impl Metrics {
                 "Async tasks alive in the prober's runtime (flat in steady state; growth is a leak).",
             ))
             .unwrap(),
-            tracked: Mutex::new((0, HashMap::new())),
+            generations: AtomicU64::new(0),
+            store: Store::new(location.map(bounded).as_deref(), rtt),
             registry,
         };
         let build = IntGaugeVec::new(
@@ -342,16 +239,6 @@ impl Metrics {
         let r = &m.registry;
         r.register(Box::new(build)).unwrap();
         r.register(Box::new(m.tasks.clone())).unwrap();
-        r.register(Box::new(m.options_up.clone())).unwrap();
-        r.register(Box::new(m.options_rtt.clone())).unwrap();
-        r.register(Box::new(m.last_status.clone())).unwrap();
-        r.register(Box::new(m.probes_total.clone())).unwrap();
-        r.register(Box::new(m.last_probe.clone())).unwrap();
-        r.register(Box::new(m.tls_not_after.clone())).unwrap();
-        r.register(Box::new(m.dns_lookup.clone())).unwrap();
-        r.register(Box::new(m.dns_addresses.clone())).unwrap();
-        r.register(Box::new(m.trunk_info.clone())).unwrap();
-        r.register(Box::new(m.finding.clone())).unwrap();
         r.register(Box::new(m.source_last_success.clone())).unwrap();
         r.register(Box::new(m.source_errors.clone())).unwrap();
         r.register(Box::new(m.trunks.clone())).unwrap();
@@ -371,82 +258,45 @@ impl Metrics {
 
     /// The text exposition format of every series.
     pub fn render(&self) -> String {
-        self.diag.refresh_egress();
+        let mut text = String::new();
+        self.render_chunks(&mut |chunk| {
+            text.push_str(&chunk);
+            true
+        });
+        text
+    }
+
+    /// The text exposition format of every series, in chunks of about
+    /// [`store::CHUNK`] bytes handed to `sink` until it returns false: a scrape
+    /// of 100,000 targets never holds the whole text.
+    pub fn render_chunks(&self, sink: &mut dyn FnMut(String) -> bool) {
+        let (public, behind_nat) = self.store.egress();
+        self.diag.set_egress(&public, behind_nat);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             self.tasks.set(rt.metrics().num_alive_tasks() as i64);
         }
-        encode(&self.registry)
+        if sink(encode(&self.registry)) {
+            self.store.render(sink);
+        }
     }
 
     /// Starts (or restarts) tracking a trunk; records are accepted only with the
     /// returned generation, so a probe finishing after [`forget_trunk`](Self::forget_trunk)
     /// cannot bring its series back.
     pub fn track_trunk(&self, trunk_id: &str) -> u64 {
-        let mut t = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
-        t.0 += 1;
-        let generation = t.0;
-        t.1.entry(bounded(trunk_id)).or_default().generation = generation;
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        self.store.track(&bounded(trunk_id), generation);
         generation
-    }
-
-    fn with_trunk(&self, trunk_id: &str, generation: u64, f: impl FnOnce(&mut TrunkSeries)) {
-        let mut t = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = t.1.get_mut(trunk_id) {
-            if s.generation == generation {
-                f(s);
-            }
-        }
     }
 
     /// Records one probe of a target and its state after hysteresis.
     pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
-        self.with_trunk(&l.0[0], gen, |s| {
-            if !s.targets.contains_key(l) {
-                s.targets.insert(l.clone(), TargetHandles::default());
-            }
-            let Some(h) = s.targets.get_mut(l) else {
-                return;
-            };
-            let v = l.values();
-            h.up.get_or_insert_with(|| self.options_up.with_label_values(&v))
-                .set(up as i64);
-            if let Some(rtt) = r.rtt {
-                h.rtt
-                    .get_or_insert_with(|| self.options_rtt.with_label_values(&v))
-                    .observe(rtt.as_secs_f64());
-            }
-            h.last_status
-                .get_or_insert_with(|| self.last_status.with_label_values(&v))
-                .set(r.status_code.unwrap_or(0) as i64);
-            let i = Outcome::ALL
-                .iter()
-                .position(|o| *o == r.outcome)
-                .unwrap_or(0);
-            h.probes[i]
-                .get_or_insert_with(|| {
-                    let mut with_outcome = v.to_vec();
-                    with_outcome.push(r.outcome.as_str());
-                    self.probes_total.with_label_values(&with_outcome)
-                })
-                .inc();
-            h.last_probe
-                .get_or_insert_with(|| self.last_probe.with_label_values(&v))
-                .set(unix_now());
-            if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
-                h.tls_not_after
-                    .get_or_insert_with(|| self.tls_not_after.with_label_values(&v))
-                    .set(cert.not_after as f64);
-            }
-            self.diag.observe_egress(l, r);
-        });
+        self.store.record_probe(gen, l, r, up);
     }
 
     /// Records one UDP size ladder run on a target.
     pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &crate::checks::mtu::MtuResult) {
-        self.with_trunk(&l.0[0], gen, |s| {
-            s.targets.entry(l.clone()).or_default();
-            self.diag.record_mtu(l, r);
-        });
+        self.store.record_mtu(gen, l, r);
     }
 
     /// How late a scheduled probe started (the daemon's scheduling accuracy).
@@ -456,16 +306,7 @@ impl Metrics {
 
     /// Records a gateway's last lookup.
     pub fn record_dns(&self, gen: u64, l: &TargetLabels, res: &Resolution) {
-        self.with_trunk(&l.0[0], gen, |s| {
-            let g = l.gateway();
-            s.gateways.insert(g.map(str::to_string));
-            self.dns_lookup
-                .with_label_values(&g)
-                .set(res.lookup_time.as_secs_f64());
-            self.dns_addresses
-                .with_label_values(&g)
-                .set(res.addresses.len() as i64);
-        });
+        self.store.record_dns(gen, l, res);
     }
 
     /// Sets a trunk's info series and its current findings (findings that no
@@ -473,98 +314,40 @@ impl Metrics {
     pub fn record_trunk(&self, gen: u64, trunk_id: &str, trunk: &Trunk, findings: &[Finding]) {
         let id = bounded(trunk_id);
         let name = bounded(trunk.label());
-        self.with_trunk(&id, gen, |s| {
-            let info = [
-                id.clone(),
-                name.clone(),
-                token_label(&trunk.provider),
-                field_label(&trunk.transport, |t| t.as_str()),
-                field_label(&trunk.media_encryption, |m| m.as_str()),
-                field_label(&trunk.auth_type, |a| a.as_str()),
-            ];
-            if s.info.as_ref() != Some(&info) {
-                if let Some(old) = s.info.take() {
-                    let _ = self.trunk_info.remove_label_values(&strs(&old));
-                }
-                self.trunk_info.with_label_values(&strs(&info)).set(1);
-                s.info = Some(info);
-            }
-            self.set_findings(s, &id, &name, findings);
-        });
+        let info = [
+            token_label(&trunk.provider),
+            field_label(&trunk.transport, |t| t.as_str()),
+            field_label(&trunk.media_encryption, |m| m.as_str()),
+            field_label(&trunk.auth_type, |a| a.as_str()),
+        ];
+        self.store
+            .set_info(gen, [&id, &name, &info[0], &info[1], &info[2], &info[3]]);
+        self.set_findings(gen, &id, &name, findings);
     }
 
     /// Sets a trunk's current findings only (no info series): for `--shard`
     /// instances other than 0, which publish what their own targets showed.
     pub fn record_findings(&self, gen: u64, trunk_id: &str, trunk: &Trunk, findings: &[Finding]) {
-        let id = bounded(trunk_id);
-        let name = bounded(trunk.label());
-        self.with_trunk(&id, gen, |s| self.set_findings(s, &id, &name, findings));
+        self.set_findings(gen, &bounded(trunk_id), &bounded(trunk.label()), findings);
     }
 
-    fn set_findings(&self, s: &mut TrunkSeries, id: &str, name: &str, findings: &[Finding]) {
-        let now: HashSet<[String; 4]> = findings
+    fn set_findings(&self, gen: u64, id: &str, name: &str, findings: &[Finding]) {
+        let pairs: Vec<(&str, &str)> = findings
             .iter()
-            .map(|f| {
-                [
-                    id.to_string(),
-                    name.to_string(),
-                    f.check.as_str().to_string(),
-                    f.severity.as_str().to_string(),
-                ]
-            })
+            .map(|f| (f.check.as_str(), f.severity.as_str()))
             .collect();
-        for gone in s.findings.difference(&now) {
-            let _ = self.finding.remove_label_values(&strs(gone));
-        }
-        for f in &now {
-            self.finding.with_label_values(&strs(f)).set(1);
-        }
-        s.findings = now;
+        self.store.set_findings(gen, id, name, &pairs);
     }
 
     /// Removes every series of one target (its address left the gateway's DNS answer).
     pub fn forget_target(&self, gen: u64, l: &TargetLabels) {
-        self.with_trunk(&l.0[0], gen, |s| {
-            s.targets.remove(l);
-            self.remove_target(l);
-        });
-    }
-
-    fn remove_target(&self, l: &TargetLabels) {
-        let v = l.values();
-        let _ = self.options_up.remove_label_values(&v);
-        let _ = self.options_rtt.remove_label_values(&v);
-        let _ = self.last_status.remove_label_values(&v);
-        let _ = self.last_probe.remove_label_values(&v);
-        let _ = self.tls_not_after.remove_label_values(&v);
-        self.diag.remove_target(l);
-        for o in Outcome::ALL {
-            let mut with_outcome = v.to_vec();
-            with_outcome.push(o.as_str());
-            let _ = self.probes_total.remove_label_values(&with_outcome);
-        }
+        self.store.forget_target(gen, l);
     }
 
     /// Removes every series of a trunk (it left the list or is rescheduled) and
     /// stops accepting records of its current generation.
     pub fn forget_trunk(&self, trunk_id: &str) {
-        let mut t = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(s) = t.1.remove(&bounded(trunk_id)) else {
-            return;
-        };
-        for l in s.targets.keys() {
-            self.remove_target(l);
-        }
-        for g in &s.gateways {
-            let _ = self.dns_lookup.remove_label_values(&strs(g));
-            let _ = self.dns_addresses.remove_label_values(&strs(g));
-        }
-        if let Some(info) = &s.info {
-            let _ = self.trunk_info.remove_label_values(&strs(info));
-        }
-        for f in &s.findings {
-            let _ = self.finding.remove_label_values(&strs(f));
-        }
+        self.store.forget(&bounded(trunk_id));
     }
 
     /// A successful load of the trunk list, with the count of trunks per state.
@@ -635,10 +418,6 @@ fn field_label<T: Copy>(f: &Field<T>, name: impl Fn(T) -> &'static str) -> Strin
     }
 }
 
-fn strs<const N: usize>(a: &[String; N]) -> [&str; N] {
-    std::array::from_fn(|i| a[i].as_str())
-}
-
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -684,5 +463,34 @@ mod tests {
         m.forget_trunk("id1");
         m.record_trunk(gen, "id1", &trunk, &[]);
         assert!(!m.render().contains("trunk_id=\"id1\""), "{}", m.render());
+    }
+
+    #[test]
+    fn egress_is_unknown_until_a_carrier_reports_it() {
+        use crate::probe::{self, Outcome};
+        let m = Metrics::new(None);
+        let unknown = "trunkprobe_egress_info{behind_nat=\"unknown\",public_ip=\"unknown\"} 1";
+        assert!(m.render().contains(unknown));
+        let gen = m.track_trunk("t");
+        let l = TargetLabels::new("t", "t", "gw:5060", "192.0.2.1:5060", "udp");
+        let mut t = probe::blank_result(None, 5060, crate::trunk::Transport::Udp, Outcome::Ok);
+        t.response = Some(crate::sip::message::parse_response(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.5:40000;branch=z9hG4bK1;received=203.0.113.7;rport=61000\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap());
+        t.local = Some("10.0.0.5:40000".parse().unwrap());
+        t.received = Some("203.0.113.7".parse().unwrap());
+        t.rport = Some(61000);
+        m.record_probe(gen, &l, &t, true);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "trunkprobe_egress_info{behind_nat=\"true\",public_ip=\"203.0.113.7\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("public_ip=\"unknown\""), "{text}");
+        m.forget_target(gen, &l);
+        assert!(m.render().contains(unknown));
     }
 }

@@ -418,6 +418,18 @@ fn trunk(id: &str, transport: &str, host: &str, port: u16) -> Value {
 
 #[test]
 fn prometheus_evaluates_everything_against_the_daemon() {
+    evaluate_against_the_daemon(&[]);
+}
+
+/// `--rtt-histogram trunk`: no per-target histogram, and still every panel and rule has data.
+#[test]
+fn prometheus_evaluates_everything_against_the_daemon_with_a_histogram_per_trunk() {
+    evaluate_against_the_daemon(&["--rtt-histogram", "trunk"]);
+}
+
+/// Runs the daemon (with `extra` flags) against SIPp, Kamailio and dnsmasq, and a real
+/// Prometheus evaluating every expression of the dashboard and the rules against it.
+fn evaluate_against_the_daemon(extra: &[&str]) {
     assert!(
         has_serve(),
         "{} has no `serve` command: a stale binary? (with a CARGO_TARGET_DIR shared between \
@@ -488,6 +500,7 @@ fn prometheus_evaluates_everything_against_the_daemon() {
         "1s",
     ]
     .iter()
+    .chain(extra)
     .map(|s| s.to_string())
     .collect();
     let mut daemon = common::PeerProcess::spawn(

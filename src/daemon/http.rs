@@ -49,14 +49,29 @@ async fn index() -> &'static str {
     "trunkprobe serve: /metrics /healthz /-/ready /probe?target=sip:host:port;transport=udp|tcp|tls\n"
 }
 
+/// Render chunks in flight between the renderer and the client: a scrape holds
+/// at most this many (of about [`metrics::store::CHUNK`] bytes) besides the one
+/// being written.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
 async fn metrics_handler(State(s): State<Arc<AppState>>) -> Response {
-    // Off the async workers: a 100,000-target render takes seconds and would
-    // delay every probe scheduled meanwhile (p99 lateness 5 s before this).
+    // Rendered off the async workers (a 100,000-target render is CPU work that
+    // would delay every probe scheduled meanwhile) and streamed as it goes, so
+    // the whole text is never in memory at once; a client that goes away stops it.
     let metrics = s.metrics.clone();
-    let text = tokio::task::spawn_blocking(move || metrics.render())
-        .await
-        .unwrap_or_default();
-    ([(header::CONTENT_TYPE, TEXT_FORMAT)], text).into_response()
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        metrics.render_chunks(&mut |chunk| tx.blocking_send(chunk).is_ok())
+    });
+    let chunks = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|c| c.map(|c| Ok::<_, std::convert::Infallible>(bytes::Bytes::from(c))))
+    });
+    (
+        [(header::CONTENT_TYPE, TEXT_FORMAT)],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
 }
 
 async fn healthz(State(s): State<Arc<AppState>>) -> Response {

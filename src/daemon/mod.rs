@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::cli::{parse_duration, OriginationArgs, ProbeArgs, SourceArgs};
 use crate::error::{Error, Result};
-use crate::metrics::{Metrics, SourceErrorReason};
+use crate::metrics::{Metrics, RttHistogram, SourceErrorReason};
 use crate::probe::{CheckSettings, HealthyCodes, MtuConfig};
 use crate::resolve::GatewayResolver;
 use crate::source::{self, ApiSource, SourceError};
@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// Adds a location="NAME" label to every series (compare probers in several regions).
     #[arg(long, value_name = "NAME")]
     pub location: Option<String>,
+    /// Granularity of the trunkprobe_options_rtt_seconds histogram: per target
+    /// (16 series each), per trunk and transport, or off. Each target's last RTT
+    /// is always in trunkprobe_options_last_rtt_seconds.
+    #[arg(long, value_enum, default_value_t = RttHistogram::Target, value_name = "MODE")]
+    pub rtt_histogram: RttHistogram,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -122,6 +127,8 @@ pub struct Settings {
     pub hysteresis: Hysteresis,
     pub shard: Shard,
     pub location: Option<String>,
+    /// Granularity of the RTT histogram.
+    pub rtt_histogram: RttHistogram,
     /// The ladder's configuration and interval; `None` when off.
     pub mtu: Option<(MtuConfig, Duration)>,
     pub origination: OriginationPlan,
@@ -195,6 +202,7 @@ impl ServeArgs {
             },
             shard: self.shard.unwrap_or_default(),
             location: self.location.clone(),
+            rtt_histogram: self.rtt_histogram,
             mtu,
             origination,
             origination_interval: self.origination_interval,
@@ -235,7 +243,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let metrics = Arc::new(Metrics::new(settings.location.as_deref()));
+    let metrics = Arc::new(Metrics::with_rtt_histogram(
+        settings.location.as_deref(),
+        settings.rtt_histogram,
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(http::AppState {
         metrics: metrics.clone(),

@@ -25,6 +25,7 @@ use super::process::{peer_dir, start_with_retry, PeerProcess, StartError};
 pub const DAEMON_METRICS: &[&str] = &[
     "trunkprobe_options_up",
     "trunkprobe_options_rtt_seconds",
+    "trunkprobe_options_last_rtt_seconds",
     "trunkprobe_options_last_status_code",
     "trunkprobe_options_probes_total",
     "trunkprobe_options_last_probe_timestamp_seconds",
@@ -546,6 +547,10 @@ pub fn fake_exposition(n: u64, location: &str) -> String {
             n as f64 * 0.004
         );
         let _ = writeln!(o, "trunkprobe_options_rtt_seconds_count{{{}}} {n}", tl(t));
+    }
+    family(&mut o, "trunkprobe_options_last_rtt_seconds", "gauge");
+    for t in targets.iter().filter(|t| t.5) {
+        let _ = writeln!(o, "trunkprobe_options_last_rtt_seconds{{{}}} 0.004", tl(t));
     }
     family(&mut o, "trunkprobe_options_last_status_code", "gauge");
     for t in &targets {

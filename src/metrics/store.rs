@@ -1,0 +1,956 @@
+//! The per-target, per-gateway and per-trunk series of the daemon, kept as plain
+//! numbers and rendered straight to the text exposition format.
+//!
+//! At 100,000 targets the `prometheus` crate's vecs cost about 9 KB per target and
+//! `gather()` built the whole family tree on every scrape (seconds, hundreds of MB).
+//! Here each target is one pre-rendered, escaped label string and a small struct;
+//! trunks live in [`SHARDS`] mutex-guarded maps chosen by a hash of the trunk id, so
+//! a render holds one shard for a moment and probes recording meanwhile barely wait.
+//! The render goes family by family (the format wants each family's lines together),
+//! handing out chunks of about [`CHUNK`] bytes so a scrape never holds the whole text.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{unix_now, RttHistogram, TargetLabels, MAX_EGRESS_ADDRESSES, RTT_BUCKETS};
+use crate::checks::mtu::MtuResult;
+use crate::probe::{Outcome, TargetResult};
+use crate::resolve::Resolution;
+
+/// Number of trunk shards. A render locks one at a time, and a probe recording
+/// into the shard being rendered waits (blocking its runtime worker): with 64
+/// shards a 100,000-target render held each for milliseconds and p99 probe
+/// lateness rose to 250 ms; 1024 keep every hold to about 100 targets.
+pub const SHARDS: usize = 1024;
+
+/// A render hands out its text in chunks of about this many bytes.
+pub const CHUNK: usize = 256 * 1024;
+
+/// Bucket counts (not cumulative), count and sum of one RTT histogram.
+#[derive(Default)]
+struct Hist {
+    buckets: [u64; RTT_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Hist {
+    fn observe(&mut self, v: f64) {
+        if let Some(i) = RTT_BUCKETS.iter().position(|b| v <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += v;
+    }
+}
+
+/// The last UDP size ladder run on a target.
+struct Mtu {
+    largest: Option<u64>,
+    first_lost: Option<u64>,
+    path_mtu: Option<u64>,
+    invite: Option<u64>,
+    last_run: f64,
+}
+
+/// What one target's last final response said about this prober's address.
+#[derive(Clone, Copy)]
+struct EgressSeen {
+    local: Option<SocketAddr>,
+    received: Option<IpAddr>,
+    rport: Option<u16>,
+}
+
+/// Every series of one target.
+#[derive(Default)]
+struct Target {
+    /// Unix time the last probe finished; `None` before the first (a ladder may
+    /// have run already), when the OPTIONS series are absent.
+    last_probe: Option<f64>,
+    up: bool,
+    status: u16,
+    /// By [`Outcome::ALL`] index; a zero counter is not exported.
+    probes: [u64; 7],
+    last_rtt: Option<f64>,
+    tls_not_after: Option<f64>,
+    /// Only with [`RttHistogram::Target`].
+    rtt: Option<Box<Hist>>,
+    mtu: Option<Box<Mtu>>,
+    egress: Option<EgressSeen>,
+}
+
+struct Gateway {
+    lookup_seconds: f64,
+    addresses: u64,
+}
+
+/// Every series of one trunk, keyed by their rendered label sets.
+#[derive(Default)]
+struct Trunk {
+    generation: u64,
+    targets: HashMap<Box<str>, Target>,
+    gateways: HashMap<Box<str>, Gateway>,
+    rtt: TrunkRtt,
+    info: Option<Box<str>>,
+    /// Sorted, without duplicates.
+    findings: Vec<Box<str>>,
+}
+
+/// Only with [`RttHistogram::Trunk`]: a trunk's histograms by their label set
+/// `trunk_id, trunk, transport` (normally one).
+type TrunkRtt = Vec<(Box<str>, Hist)>;
+
+type Shard = HashMap<Box<str>, Trunk>;
+
+/// The compact store: see the module documentation.
+pub struct Store {
+    shards: Box<[Mutex<Shard>]>,
+    /// `,location="…"` or empty: appended to every label set.
+    location: String,
+    rtt: RttHistogram,
+}
+
+thread_local! {
+    /// Where a label set is rendered to look its series up without allocating.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+impl Store {
+    /// An empty store; `location` (already bounded) is added to every series.
+    pub fn new(location: Option<&str>, rtt: RttHistogram) -> Store {
+        let mut loc = String::new();
+        if let Some(l) = location {
+            loc.push(',');
+            push_label(&mut loc, "location", l);
+        }
+        Store {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            location: loc,
+            rtt,
+        }
+    }
+
+    fn shard(&self, trunk_id: &str) -> MutexGuard<'_, Shard> {
+        // FNV-1a: stable and cheap; the ids are bounded to 64 characters.
+        let h = trunk_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        lock(&self.shards[(h % SHARDS as u64) as usize])
+    }
+
+    /// Starts (or restarts) a trunk at `generation`, keeping its series.
+    pub fn track(&self, trunk_id: &str, generation: u64) {
+        let mut shard = self.shard(trunk_id);
+        match shard.get_mut(trunk_id) {
+            Some(t) => t.generation = generation,
+            None => {
+                let t = Trunk {
+                    generation,
+                    ..Trunk::default()
+                };
+                shard.insert(trunk_id.into(), t);
+            }
+        }
+    }
+
+    /// Removes a trunk and every series of it.
+    pub fn forget(&self, trunk_id: &str) {
+        self.shard(trunk_id).remove(trunk_id);
+    }
+
+    /// Runs `f` on the trunk if it is tracked at `generation`.
+    fn with_trunk(&self, trunk_id: &str, generation: u64, f: impl FnOnce(&mut Trunk)) {
+        if let Some(t) = self.shard(trunk_id).get_mut(trunk_id) {
+            if t.generation == generation {
+                f(t);
+            }
+        }
+    }
+
+    /// Runs `f` on a target's series (created when new) if its trunk is tracked
+    /// at `generation`.
+    fn with_target(&self, gen: u64, l: &TargetLabels, f: impl FnOnce(&mut Target, &mut TrunkRtt)) {
+        SCRATCH.with_borrow_mut(|key| {
+            key.clear();
+            self.target_labels(key, l);
+            self.with_trunk(&l.0[0], gen, |t| {
+                let Trunk { targets, rtt, .. } = t;
+                if !targets.contains_key(key.as_str()) {
+                    targets.insert(key.as_str().into(), Target::default());
+                }
+                if let Some(target) = targets.get_mut(key.as_str()) {
+                    f(target, rtt);
+                }
+            });
+        });
+    }
+
+    fn target_labels(&self, out: &mut String, l: &TargetLabels) {
+        for (i, (k, v)) in super::TARGET_LABELS.iter().zip(&l.0).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_label(out, k, v);
+        }
+        out.push_str(&self.location);
+    }
+
+    fn labels(&self, pairs: &[(&str, &str)]) -> Box<str> {
+        let mut out = String::new();
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_label(&mut out, k, v);
+        }
+        out.push_str(&self.location);
+        out.into()
+    }
+
+    /// Records one probe of a target and its state after hysteresis.
+    pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
+        let rtt = r.rtt.map(|d| d.as_secs_f64());
+        let trunk_key = match (self.rtt, rtt) {
+            (RttHistogram::Trunk, Some(_)) => Some(self.labels(&[
+                ("trunk_id", &l.0[0]),
+                ("trunk", &l.0[1]),
+                ("transport", &l.0[4]),
+            ])),
+            _ => None,
+        };
+        let per_target = self.rtt == RttHistogram::Target;
+        self.with_target(gen, l, |t, trunk_rtt| {
+            t.last_probe = Some(unix_now());
+            t.up = up;
+            t.status = r.status_code.unwrap_or(0);
+            let i = Outcome::ALL
+                .iter()
+                .position(|o| *o == r.outcome)
+                .unwrap_or(0);
+            t.probes[i] += 1;
+            if let Some(rtt) = rtt {
+                t.last_rtt = Some(rtt);
+                if per_target {
+                    t.rtt.get_or_insert_with(Box::default).observe(rtt);
+                }
+            }
+            if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
+                t.tls_not_after = Some(cert.not_after as f64);
+            }
+            if r.response.is_some() {
+                t.egress = Some(EgressSeen {
+                    local: r.local,
+                    received: r.received,
+                    rport: r.rport,
+                });
+            }
+            if let (Some(key), Some(rtt)) = (trunk_key, rtt) {
+                match trunk_rtt.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, h)) => h.observe(rtt),
+                    None => {
+                        let mut h = Hist::default();
+                        h.observe(rtt);
+                        trunk_rtt.push((key, h));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Records one UDP size ladder run on a target.
+    pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &MtuResult) {
+        self.with_target(gen, l, |t, _| {
+            t.mtu = Some(Box::new(Mtu {
+                largest: r.largest_answered.map(|b| b as u64),
+                first_lost: r.first_lost.map(|b| b as u64),
+                path_mtu: r.path_mtu.map(u64::from),
+                invite: r.invite_bytes.map(|b| b as u64),
+                last_run: unix_now(),
+            }));
+        });
+    }
+
+    /// Records a gateway's last lookup.
+    pub fn record_dns(&self, gen: u64, l: &TargetLabels, res: &Resolution) {
+        let key = self.labels(&[
+            ("trunk_id", &l.0[0]),
+            ("trunk", &l.0[1]),
+            ("gateway", &l.0[2]),
+        ]);
+        self.with_trunk(&l.0[0], gen, |t| {
+            t.gateways.insert(
+                key,
+                Gateway {
+                    lookup_seconds: res.lookup_time.as_secs_f64(),
+                    addresses: res.addresses.len() as u64,
+                },
+            );
+        });
+    }
+
+    /// Sets a trunk's info series (`trunk_id, trunk, provider, transport,
+    /// media_encryption, auth_type`).
+    pub fn set_info(&self, gen: u64, info: [&str; 6]) {
+        let names = [
+            "trunk_id",
+            "trunk",
+            "provider",
+            "transport",
+            "media_encryption",
+            "auth_type",
+        ];
+        let pairs: Vec<(&str, &str)> = names.into_iter().zip(info).collect();
+        let key = self.labels(&pairs);
+        self.with_trunk(info[0], gen, |t| t.info = Some(key));
+    }
+
+    /// Replaces a trunk's findings with `(check, severity)` pairs.
+    pub fn set_findings(&self, gen: u64, id: &str, name: &str, findings: &[(&str, &str)]) {
+        let mut now: Vec<Box<str>> = findings
+            .iter()
+            .map(|(check, severity)| {
+                self.labels(&[
+                    ("trunk_id", id),
+                    ("trunk", name),
+                    ("check", check),
+                    ("severity", severity),
+                ])
+            })
+            .collect();
+        now.sort();
+        now.dedup();
+        self.with_trunk(id, gen, |t| t.findings = now);
+    }
+
+    /// Removes every series of one target.
+    pub fn forget_target(&self, gen: u64, l: &TargetLabels) {
+        SCRATCH.with_borrow_mut(|key| {
+            key.clear();
+            self.target_labels(key, l);
+            self.with_trunk(&l.0[0], gen, |t| {
+                t.targets.remove(key.as_str());
+            });
+        });
+    }
+
+    /// What the targets' last responses said about this prober's address: the
+    /// distinct Via `received` addresses (at most [`MAX_EGRESS_ADDRESSES`]) and
+    /// whether it is behind NAT (`None` while no carrier reported it); the rules
+    /// of [`crate::checks::path::egress`].
+    pub fn egress(&self) -> (Vec<IpAddr>, Option<bool>) {
+        let mut public = Vec::new();
+        let mut nat = None;
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for e in shard
+                .values()
+                .flat_map(|t| t.targets.values())
+                .filter_map(|t| t.egress)
+            {
+                if e.received.is_none() && e.rport.is_none() {
+                    continue;
+                }
+                if let Some(ip) = e.received {
+                    if public.len() < MAX_EGRESS_ADDRESSES && !public.contains(&ip) {
+                        public.push(ip);
+                    }
+                }
+                let Some(l) = e.local.filter(|l| !l.ip().is_unspecified()) else {
+                    continue;
+                };
+                let ip_differs = e.received.is_some_and(|r| r != l.ip());
+                let port_differs = e.rport.is_some_and(|p| p != l.port());
+                nat = Some(nat.unwrap_or(false) || ip_differs || port_differs);
+            }
+        }
+        (public, nat)
+    }
+
+    /// Renders every family of the store, handing out chunks to `sink` until it
+    /// returns false (the client went away).
+    pub fn render(&self, sink: &mut dyn FnMut(String) -> bool) {
+        let mut w = Writer {
+            out: String::with_capacity(CHUNK + CHUNK / 4),
+            sink,
+            open: true,
+            header: None,
+        };
+        for fam in TARGET_FAMILIES {
+            w.family(&fam.family);
+            self.each_target(&mut w, |w, key, t| (fam.write)(w, key, t));
+        }
+        match self.rtt {
+            RttHistogram::Target => {
+                w.family(&RTT);
+                self.each_target(&mut w, |w, key, t| {
+                    if let Some(h) = &t.rtt {
+                        w.histogram(RTT.name, key, h);
+                    }
+                });
+            }
+            RttHistogram::Trunk => {
+                w.family(&RTT);
+                self.each_trunk(&mut w, |w, t| {
+                    for (key, h) in &t.rtt {
+                        w.histogram(RTT.name, key, h);
+                    }
+                });
+            }
+            RttHistogram::Off => {}
+        }
+        w.family(&DNS_LOOKUP);
+        self.each_trunk(&mut w, |w, t| {
+            for (key, g) in &t.gateways {
+                w.sample(
+                    DNS_LOOKUP.name,
+                    "",
+                    key,
+                    None,
+                    Value::Float(g.lookup_seconds),
+                );
+            }
+        });
+        w.family(&DNS_ADDRESSES);
+        self.each_trunk(&mut w, |w, t| {
+            for (key, g) in &t.gateways {
+                w.sample(DNS_ADDRESSES.name, "", key, None, Value::Int(g.addresses));
+            }
+        });
+        w.family(&TRUNK_INFO);
+        self.each_trunk(&mut w, |w, t| {
+            if let Some(key) = &t.info {
+                w.sample(TRUNK_INFO.name, "", key, None, Value::Int(1));
+            }
+        });
+        w.family(&FINDING);
+        self.each_trunk(&mut w, |w, t| {
+            for key in &t.findings {
+                w.sample(FINDING.name, "", key, None, Value::Int(1));
+            }
+        });
+        w.flush();
+    }
+
+    fn each_trunk(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &Trunk)) {
+        for shard in self.shards.iter() {
+            if !w.open {
+                return;
+            }
+            {
+                let shard = lock(shard);
+                for t in shard.values() {
+                    f(w, t);
+                }
+            }
+            // The lock is released: a slow client only ever waits on the channel.
+            w.flush_if_full();
+        }
+    }
+
+    fn each_target(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &str, &Target)) {
+        self.each_trunk(w, |w, trunk| {
+            for (key, t) in &trunk.targets {
+                f(w, key, t);
+            }
+        });
+    }
+}
+
+/// A metric family's name, help and type.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+}
+
+/// A per-target family and how a target's sample of it is written.
+struct TargetFamily {
+    family: Family,
+    write: fn(&mut Writer, &str, &Target),
+}
+
+const fn gauge(name: &'static str, help: &'static str) -> Family {
+    Family {
+        name,
+        help,
+        kind: "gauge",
+    }
+}
+
+const RTT: Family = Family {
+    name: "trunkprobe_options_rtt_seconds",
+    help: "OPTIONS round-trip time, first send to final response.",
+    kind: "histogram",
+};
+const DNS_LOOKUP: Family = gauge(
+    "trunkprobe_dns_lookup_seconds",
+    "Duration of the gateway's last A/AAAA lookup (0 for an IP literal).",
+);
+const DNS_ADDRESSES: Family = gauge(
+    "trunkprobe_dns_addresses",
+    "Addresses the gateway resolved to at the last lookup.",
+);
+const TRUNK_INFO: Family = gauge("trunkprobe_trunk_info", "Trunk definition, always 1.");
+const FINDING: Family = gauge(
+    "trunkprobe_finding",
+    "1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).",
+);
+
+fn mtu_gauge(w: &mut Writer, name: &str, key: &str, v: Option<Option<u64>>) {
+    if let Some(Some(v)) = v {
+        w.sample(name, "", key, None, Value::Int(v));
+    }
+}
+
+const TARGET_FAMILIES: &[TargetFamily] = &[
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_options_up",
+            "1 if the target answers OPTIONS healthily, after up/down hysteresis.",
+        ),
+        write: |w, key, t| {
+            if t.last_probe.is_some() {
+                w.sample("trunkprobe_options_up", "", key, None, Value::Int(t.up as u64));
+            }
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_options_last_status_code",
+            "SIP status code of the last final response (0 when none).",
+        ),
+        write: |w, key, t| {
+            if t.last_probe.is_some() {
+                let v = Value::Int(u64::from(t.status));
+                w.sample("trunkprobe_options_last_status_code", "", key, None, v);
+            }
+        },
+    },
+    TargetFamily {
+        family: Family {
+            name: "trunkprobe_options_probes_total",
+            help: "OPTIONS probes by outcome (ok, sip_error, timeout, refused, tls_error, dns_error, network_error).",
+            kind: "counter",
+        },
+        write: |w, key, t| {
+            for (o, n) in Outcome::ALL.iter().zip(t.probes) {
+                if n > 0 {
+                    let outcome = Some(("outcome", o.as_str()));
+                    w.sample("trunkprobe_options_probes_total", "", key, outcome, Value::Int(n));
+                }
+            }
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_options_last_probe_timestamp_seconds",
+            "Unix time the last probe of the target finished.",
+        ),
+        write: |w, key, t| {
+            if let Some(at) = t.last_probe {
+                let name = "trunkprobe_options_last_probe_timestamp_seconds";
+                w.sample(name, "", key, None, Value::Float(at));
+            }
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_options_last_rtt_seconds",
+            "OPTIONS round-trip time of the target's last answered probe (absent until one).",
+        ),
+        write: |w, key, t| {
+            if let Some(rtt) = t.last_rtt {
+                let name = "trunkprobe_options_last_rtt_seconds";
+                w.sample(name, "", key, None, Value::Float(rtt));
+            }
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_tls_cert_not_after_timestamp_seconds",
+            "Unix time the target's TLS leaf certificate expires.",
+        ),
+        write: |w, key, t| {
+            if let Some(at) = t.tls_not_after {
+                let name = "trunkprobe_tls_cert_not_after_timestamp_seconds";
+                w.sample(name, "", key, None, Value::Float(at));
+            }
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_mtu_largest_answered_bytes",
+            "Largest OPTIONS of the UDP size ladder the target answered (absent when none).",
+        ),
+        write: |w, key, t| {
+            let v = t.mtu.as_ref().map(|m| m.largest);
+            mtu_gauge(w, "trunkprobe_mtu_largest_answered_bytes", key, v);
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_mtu_first_lost_bytes",
+            "Smallest OPTIONS of the UDP size ladder the target did not answer (absent when none was lost).",
+        ),
+        write: |w, key, t| {
+            let v = t.mtu.as_ref().map(|m| m.first_lost);
+            mtu_gauge(w, "trunkprobe_mtu_first_lost_bytes", key, v);
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_mtu_path_mtu_bytes",
+            "Path MTU the kernel learned for the target (IP_MTU after the ladder; absent when unknown).",
+        ),
+        write: |w, key, t| {
+            let v = t.mtu.as_ref().map(|m| m.path_mtu);
+            mtu_gauge(w, "trunkprobe_mtu_path_mtu_bytes", key, v);
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_mtu_invite_estimate_bytes",
+            "Estimated size of the INVITE Bolna would send on the target's trunk.",
+        ),
+        write: |w, key, t| {
+            let v = t.mtu.as_ref().map(|m| m.invite);
+            mtu_gauge(w, "trunkprobe_mtu_invite_estimate_bytes", key, v);
+        },
+    },
+    TargetFamily {
+        family: gauge(
+            "trunkprobe_mtu_last_run_timestamp_seconds",
+            "Unix time the UDP size ladder last ran against the target.",
+        ),
+        write: |w, key, t| {
+            if let Some(m) = &t.mtu {
+                let name = "trunkprobe_mtu_last_run_timestamp_seconds";
+                w.sample(name, "", key, None, Value::Float(m.last_run));
+            }
+        },
+    },
+];
+
+/// A sample value: integers exactly, floats in their shortest round-trip form.
+#[derive(Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+/// Buffers the text and hands it to the sink in chunks.
+struct Writer<'a> {
+    out: String,
+    sink: &'a mut dyn FnMut(String) -> bool,
+    /// False once the sink refused a chunk: the rest is skipped.
+    open: bool,
+    /// `# HELP`/`# TYPE` of the current family, written before its first sample.
+    header: Option<&'static Family>,
+}
+
+impl Writer<'_> {
+    fn family(&mut self, f: &'static Family) {
+        self.header = Some(f);
+    }
+
+    fn sample(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+        value: Value,
+    ) {
+        if let Some(f) = self.header.take() {
+            let o = &mut self.out;
+            for s in [
+                "# HELP ",
+                f.name,
+                " ",
+                f.help,
+                "\n# TYPE ",
+                f.name,
+                " ",
+                f.kind,
+                "\n",
+            ] {
+                o.push_str(s);
+            }
+        }
+        let o = &mut self.out;
+        o.push_str(name);
+        o.push_str(suffix);
+        o.push('{');
+        o.push_str(labels);
+        if let Some((k, v)) = extra {
+            o.push(',');
+            push_label(o, k, v);
+        }
+        o.push_str("} ");
+        match value {
+            Value::Int(n) => o.push_str(itoa::Buffer::new().format(n)),
+            Value::Float(x) if x.is_nan() => o.push_str("NaN"),
+            Value::Float(x) if x.is_infinite() => o.push_str(if x > 0.0 { "+Inf" } else { "-Inf" }),
+            Value::Float(x) => o.push_str(ryu::Buffer::new().format_finite(x)),
+        }
+        o.push('\n');
+    }
+
+    fn histogram(&mut self, name: &str, labels: &str, h: &Hist) {
+        let mut cumulative = 0;
+        for (le, n) in bucket_labels().iter().zip(h.buckets) {
+            cumulative += n;
+            let le = Some(("le", le.as_str()));
+            self.sample(name, "_bucket", labels, le, Value::Int(cumulative));
+        }
+        let inf = Some(("le", "+Inf"));
+        self.sample(name, "_bucket", labels, inf, Value::Int(h.count));
+        self.sample(name, "_sum", labels, None, Value::Float(h.sum));
+        self.sample(name, "_count", labels, None, Value::Int(h.count));
+    }
+
+    fn flush_if_full(&mut self) {
+        if self.out.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.open && !self.out.is_empty() {
+            let chunk = std::mem::replace(&mut self.out, String::with_capacity(CHUNK + CHUNK / 4));
+            self.open = (self.sink)(chunk);
+        }
+        self.out.clear();
+    }
+}
+
+/// The `le` values of [`RTT_BUCKETS`], formatted like the `prometheus` crate did
+/// (`0.001`, `1`, `5`): a changed spelling would be a new series.
+fn bucket_labels() -> &'static [String; RTT_BUCKETS.len()] {
+    static LE: std::sync::OnceLock<[String; RTT_BUCKETS.len()]> = std::sync::OnceLock::new();
+    LE.get_or_init(|| RTT_BUCKETS.map(|b| b.to_string()))
+}
+
+/// Appends `name="value"` with the value escaped per the exposition format.
+fn push_label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{self, TargetResult};
+    use crate::trunk::Transport;
+    use std::time::Duration;
+
+    fn labels() -> TargetLabels {
+        TargetLabels::new(
+            "id1",
+            "Main \"A\" \\ trunk",
+            "gw.example.com:5060",
+            "192.0.2.1:5060",
+            "udp",
+        )
+    }
+
+    fn answered(ms: u64) -> TargetResult {
+        let ip = "192.0.2.1".parse().ok();
+        let mut r = probe::blank_result(ip, 5060, Transport::Udp, Outcome::Ok);
+        r.status_code = Some(200);
+        r.rtt = Some(Duration::from_millis(ms));
+        r
+    }
+
+    fn resolution() -> Resolution {
+        Resolution {
+            addresses: vec!["192.0.2.1".parse().unwrap()],
+            literal: false,
+            pinned: false,
+            lookup_time: Duration::from_millis(2),
+            ttl: None,
+            failure: None,
+            srv: vec![],
+            naptr: vec![],
+        }
+    }
+
+    fn render(s: &Store) -> String {
+        let mut text = String::new();
+        s.render(&mut |c| {
+            text.push_str(&c);
+            true
+        });
+        // The probe's finishing time is the only value that is not fixed.
+        text.lines()
+            .map(
+                |l| match l.strip_prefix("trunkprobe_options_last_probe_timestamp_seconds{") {
+                    Some(rest) => {
+                        let (labels, at) = rest.rsplit_once(' ').unwrap();
+                        assert!(at.parse::<f64>().unwrap() > 1.7e9, "{l}");
+                        format!("trunkprobe_options_last_probe_timestamp_seconds{{{labels} NOW\n")
+                    }
+                    None => format!("{l}\n"),
+                },
+            )
+            .collect()
+    }
+
+    #[test]
+    fn one_target_renders_to_the_expected_text() {
+        let s = Store::new(Some("eu-west"), RttHistogram::Target);
+        s.track("id1", 7);
+        let l = labels();
+        s.record_dns(7, &l, &resolution());
+        s.record_probe(7, &l, &answered(3), true);
+        s.set_info(7, ["id1", &l.0[1], "custom", "udp", "no", "ip-based"]);
+        s.set_findings(7, "id1", &l.0[1], &[("qualify_slow", "warning")]);
+        let t = r#"trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west""#;
+        let mut want = format!(
+            "# HELP trunkprobe_options_up 1 if the target answers OPTIONS healthily, after up/down hysteresis.
+# TYPE trunkprobe_options_up gauge
+trunkprobe_options_up{{{t}}} 1
+# HELP trunkprobe_options_last_status_code SIP status code of the last final response (0 when none).
+# TYPE trunkprobe_options_last_status_code gauge
+trunkprobe_options_last_status_code{{{t}}} 200
+# HELP trunkprobe_options_probes_total OPTIONS probes by outcome (ok, sip_error, timeout, refused, tls_error, dns_error, network_error).
+# TYPE trunkprobe_options_probes_total counter
+trunkprobe_options_probes_total{{{t},outcome=\"ok\"}} 1
+# HELP trunkprobe_options_last_probe_timestamp_seconds Unix time the last probe of the target finished.
+# TYPE trunkprobe_options_last_probe_timestamp_seconds gauge
+trunkprobe_options_last_probe_timestamp_seconds{{{t}}} NOW
+# HELP trunkprobe_options_last_rtt_seconds OPTIONS round-trip time of the target's last answered probe (absent until one).
+# TYPE trunkprobe_options_last_rtt_seconds gauge
+trunkprobe_options_last_rtt_seconds{{{t}}} 0.003
+# HELP trunkprobe_options_rtt_seconds OPTIONS round-trip time, first send to final response.
+# TYPE trunkprobe_options_rtt_seconds histogram
+"
+        );
+        for (le, n) in [
+            ("0.001", 0),
+            ("0.0025", 0),
+            ("0.005", 1),
+            ("0.01", 1),
+            ("0.025", 1),
+            ("0.05", 1),
+            ("0.1", 1),
+            ("0.25", 1),
+            ("0.5", 1),
+            ("1", 1),
+            ("2", 1),
+            ("3", 1),
+            ("5", 1),
+            ("+Inf", 1),
+        ] {
+            want += &format!("trunkprobe_options_rtt_seconds_bucket{{{t},le=\"{le}\"}} {n}\n");
+        }
+        let g = r#"trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",location="eu-west""#;
+        want += &format!(
+            "trunkprobe_options_rtt_seconds_sum{{{t}}} 0.003
+trunkprobe_options_rtt_seconds_count{{{t}}} 1
+# HELP trunkprobe_dns_lookup_seconds Duration of the gateway's last A/AAAA lookup (0 for an IP literal).
+# TYPE trunkprobe_dns_lookup_seconds gauge
+trunkprobe_dns_lookup_seconds{{{g}}} 0.002
+# HELP trunkprobe_dns_addresses Addresses the gateway resolved to at the last lookup.
+# TYPE trunkprobe_dns_addresses gauge
+trunkprobe_dns_addresses{{{g}}} 1
+# HELP trunkprobe_trunk_info Trunk definition, always 1.
+# TYPE trunkprobe_trunk_info gauge
+trunkprobe_trunk_info{{trunk_id=\"id1\",trunk=\"Main \\\"A\\\" \\\\ trunk\",provider=\"custom\",transport=\"udp\",media_encryption=\"no\",auth_type=\"ip-based\",location=\"eu-west\"}} 1
+# HELP trunkprobe_finding 1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).
+# TYPE trunkprobe_finding gauge
+trunkprobe_finding{{trunk_id=\"id1\",trunk=\"Main \\\"A\\\" \\\\ trunk\",check=\"qualify_slow\",severity=\"warning\",location=\"eu-west\"}} 1
+"
+        );
+        assert_eq!(render(&s), want);
+    }
+
+    #[test]
+    fn trunk_histogram_and_off() {
+        let s = Store::new(None, RttHistogram::Trunk);
+        s.track("id1", 1);
+        let a = labels();
+        let mut b = labels();
+        b.0[3] = "192.0.2.2:5060".into();
+        s.record_probe(1, &a, &answered(3), true);
+        s.record_probe(1, &b, &answered(30), true);
+        // Unanswered: the last RTT stays.
+        let timeout = probe::blank_result(None, 5060, Transport::Udp, Outcome::Timeout);
+        s.record_probe(1, &b, &timeout, false);
+        let text = render(&s);
+        let h = r#"trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp"} 2"#;
+        assert!(text.contains(h), "{text}");
+        assert_eq!(
+            text.matches("trunkprobe_options_rtt_seconds_count").count(),
+            1
+        );
+        assert!(
+            text.contains(r#"target="192.0.2.2:5060",transport="udp"} 0.03"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"outcome="timeout"} 1"#), "{text}");
+
+        let s = Store::new(None, RttHistogram::Off);
+        s.track("id1", 1);
+        s.record_probe(1, &a, &answered(3), true);
+        let text = render(&s);
+        assert!(!text.contains("trunkprobe_options_rtt_seconds"), "{text}");
+        assert!(
+            text.contains("trunkprobe_options_last_rtt_seconds{"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn generations_and_removal() {
+        let s = Store::new(None, RttHistogram::Target);
+        s.track("id1", 1);
+        let l = labels();
+        s.record_probe(1, &l, &answered(3), true);
+        s.forget_target(1, &l);
+        assert_eq!(render(&s), "");
+        // Records of an old generation, or of a forgotten trunk, are dropped.
+        s.track("id1", 2);
+        s.record_probe(1, &l, &answered(3), true);
+        assert_eq!(render(&s), "");
+        s.record_probe(2, &l, &answered(3), true);
+        assert!(render(&s).contains("trunkprobe_options_up{"));
+        s.forget("id1");
+        s.record_probe(2, &l, &answered(3), true);
+        s.record_dns(2, &l, &resolution());
+        assert_eq!(render(&s), "");
+    }
+
+    #[test]
+    fn a_client_going_away_stops_the_render() {
+        let s = Store::new(None, RttHistogram::Target);
+        for i in 0..3000 {
+            let id = format!("trunk{i}");
+            s.track(&id, 1);
+            let l = TargetLabels::new(&id, &id, "gw:5060", "192.0.2.1:5060", "udp");
+            s.record_probe(1, &l, &answered(3), true);
+        }
+        let mut chunks = 0;
+        s.render(&mut |c| {
+            assert!(c.len() < 2 * CHUNK);
+            chunks += 1;
+            false
+        });
+        assert_eq!(chunks, 1);
+    }
+}
