@@ -35,7 +35,8 @@ pub const MTU_FIRST_RUN_WITHIN: Duration = Duration::from_secs(60);
 /// What a trunk's findings are made of; shared by its probe loops and the fleet.
 #[derive(Debug, Clone)]
 pub struct TrunkFindings {
-    pub trunk: Trunk,
+    /// Shared with the fleet's copy of the trunk.
+    pub trunk: Arc<Trunk>,
     /// The static (lint) findings of the current definition.
     pub lint: Vec<Finding>,
     /// Publish lint and ip_identifiers findings (shard 0 only: every shard resolves every gateway).
@@ -85,9 +86,14 @@ impl KeptReply {
 pub type SharedFindings = Arc<Mutex<TrunkFindings>>;
 
 impl TrunkFindings {
-    pub fn new(trunk: Trunk, lint: Vec<Finding>, trunk_level: bool, ip_identifiers: bool) -> Self {
+    pub fn new(
+        trunk: impl Into<Arc<Trunk>>,
+        lint: Vec<Finding>,
+        trunk_level: bool,
+        ip_identifiers: bool,
+    ) -> Self {
         TrunkFindings {
-            trunk,
+            trunk: trunk.into(),
             lint,
             trunk_level,
             ip_identifiers,

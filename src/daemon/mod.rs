@@ -235,6 +235,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let started = Instant::now();
     let metrics = Arc::new(Metrics::new(settings.location.as_deref()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(http::AppState {
@@ -274,6 +275,8 @@ pub async fn run(
             interval,
             limit: Arc::new(Semaphore::new(diagnostics::MTU_LADDERS_IN_FLIGHT)),
         }),
+        started,
+        first_probe_sent: false.into(),
     });
     // Origination is prober-wide: shard 0 checks it.
     let (uris_tx, uris_rx) = watch::channel(None);

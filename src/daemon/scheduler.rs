@@ -1,11 +1,19 @@
-//! The daemon's probe schedule: one loop per target at its trunk's
-//! `qualify_frequency`, first probes jittered over the interval, a semaphore
-//! bounding probes in flight, gateways re-resolved as their TTL allows,
-//! up/down hysteresis, sharding, and applying a new trunk list (add, remove,
-//! reschedule) without losing the state of unchanged trunks.
+//! The daemon's probe schedule: one task per target probing at its trunk's
+//! `qualify_frequency` (first probes jittered over the interval) and running
+//! the UDP size ladder when due, a semaphore bounding probes in flight,
+//! gateway names re-resolved as their TTL allows (a task per name; IP literals
+//! need none), up/down hysteresis, sharding, and applying a new trunk list
+//! (add, remove, reschedule) without losing the state of unchanged trunks.
+//!
+//! Scale: at 100,000 targets every byte a waiting target holds counts, so a
+//! target's task holds its labels, its address and two timers; the futures of
+//! a probe or a ladder are boxed only while they run.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +23,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::diagnostics::{self, MtuSchedule, SharedFindings, TrunkFindings};
-use crate::checks::{self, reachability};
+use crate::checks::{self, mtu::MtuResult, reachability};
 use crate::metrics::{Metrics, TargetLabels, TrunkState};
 use crate::probe::{self, HealthyCodes, Outcome, TargetResult};
 use crate::resolve::{DnsFailure, GatewayResolver, Resolution};
@@ -165,12 +173,19 @@ pub struct Ctx {
     pub stop: watch::Receiver<bool>,
     /// The UDP size ladder on its slow schedule; `None` with `--mtu-interval 0`.
     pub mtu: Option<MtuSchedule>,
+    /// When the daemon started, for the "first probe sent" log line.
+    pub started: Instant,
+    /// Set by the first probe sent (start-up time is measured to it).
+    pub first_probe_sent: AtomicBool,
 }
 
 struct Running {
-    trunk: Trunk,
+    /// Shared with the trunk's findings.
+    trunk: Arc<Trunk>,
     generation: u64,
-    task: Option<JoinHandle<()>>,
+    /// The trunk's probe loops (one per target; one per gateway name that DNS
+    /// resolves). Dropping the set aborts them all.
+    tasks: JoinSet<()>,
     /// Static and learnt findings, shared with the trunk's probe loops.
     findings: SharedFindings,
 }
@@ -233,6 +248,7 @@ impl Fleet {
         }
         let states: Vec<TrunkState> = trunks.iter().map(TrunkState::of).collect();
         for (key, trunk) in keys.into_iter().zip(trunks) {
+            let trunk = Arc::new(trunk);
             let restart = match self.running.get(&key) {
                 Some(r) if !probing_changed(&r.trunk, &trunk) => false,
                 Some(_) => {
@@ -268,15 +284,13 @@ impl Fleet {
     }
 
     fn stop_trunk(&mut self, key: &str) {
-        if let Some(r) = self.running.remove(key) {
-            if let Some(task) = r.task {
-                task.abort();
-            }
+        if let Some(mut r) = self.running.remove(key) {
+            r.tasks.abort_all();
             self.ctx.metrics.forget_trunk(key);
         }
     }
 
-    fn start_trunk(&mut self, key: String, trunk: Trunk) {
+    fn start_trunk(&mut self, key: String, trunk: Arc<Trunk>) {
         let generation = self.ctx.metrics.track_trunk(&key);
         let findings: SharedFindings = Arc::new(std::sync::Mutex::new(TrunkFindings::new(
             trunk.clone(),
@@ -284,45 +298,52 @@ impl Fleet {
             self.ctx.shard.reports_trunks(),
             !self.ctx.skip_auth_checks,
         )));
-        let task = match (TrunkState::of(&trunk), trunk.transport.valid()) {
-            (TrunkState::Active, Some(transport)) => {
-                let interval = Duration::from_secs(trunk.qualify_frequency as u64);
-                let ctx = self.ctx.clone();
-                let mut gateways = JoinSet::new();
-                for gw in &trunk.gateways {
-                    let Some(port) = gw.port() else { continue };
-                    let labels = TargetLabels::new(
-                        &key,
-                        trunk.label(),
-                        &format!("{}:{port}", gw.address),
-                        "",
-                        transport.as_str(),
-                    );
-                    let gw = GatewayJob {
-                        ctx: ctx.clone(),
-                        trunk_key: key.clone(),
-                        findings: findings.clone(),
-                        generation,
-                        labels,
-                        host: gw.address.clone(),
-                        port,
-                        transport,
-                        interval,
-                    };
-                    gateways.spawn(gw.run());
+        let mut tasks = JoinSet::new();
+        if let (TrunkState::Active, Some(transport)) =
+            (TrunkState::of(&trunk), trunk.transport.valid())
+        {
+            let interval = Duration::from_secs(trunk.qualify_frequency as u64);
+            let trunk_key: Arc<str> = key.as_str().into();
+            for gw in &trunk.gateways {
+                let Some(port) = gw.port() else { continue };
+                let labels = TargetLabels::new(
+                    &key,
+                    trunk.label(),
+                    &format!("{}:{port}", gw.address),
+                    "",
+                    transport.as_str(),
+                );
+                let gw = GatewayJob {
+                    ctx: self.ctx.clone(),
+                    trunk_key: trunk_key.clone(),
+                    findings: findings.clone(),
+                    generation,
+                    labels,
+                    host: gw.address.clone(),
+                    port,
+                    transport,
+                    interval,
+                };
+                // An IP literal (or a pinned name) never changes: its targets are
+                // probed by a task each, with no task watching DNS for them.
+                match self.ctx.resolver.resolve_locally(&gw.host) {
+                    Some(res) => {
+                        for job in gw.resolved(&res, &mut Vec::new()) {
+                            tasks.spawn(job.run());
+                        }
+                    }
+                    None => {
+                        tasks.spawn(gw.run());
+                    }
                 }
-                Some(tokio::spawn(async move {
-                    while gateways.join_next().await.is_some() {}
-                }))
             }
-            _ => None,
-        };
+        }
         self.running.insert(
             key,
             Running {
                 trunk,
                 generation,
-                task,
+                tasks,
                 findings,
             },
         );
@@ -331,21 +352,20 @@ impl Fleet {
     /// After the stop signal: waits for every loop to end (in-flight probes
     /// finish or time out), at most `deadline`.
     pub async fn drain(self, deadline: Duration) {
-        let tasks: Vec<JoinHandle<()>> =
-            self.running.into_values().filter_map(|r| r.task).collect();
         let _ = tokio::time::timeout(deadline, async {
-            for t in tasks {
-                let _ = t.await;
+            for mut r in self.running.into_values() {
+                while r.tasks.join_next().await.is_some() {}
             }
         })
         .await;
     }
 }
 
-/// One gateway of a trunk: resolves it and runs a loop per address.
+/// One gateway of a trunk whose name DNS resolves: follows its answers and runs
+/// a loop per address.
 struct GatewayJob {
     ctx: Arc<Ctx>,
-    trunk_key: String,
+    trunk_key: Arc<str>,
     findings: SharedFindings,
     generation: u64,
     /// With an empty target.
@@ -360,37 +380,18 @@ struct GatewayJob {
 type Addr = Option<IpAddr>;
 
 impl GatewayJob {
+    /// Re-resolves the gateway as its TTL allows until the stop signal, keeping
+    /// a loop per address of the latest answer.
     async fn run(self) {
         let mut stop = self.ctx.stop.clone();
-        // Dropping this map (the trunk's task aborted) aborts every loop.
+        // Dropping this map (the trunk's tasks aborted) aborts every loop.
         let mut loops: HashMap<Addr, (TargetLabels, TargetLoop)> = HashMap::new();
         let mut current: Vec<IpAddr> = Vec::new();
         loop {
             // Boxed: a lookup's future is large and every gateway's task would carry
             // it for its whole life (10,000 gateways held 200 MB that way).
             let res = Box::pin(self.ctx.resolver.resolve(&self.host, self.transport)).await;
-            self.ctx
-                .metrics
-                .record_dns(self.generation, &self.labels, &res);
-            let wanted: Vec<Addr> = match &res.failure {
-                None => {
-                    current = res.addresses.clone();
-                    let mut f = diagnostics::lock(&self.findings);
-                    if f.observe_addresses(&self.host, &current) {
-                        f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
-                    }
-                    current.iter().copied().map(Some).collect()
-                }
-                Some(f) if !current.is_empty() => {
-                    tracing::warn!(gateway = %self.labels.0[2], failure = %f.describe(), "gateway did not resolve; probing its last known addresses");
-                    current.iter().copied().map(Some).collect()
-                }
-                Some(_) => vec![None],
-            };
-            let owned: Vec<Addr> = wanted
-                .into_iter()
-                .filter(|a| self.ctx.shard.owns(&self.key(*a)))
-                .collect();
+            let owned = self.owned(&res, &mut current);
             let stale: Vec<Addr> = loops
                 .keys()
                 .filter(|a| !owned.contains(a))
@@ -424,10 +425,46 @@ impl GatewayJob {
                 _ = stop.wait_for(|s| *s) => break,
             }
         }
-        // Literal gateways end up here at once; every loop runs until the stop signal.
+        // Every loop runs until the stop signal.
         for (_, (_, target_loop)) in loops.drain() {
             target_loop.join().await;
         }
+    }
+
+    /// The targets of an answer that never changes (an IP literal, a pinned name).
+    fn resolved(&self, res: &Resolution, current: &mut Vec<IpAddr>) -> Vec<TargetJob> {
+        self.owned(res, current)
+            .into_iter()
+            .map(|a| self.target_job(a, res.failure.clone()))
+            .collect()
+    }
+
+    /// Records an answer and returns the addresses this shard probes: the
+    /// answer's, else (a failed lookup) the last known ones in `current`, else
+    /// `None` (probes record `dns_error`).
+    fn owned(&self, res: &Resolution, current: &mut Vec<IpAddr>) -> Vec<Addr> {
+        self.ctx
+            .metrics
+            .record_dns(self.generation, &self.labels, res);
+        let wanted: Vec<Addr> = match &res.failure {
+            None => {
+                current.clone_from(&res.addresses);
+                let mut f = diagnostics::lock(&self.findings);
+                if f.observe_addresses(&self.host, current) {
+                    f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+                }
+                current.iter().copied().map(Some).collect()
+            }
+            Some(f) if !current.is_empty() => {
+                tracing::warn!(gateway = %self.labels.0[2], failure = %f.describe(), "gateway did not resolve; probing its last known addresses");
+                current.iter().copied().map(Some).collect()
+            }
+            Some(_) => vec![None],
+        };
+        wanted
+            .into_iter()
+            .filter(|a| self.ctx.shard.owns(&self.key(*a)))
+            .collect()
     }
 
     fn key(&self, a: Addr) -> String {
@@ -450,12 +487,14 @@ impl GatewayJob {
             findings: self.findings.clone(),
             generation: self.generation,
             labels,
-            target: a.map(|ip| Target {
-                host: self.host.clone(),
-                addr: SocketAddr::new(ip, self.port),
-                transport: self.transport,
-            }),
-            failure: failure.unwrap_or(DnsFailure::NoAddress),
+            target: match a {
+                Some(ip) => Ok(Target {
+                    host: self.host.clone(),
+                    addr: SocketAddr::new(ip, self.port),
+                    transport: self.transport,
+                }),
+                None => Err(failure.unwrap_or(DnsFailure::NoAddress)),
+            },
             port: self.port,
             transport: self.transport,
             interval: self.interval,
@@ -463,8 +502,8 @@ impl GatewayJob {
     }
 }
 
-/// The task of one target's loop; aborted when dropped, so aborting a trunk's
-/// task (which owns its gateways' loops) stops every loop under it.
+/// The task of one target's loop; aborted when dropped, so aborting a gateway's
+/// task (which owns its addresses' loops) stops every loop under it.
 struct TargetLoop(JoinHandle<()>);
 
 impl TargetLoop {
@@ -486,16 +525,37 @@ impl Drop for TargetLoop {
     }
 }
 
-/// One address of a gateway, probed every `interval`.
+/// A future boxed while it runs: an idle target's task holds only the pointer.
+type InFlight<'a, T> = Option<Pin<Box<dyn Future<Output = T> + Send + 'a>>>;
+
+/// Awaits the future in flight; pending while there is none.
+async fn in_flight<T>(f: &mut InFlight<'_, T>) -> T {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`; pending forever with `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One address of a gateway: OPTIONS every `interval` and, on a UDP target with
+/// `--mtu-interval`, the size ladder on its slow schedule, in one task. A
+/// target waits nearly all the time, so the task is kept small: a probe's or a
+/// ladder's future is boxed only while it runs.
 struct TargetJob {
     ctx: Arc<Ctx>,
-    trunk_key: String,
+    trunk_key: Arc<str>,
     findings: SharedFindings,
     generation: u64,
     labels: TargetLabels,
-    /// `None`: the gateway has not resolved; each tick records a `dns_error`.
-    target: Option<Target>,
-    failure: DnsFailure,
+    /// The address probed, or why the gateway has none yet (each tick records a `dns_error`).
+    target: std::result::Result<Target, DnsFailure>,
     port: u16,
     transport: Transport,
     interval: Duration,
@@ -503,110 +563,126 @@ struct TargetJob {
 
 impl TargetJob {
     async fn run(self) {
-        let (answered_tx, answered_rx) = watch::channel(false);
-        tokio::join!(self.probe_loop(answered_tx), self.mtu_loop(answered_rx));
-    }
-
-    /// OPTIONS every `interval`; tells the MTU loop whether the target answers.
-    async fn probe_loop(&self, answered: watch::Sender<bool>) {
         let mut stop = self.ctx.stop.clone();
         let jitter_ms = self.interval.as_millis().max(1) as u64;
         let jitter = Duration::from_millis(rand::rng().random_range(0..jitter_ms));
         let mut next = Instant::now() + jitter;
         let mut health = Health::default();
+        let mut probe: InFlight<'_, TargetResult> = None;
+        // The ladder runs while the latest probe got an answer (a ladder against
+        // a silent target would only say "inconclusive"), never more than one at once.
+        let ladder_of = self.ladder_target();
+        let mut ladder: InFlight<'_, MtuResult> = None;
+        let mut ladder_due = ladder_of.map(|(mtu, _)| Instant::now() + mtu.first_delay());
+        let mut answered = false;
         loop {
+            // One timer for both schedules: the next probe (unless one runs) and the
+            // ladder (when due, the target answers and none runs).
+            let probe_at = probe.is_none().then_some(next);
+            let ladder_at = ladder_due.filter(|_| answered && ladder.is_none());
+            let wake = match (probe_at, ladder_at) {
+                (Some(p), Some(l)) => Some(p.min(l)),
+                (p, l) => p.or(l),
+            };
             tokio::select! {
-                _ = tokio::time::sleep_until(next) => {}
-                _ = stop.wait_for(|s| *s) => return,
+                _ = sleep_until_some(wake) => {
+                    let now = Instant::now();
+                    if probe_at.is_some_and(|at| at <= now) {
+                        let scheduled = next;
+                        next += self.interval;
+                        probe = Some(Box::pin(self.probe(scheduled)));
+                    }
+                    if let (Some((mtu, target)), Some(at)) = (ladder_of, ladder_at) {
+                        if at <= now {
+                            ladder_due = None;
+                            ladder = Some(Box::pin(async move {
+                                let _permit = mtu.limit.acquire().await;
+                                probe::mtu_ladder(target, &mtu.config).await
+                            }));
+                        }
+                    }
+                }
+                result = in_flight(&mut probe) => {
+                    probe = None;
+                    answered = matches!(result.outcome, Outcome::Ok | Outcome::SipError);
+                    self.record(&mut health, &result);
+                    let now = Instant::now();
+                    if next < now {
+                        next = now;
+                    }
+                }
+                mut result = in_flight(&mut ladder) => {
+                    ladder = None;
+                    if let Some((mtu, target)) = ladder_of {
+                        self.record_ladder(target, &mut result);
+                        ladder_due = Some(Instant::now() + mtu.next_delay());
+                    }
+                }
+                _ = stop.wait_for(|s| *s) => break,
             }
-            let scheduled = next;
-            next += self.interval;
-            let result = self.probe(scheduled).await;
-            let ok = result.outcome == Outcome::Ok;
-            if let Some(t) = health.observe(ok, self.ctx.hysteresis) {
-                self.log(t, &result);
-            }
-            self.ctx
-                .metrics
-                .record_probe(self.generation, &self.labels, &result, health.is_up());
-            answered.send_replace(matches!(result.outcome, Outcome::Ok | Outcome::SipError));
-            let mut f = diagnostics::lock(&self.findings);
-            if f.observe_reply(diagnostics::target_key(&self.labels), &result) {
-                f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
-            }
-            drop(f);
-            let now = Instant::now();
-            if next < now {
-                next = now;
-            }
+        }
+        // Stopping: a ladder is dropped, a probe in flight finishes and counts.
+        drop(ladder);
+        if let Some(p) = probe {
+            let result = p.await;
+            self.record(&mut health, &result);
         }
     }
 
-    /// The UDP size ladder every `--mtu-interval` while the target answers
-    /// OPTIONS (a ladder against a silent target would only say "inconclusive").
-    async fn mtu_loop(&self, mut answered: watch::Receiver<bool>) {
-        let (Some(mtu), Some(target)) = (&self.ctx.mtu, &self.target) else {
-            return;
-        };
-        if target.transport != Transport::Udp {
-            return;
+    /// The ladder's schedule and target, if this target gets ladders.
+    fn ladder_target(&self) -> Option<(&MtuSchedule, &Target)> {
+        match (&self.ctx.mtu, &self.target) {
+            (Some(mtu), Ok(target)) if target.transport == Transport::Udp => Some((mtu, target)),
+            _ => None,
         }
-        let mut stop = self.ctx.stop.clone();
-        let mut delay = mtu.first_delay();
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            tokio::select! {
-                r = answered.wait_for(|a| *a) => if r.is_err() { return },
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            let run = async {
-                let _permit = mtu.limit.acquire().await;
-                // Boxed: every UDP target's task would otherwise carry the ladder's future.
-                Box::pin(probe::mtu_ladder(target, &mtu.config)).await
-            };
-            let mut result = tokio::select! {
-                r = run => r,
-                _ = stop.wait_for(|s| *s) => return,
-            };
-            let mut f = diagnostics::lock(&self.findings);
-            f.observe_mtu(
-                diagnostics::target_key(&self.labels),
-                &target.host,
-                &mut result,
-            );
+    }
+
+    /// Feeds a probe result to the target's health, metrics and findings.
+    fn record(&self, health: &mut Health, result: &TargetResult) {
+        let ok = result.outcome == Outcome::Ok;
+        if let Some(t) = health.observe(ok, self.ctx.hysteresis) {
+            self.log(t, result);
+        }
+        self.ctx
+            .metrics
+            .record_probe(self.generation, &self.labels, result, health.is_up());
+        let mut f = diagnostics::lock(&self.findings);
+        if f.observe_reply(diagnostics::target_key(&self.labels), result) {
             f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
-            drop(f);
-            self.ctx
-                .metrics
-                .record_mtu(self.generation, &self.labels, &result);
-            tracing::debug!(target = %target.addr, verdict = ?result.verdict, largest = ?result.largest_answered, first_lost = ?result.first_lost, "UDP size ladder");
-            delay = mtu.next_delay();
         }
+    }
+
+    fn record_ladder(&self, target: &Target, result: &mut MtuResult) {
+        let mut f = diagnostics::lock(&self.findings);
+        f.observe_mtu(diagnostics::target_key(&self.labels), &target.host, result);
+        f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+        drop(f);
+        self.ctx
+            .metrics
+            .record_mtu(self.generation, &self.labels, result);
+        tracing::debug!(target = %target.addr, verdict = ?result.verdict, largest = ?result.largest_answered, first_lost = ?result.first_lost, "UDP size ladder");
     }
 
     async fn probe(&self, scheduled: Instant) -> TargetResult {
         match &self.target {
-            Some(target) => {
+            Ok(target) => {
                 let _permit = self.ctx.limit.acquire().await;
                 self.ctx
                     .metrics
                     .observe_lateness(Instant::now().saturating_duration_since(scheduled));
+                if !self.ctx.first_probe_sent.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        since_start_ms = self.ctx.started.elapsed().as_millis() as u64,
+                        "first probe sent"
+                    );
+                }
                 if target.transport == Transport::Udp {
                     let ex = self.ctx.udp.exchange(target).await;
                     return probe::evaluate(ex, &self.ctx.healthy);
                 }
-                // Boxed for the same reason as the lookup: TCP/TLS futures are large.
-                Box::pin(probe::probe_one(
-                    target,
-                    &self.ctx.exchange,
-                    &self.ctx.healthy,
-                ))
-                .await
+                probe::probe_one(target, &self.ctx.exchange, &self.ctx.healthy).await
             }
-            None => probe::dns_failure_result(&self.failure, self.port, self.transport),
+            Err(failure) => probe::dns_failure_result(failure, self.port, self.transport),
         }
     }
 
@@ -754,6 +830,65 @@ mod tests {
                 "recorded after stop"
             );
         }
+    }
+
+    fn test_ctx(mtu: bool) -> Arc<Ctx> {
+        let exchange = ExchangeConfig::new(Duration::from_secs(1));
+        let healthy = HealthyCodes::default();
+        Arc::new(Ctx {
+            metrics: Arc::new(Metrics::new(None)),
+            resolver: GatewayResolver::with_server("127.0.0.1:53".parse().unwrap()).unwrap(),
+            exchange: exchange.clone(),
+            healthy: healthy.clone(),
+            limit: Arc::new(Semaphore::new(1)),
+            udp: UdpProber::new(exchange.clone()),
+            hysteresis: H,
+            shard: Shard::default(),
+            skip_auth_checks: false,
+            dns_min_interval: DNS_MIN_INTERVAL,
+            stop: watch::channel(false).1,
+            mtu: mtu.then(|| MtuSchedule {
+                config: crate::probe::MtuConfig::new(exchange, healthy),
+                interval: Duration::from_secs(3600),
+                limit: Arc::new(Semaphore::new(1)),
+            }),
+            started: Instant::now(),
+            first_probe_sent: false.into(),
+        })
+    }
+
+    /// What every waiting target holds: its task's future (the struct plus the
+    /// state at its await points) and the heap behind them. At 100,000 targets
+    /// each 100 bytes here are 10 MB, so the sizes are pinned; the probe and the
+    /// ladder are boxed while they run and must not creep back inline.
+    #[test]
+    fn a_waiting_target_stays_small() {
+        let ctx = test_ctx(true);
+        let findings: SharedFindings = Arc::new(std::sync::Mutex::new(TrunkFindings::new(
+            Trunk::with_defaults("t"),
+            Vec::new(),
+            true,
+            true,
+        )));
+        let gw = GatewayJob {
+            ctx,
+            trunk_key: "t".into(),
+            findings,
+            generation: 1,
+            labels: TargetLabels::new("t", "t", "192.0.2.1:5060", "", "udp"),
+            host: "192.0.2.1".into(),
+            port: 5060,
+            transport: Transport::Udp,
+            interval: Duration::from_secs(60),
+        };
+        let job = gw.target_job(Some("192.0.2.1".parse().unwrap()), None);
+        let target = std::mem::size_of::<TargetJob>();
+        let task = std::mem::size_of_val(&job.run());
+        let gateway = std::mem::size_of_val(&gw.run());
+        println!("TargetJob {target} B, its task's future {task} B, a DNS gateway's {gateway} B");
+        assert!(target <= 256, "TargetJob is {target} bytes");
+        assert!(task <= 1100, "a target's future is {task} bytes");
+        assert!(gateway <= 1100, "a gateway's future is {gateway} bytes");
     }
 
     #[test]
