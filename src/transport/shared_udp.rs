@@ -110,7 +110,7 @@ struct Driver {
     config: Arc<ExchangeConfig>,
     table: TransactionTable<Pending>,
     /// The source address the kernel picks for each destination (the Via sent-by).
-    sources: HashMap<IpAddr, IpAddr>,
+    sources: SourceCache,
     port: u16,
 }
 
@@ -121,7 +121,7 @@ impl Driver {
             socket,
             config,
             table: TransactionTable::new(),
-            sources: HashMap::new(),
+            sources: SourceCache::new(SourceCache::GENERATION),
             port,
         }
     }
@@ -260,8 +260,8 @@ impl Driver {
     }
 
     fn source_for(&mut self, dst: IpAddr) -> io::Result<IpAddr> {
-        if let Some(ip) = self.sources.get(&dst) {
-            return Ok(*ip);
+        if let Some(ip) = self.sources.get(dst) {
+            return Ok(ip);
         }
         // A connected UDP socket sends nothing; it only asks the routing table.
         let unspecified: IpAddr = if dst.is_ipv4() {
@@ -274,6 +274,51 @@ impl Driver {
         let ip = probe.local_addr()?.ip();
         self.sources.insert(dst, ip);
         Ok(ip)
+    }
+}
+
+/// The source address of each destination, bounded: two generations of at most
+/// `generation` entries. A hit in the old generation moves to the new one; when
+/// the new one is full, the old one is dropped. A fleet of up to `generation`
+/// destinations stays cached whole, and a destination that left it (its DNS
+/// answer moved on) ages out instead of staying for the life of the daemon.
+struct SourceCache {
+    new: HashMap<IpAddr, IpAddr>,
+    old: HashMap<IpAddr, IpAddr>,
+    generation: usize,
+}
+
+impl SourceCache {
+    /// At most 2 × 131,072 entries (≈ 10 MB), above the 100,000 targets `serve` is sized for.
+    const GENERATION: usize = 1 << 17;
+
+    fn new(generation: usize) -> SourceCache {
+        SourceCache {
+            new: HashMap::new(),
+            old: HashMap::new(),
+            generation: generation.max(1),
+        }
+    }
+
+    fn get(&mut self, dst: IpAddr) -> Option<IpAddr> {
+        if let Some(ip) = self.new.get(&dst) {
+            return Some(*ip);
+        }
+        let ip = self.old.remove(&dst)?;
+        self.insert(dst, ip);
+        Some(ip)
+    }
+
+    fn insert(&mut self, dst: IpAddr, source: IpAddr) {
+        if self.new.len() >= self.generation {
+            self.old = std::mem::take(&mut self.new);
+        }
+        self.new.insert(dst, source);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.new.len() + self.old.len()
     }
 }
 
@@ -373,5 +418,46 @@ fn sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
             Some(SocketAddrV6::new(ip, u16::from_be(a.sin6_port), 0, a.sin6_scope_id).into())
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u32) -> IpAddr {
+        Ipv4Addr::from(0x0a00_0000 + n).into()
+    }
+
+    #[test]
+    fn the_source_cache_is_bounded_and_keeps_what_is_used() {
+        let src: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+        let mut c = SourceCache::new(4);
+        for n in 0..1000 {
+            c.insert(ip(n), src);
+            assert!(c.len() <= 8, "{} entries", c.len());
+        }
+        assert_eq!(c.get(ip(999)), Some(src));
+        assert_eq!(c.get(ip(0)), None, "long unused: evicted");
+        // A working set no larger than a generation stays cached as it cycles.
+        let mut c = SourceCache::new(4);
+        for round in 0..10 {
+            for n in 0..4 {
+                if c.get(ip(n)).is_none() {
+                    assert_eq!(round, 0, "{n} missed in round {round}");
+                    c.insert(ip(n), src);
+                }
+            }
+        }
+        // Used entries survive a rotation: the old generation hands them over.
+        let mut c = SourceCache::new(2);
+        c.insert(ip(1), src);
+        c.insert(ip(2), src);
+        c.insert(ip(3), src);
+        assert_eq!(c.get(ip(1)), Some(src));
+        c.insert(ip(4), src);
+        assert_eq!(c.get(ip(1)), Some(src));
+        assert_eq!(c.get(ip(3)), Some(src));
+        assert!(c.len() <= 4);
     }
 }
