@@ -277,6 +277,7 @@ pub async fn run(
         }),
         started,
         first_probe_sent: false.into(),
+        wheel: scheduler::Wheel::start(stop_rx.clone()),
     });
     // Origination is prober-wide: shard 0 checks it.
     let (uris_tx, uris_rx) = watch::channel(None);

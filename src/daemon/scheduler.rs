@@ -1,24 +1,23 @@
-//! The daemon's probe schedule: one task per target probing at its trunk's
-//! `qualify_frequency` (first probes jittered over the interval) and running
-//! the UDP size ladder when due, a semaphore bounding probes in flight,
-//! gateway names re-resolved as their TTL allows (a task per name; IP literals
-//! need none), up/down hysteresis, sharding, and applying a new trunk list
-//! (add, remove, reschedule) without losing the state of unchanged trunks.
+//! The daemon's probe schedule: every target probed at its trunk's
+//! `qualify_frequency` (first probes jittered over the interval) and given the
+//! UDP size ladder when due, a semaphore bounding probes in flight, gateway
+//! names re-resolved as their TTL allows (a task per name; IP literals need
+//! none), up/down hysteresis, sharding, and applying a new trunk list (add,
+//! remove, reschedule) without losing the state of unchanged trunks.
 //!
-//! Scale: at 100,000 targets every byte a waiting target holds counts, so a
-//! target's task holds its labels, its address and two timers; the futures of
-//! a probe or a ladder are boxed only while they run.
+//! Scale: at 100,000 targets every byte a waiting target holds counts. One
+//! [`Wheel`] (a timer queue and its task) holds every target's next probe and
+//! ladder and spawns each as a task when due; a waiting target is only its
+//! [`TargetJob`] (labels, address, health) and a queue entry.
 
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -177,14 +176,18 @@ pub struct Ctx {
     pub started: Instant,
     /// Set by the first probe sent (start-up time is measured to it).
     pub first_probe_sent: AtomicBool,
+    /// Every target's timers.
+    pub wheel: Wheel,
 }
 
 struct Running {
     /// Shared with the trunk's findings.
     trunk: Arc<Trunk>,
     generation: u64,
-    /// The trunk's probe loops (one per target; one per gateway name that DNS
-    /// resolves). Dropping the set aborts them all.
+    /// The targets of its IP-literal (and pinned) gateways; dropped, they stop.
+    targets: Vec<TargetHandle>,
+    /// A task per gateway name that DNS resolves, owning that gateway's
+    /// targets. Dropping the set aborts them all.
     tasks: JoinSet<()>,
     /// Static and learnt findings, shared with the trunk's probe loops.
     findings: SharedFindings,
@@ -299,6 +302,7 @@ impl Fleet {
             !self.ctx.skip_auth_checks,
         )));
         let mut tasks = JoinSet::new();
+        let mut targets = Vec::new();
         if let (TrunkState::Active, Some(transport)) =
             (TrunkState::of(&trunk), trunk.transport.valid())
         {
@@ -324,12 +328,12 @@ impl Fleet {
                     transport,
                     interval,
                 };
-                // An IP literal (or a pinned name) never changes: its targets are
-                // probed by a task each, with no task watching DNS for them.
+                // An IP literal (or a pinned name) never changes: its targets go
+                // on the wheel at once, with no task watching DNS for them.
                 match self.ctx.resolver.resolve_locally(&gw.host) {
                     Some(res) => {
-                        for job in gw.resolved(&res, &mut Vec::new()) {
-                            tasks.spawn(job.run());
+                        for job in gw.resolved(&res) {
+                            targets.push(TargetHandle::start(job));
                         }
                     }
                     None => {
@@ -343,6 +347,7 @@ impl Fleet {
             Running {
                 trunk,
                 generation,
+                targets,
                 tasks,
                 findings,
             },
@@ -354,6 +359,9 @@ impl Fleet {
     pub async fn drain(self, deadline: Duration) {
         let _ = tokio::time::timeout(deadline, async {
             for mut r in self.running.into_values() {
+                for t in r.targets.drain(..) {
+                    t.join().await;
+                }
                 while r.tasks.join_next().await.is_some() {}
             }
         })
@@ -384,14 +392,14 @@ impl GatewayJob {
     /// a loop per address of the latest answer.
     async fn run(self) {
         let mut stop = self.ctx.stop.clone();
-        // Dropping this map (the trunk's tasks aborted) aborts every loop.
-        let mut loops: HashMap<Addr, (TargetLabels, TargetLoop)> = HashMap::new();
+        // Dropping this map (the trunk's tasks aborted) stops every target.
+        let mut loops: HashMap<Addr, (TargetLabels, TargetHandle)> = HashMap::new();
         let mut current: Vec<IpAddr> = Vec::new();
         loop {
             // Boxed: a lookup's future is large and every gateway's task would carry
             // it for its whole life (10,000 gateways held 200 MB that way).
             let res = Box::pin(self.ctx.resolver.resolve(&self.host, self.transport)).await;
-            let owned = self.owned(&res, &mut current);
+            let owned = self.owned(&res, &mut current, true);
             let stale: Vec<Addr> = loops
                 .keys()
                 .filter(|a| !owned.contains(a))
@@ -415,7 +423,7 @@ impl GatewayJob {
                 }
                 let job = self.target_job(a, res.failure.clone());
                 let labels = job.labels.clone();
-                loops.insert(a, (labels, TargetLoop(tokio::spawn(job.run()))));
+                loops.insert(a, (labels, TargetHandle::start(job)));
             }
             let Some(after) = dns_refresh_after(&res, self.ctx.dns_min_interval) else {
                 break;
@@ -431,9 +439,11 @@ impl GatewayJob {
         }
     }
 
-    /// The targets of an answer that never changes (an IP literal, a pinned name).
-    fn resolved(&self, res: &Resolution, current: &mut Vec<IpAddr>) -> Vec<TargetJob> {
-        self.owned(res, current)
+    /// The targets of an answer that never changes (an IP literal, a pinned
+    /// name), while the fleet starts the trunk (it publishes the findings once
+    /// it is done, not once per gateway).
+    fn resolved(&self, res: &Resolution) -> Vec<TargetJob> {
+        self.owned(res, &mut Vec::new(), false)
             .into_iter()
             .map(|a| self.target_job(a, res.failure.clone()))
             .collect()
@@ -441,8 +451,9 @@ impl GatewayJob {
 
     /// Records an answer and returns the addresses this shard probes: the
     /// answer's, else (a failed lookup) the last known ones in `current`, else
-    /// `None` (probes record `dns_error`).
-    fn owned(&self, res: &Resolution, current: &mut Vec<IpAddr>) -> Vec<Addr> {
+    /// `None` (probes record `dns_error`). Publishes the findings if the
+    /// addresses changed and `publish` says so.
+    fn owned(&self, res: &Resolution, current: &mut Vec<IpAddr>, publish: bool) -> Vec<Addr> {
         self.ctx
             .metrics
             .record_dns(self.generation, &self.labels, res);
@@ -450,7 +461,7 @@ impl GatewayJob {
             None => {
                 current.clone_from(&res.addresses);
                 let mut f = diagnostics::lock(&self.findings);
-                if f.observe_addresses(&self.host, current) {
+                if f.observe_addresses(&self.host, current) && publish {
                     f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
                 }
                 current.iter().copied().map(Some).collect()
@@ -498,41 +509,94 @@ impl GatewayJob {
             port: self.port,
             transport: self.transport,
             interval: self.interval,
+            state: Default::default(),
         }
     }
 }
 
-/// The task of one target's loop; aborted when dropped, so aborting a gateway's
-/// task (which owns its addresses' loops) stops every loop under it.
-struct TargetLoop(JoinHandle<()>);
+/// What the wheel starts when a timer is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    Probe,
+    Ladder,
+}
 
-impl TargetLoop {
-    /// Aborts the loop and waits until it no longer runs (nor records).
-    async fn stop(mut self) {
-        self.0.abort();
-        let _ = (&mut self.0).await;
-    }
+/// One timer of the wheel: a target's next probe or ladder.
+struct Timer {
+    at: Instant,
+    due: Due,
+    job: Arc<TargetJob>,
+}
 
-    /// Waits for the loop to end by itself (after the stop signal).
-    async fn join(mut self) {
-        let _ = (&mut self.0).await;
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
     }
 }
 
-impl Drop for TargetLoop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl Eq for Timer {}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
-/// A future boxed while it runs: an idle target's task holds only the pointer.
-type InFlight<'a, T> = Option<Pin<Box<dyn Future<Output = T> + Send + 'a>>>;
+impl Ord for Timer {
+    /// Reversed: the earliest timer is the greatest, on top of the (max-)heap.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.at.cmp(&self.at)
+    }
+}
 
-/// Awaits the future in flight; pending while there is none.
-async fn in_flight<T>(f: &mut InFlight<'_, T>) -> T {
-    match f {
-        Some(f) => f.await,
-        None => std::future::pending().await,
+/// Every target's next probe and next ladder in one timer queue, driven by one
+/// task that spawns a probe (or a ladder) when it is due. A waiting target
+/// costs its [`TargetJob`] and a queue entry, not a task sleeping on its own
+/// timer (~1.2 KB each, 120 MB at 100,000 targets). Ends at the stop signal.
+#[derive(Clone)]
+pub struct Wheel(mpsc::UnboundedSender<Timer>);
+
+impl Wheel {
+    pub fn start(stop: watch::Receiver<bool>) -> Wheel {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_wheel(rx, stop));
+        Wheel(tx)
+    }
+
+    fn at(&self, at: Instant, due: Due, job: Arc<TargetJob>) {
+        // Fails only after the stop signal, when nothing new starts anyway.
+        let _ = self.0.send(Timer { at, due, job });
+    }
+}
+
+async fn run_wheel(mut rx: mpsc::UnboundedReceiver<Timer>, mut stop: watch::Receiver<bool>) {
+    let mut queue: BinaryHeap<Timer> = BinaryHeap::new();
+    loop {
+        let next = queue.peek().map(|t| t.at);
+        tokio::select! {
+            // Due timers first: a steady stream of new ones must not starve them.
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            _ = sleep_until_some(next) => {
+                let now = Instant::now();
+                while let Some(t) = queue.peek_mut() {
+                    if t.at > now {
+                        break;
+                    }
+                    let t = std::collections::binary_heap::PeekMut::pop(t);
+                    t.job.fire(t.due, t.at);
+                }
+            }
+            t = rx.recv() => match t {
+                Some(t) => {
+                    queue.push(t);
+                    while let Ok(t) = rx.try_recv() {
+                        queue.push(t);
+                    }
+                }
+                None => return,
+            },
+        }
     }
 }
 
@@ -544,10 +608,60 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
+/// A scheduled target as its trunk or gateway holds it; dropped, it stops
+/// (nothing new starts, a probe or ladder in flight is aborted).
+struct TargetHandle(Arc<TargetJob>);
+
+impl TargetHandle {
+    /// Schedules the target's first probe (jittered over the interval) and ladder.
+    fn start(job: TargetJob) -> TargetHandle {
+        let job = Arc::new(job);
+        let now = Instant::now();
+        let jitter_ms = job.interval.as_millis().max(1) as u64;
+        let jitter = Duration::from_millis(rand::rng().random_range(0..jitter_ms));
+        job.ctx.wheel.at(now + jitter, Due::Probe, job.clone());
+        if let Some((mtu, _)) = job.ladder_target() {
+            job.ctx
+                .wheel
+                .at(now + mtu.first_delay(), Due::Ladder, job.clone());
+        }
+        TargetHandle(job)
+    }
+
+    /// Stops the target and waits until nothing of it runs (nor records).
+    async fn stop(self) {
+        let (probe, ladder) = self.0.halt();
+        for task in [probe, ladder].into_iter().flatten() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// After the stop signal: the ladder is dropped, a probe in flight
+    /// finishes and counts.
+    async fn join(self) {
+        let (probe, ladder) = self.0.halt();
+        if let Some(ladder) = ladder {
+            ladder.abort();
+        }
+        if let Some(probe) = probe {
+            let _ = probe.await;
+        }
+    }
+}
+
+impl Drop for TargetHandle {
+    fn drop(&mut self) {
+        let (probe, ladder) = self.0.halt();
+        for task in [probe, ladder].into_iter().flatten() {
+            task.abort();
+        }
+    }
+}
+
 /// One address of a gateway: OPTIONS every `interval` and, on a UDP target with
-/// `--mtu-interval`, the size ladder on its slow schedule, in one task. A
-/// target waits nearly all the time, so the task is kept small: a probe's or a
-/// ladder's future is boxed only while it runs.
+/// `--mtu-interval`, the size ladder on its slow schedule. The [`Wheel`] starts
+/// each as a task of its own when due; in between the target is only this struct.
 struct TargetJob {
     ctx: Arc<Ctx>,
     trunk_key: Arc<str>,
@@ -559,73 +673,96 @@ struct TargetJob {
     port: u16,
     transport: Transport,
     interval: Duration,
+    state: std::sync::Mutex<TargetState>,
+}
+
+/// What changes as a target is probed.
+#[derive(Default)]
+struct TargetState {
+    health: Health,
+    /// The latest probe got an answer: the ladder runs only then (against a
+    /// silent target it would only say "inconclusive").
+    answered: bool,
+    /// The ladder is due and waits for an answer.
+    ladder_waiting: bool,
+    /// Removed, replaced or shutting down: nothing new starts.
+    stopped: bool,
+    /// The probe and the ladder in flight, each at most one.
+    probe: Option<JoinHandle<()>>,
+    ladder: Option<JoinHandle<()>>,
 }
 
 impl TargetJob {
-    async fn run(self) {
-        let mut stop = self.ctx.stop.clone();
-        let jitter_ms = self.interval.as_millis().max(1) as u64;
-        let jitter = Duration::from_millis(rand::rng().random_range(0..jitter_ms));
-        let mut next = Instant::now() + jitter;
-        let mut health = Health::default();
-        let mut probe: InFlight<'_, TargetResult> = None;
-        // The ladder runs while the latest probe got an answer (a ladder against
-        // a silent target would only say "inconclusive"), never more than one at once.
-        let ladder_of = self.ladder_target();
-        let mut ladder: InFlight<'_, MtuResult> = None;
-        let mut ladder_due = ladder_of.map(|(mtu, _)| Instant::now() + mtu.first_delay());
-        let mut answered = false;
-        loop {
-            // One timer for both schedules: the next probe (unless one runs) and the
-            // ladder (when due, the target answers and none runs).
-            let probe_at = probe.is_none().then_some(next);
-            let ladder_at = ladder_due.filter(|_| answered && ladder.is_none());
-            let wake = match (probe_at, ladder_at) {
-                (Some(p), Some(l)) => Some(p.min(l)),
-                (p, l) => p.or(l),
-            };
-            tokio::select! {
-                _ = sleep_until_some(wake) => {
-                    let now = Instant::now();
-                    if probe_at.is_some_and(|at| at <= now) {
-                        let scheduled = next;
-                        next += self.interval;
-                        probe = Some(Box::pin(self.probe(scheduled)));
-                    }
-                    if let (Some((mtu, target)), Some(at)) = (ladder_of, ladder_at) {
-                        if at <= now {
-                            ladder_due = None;
-                            ladder = Some(Box::pin(async move {
-                                let _permit = mtu.limit.acquire().await;
-                                probe::mtu_ladder(target, &mtu.config).await
-                            }));
-                        }
-                    }
-                }
-                result = in_flight(&mut probe) => {
-                    probe = None;
-                    answered = matches!(result.outcome, Outcome::Ok | Outcome::SipError);
-                    self.record(&mut health, &result);
-                    let now = Instant::now();
-                    if next < now {
-                        next = now;
-                    }
-                }
-                mut result = in_flight(&mut ladder) => {
-                    ladder = None;
-                    if let Some((mtu, target)) = ladder_of {
-                        self.record_ladder(target, &mut result);
-                        ladder_due = Some(Instant::now() + mtu.next_delay());
-                    }
-                }
-                _ = stop.wait_for(|s| *s) => break,
+    fn lock(&self) -> std::sync::MutexGuard<'_, TargetState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the target stopped; returns its tasks in flight.
+    fn halt(&self) -> (Option<JoinHandle<()>>, Option<JoinHandle<()>>) {
+        let mut s = self.lock();
+        s.stopped = true;
+        (s.probe.take(), s.ladder.take())
+    }
+
+    /// Whether new work may start (not stopped, no stop signal).
+    fn live(&self, s: &TargetState) -> bool {
+        !s.stopped && !*self.ctx.stop.borrow()
+    }
+
+    /// A timer of the wheel is due: starts the probe or the ladder.
+    fn fire(self: Arc<Self>, due: Due, at: Instant) {
+        let mut s = self.lock();
+        if !self.live(&s) {
+            return;
+        }
+        match due {
+            Due::Probe => {
+                let job = self.clone();
+                s.probe = Some(tokio::spawn(job.probe_once(at)));
+            }
+            Due::Ladder if !s.answered => s.ladder_waiting = true,
+            Due::Ladder => {
+                let job = self.clone();
+                s.ladder = Some(tokio::spawn(job.ladder_once()));
             }
         }
-        // Stopping: a ladder is dropped, a probe in flight finishes and counts.
-        drop(ladder);
-        if let Some(p) = probe {
-            let result = p.await;
-            self.record(&mut health, &result);
+    }
+
+    /// One probe, scheduled at `scheduled`; then the next one an interval
+    /// later (at once if this one ended later than that).
+    async fn probe_once(self: Arc<Self>, scheduled: Instant) {
+        let result = self.probe(scheduled).await;
+        self.record(&result);
+        let now = Instant::now();
+        let mut s = self.lock();
+        // This task ends here: dropping its handle frees it at once.
+        s.probe = None;
+        if !self.live(&s) {
+            return;
+        }
+        let next = (scheduled + self.interval).max(now);
+        self.ctx.wheel.at(next, Due::Probe, self.clone());
+        if s.answered && s.ladder_waiting {
+            s.ladder_waiting = false;
+            self.ctx.wheel.at(now, Due::Ladder, self.clone());
+        }
+    }
+
+    /// One UDP size ladder; then the next one an interval (±10%) later.
+    async fn ladder_once(self: Arc<Self>) {
+        let Some((mtu, target)) = self.ladder_target() else {
+            return;
+        };
+        let mut result = {
+            let _permit = mtu.limit.acquire().await;
+            probe::mtu_ladder(target, &mtu.config).await
+        };
+        self.record_ladder(target, &mut result);
+        let mut s = self.lock();
+        s.ladder = None;
+        if self.live(&s) {
+            let next = Instant::now() + mtu.next_delay();
+            self.ctx.wheel.at(next, Due::Ladder, self.clone());
         }
     }
 
@@ -638,14 +775,20 @@ impl TargetJob {
     }
 
     /// Feeds a probe result to the target's health, metrics and findings.
-    fn record(&self, health: &mut Health, result: &TargetResult) {
+    fn record(&self, result: &TargetResult) {
         let ok = result.outcome == Outcome::Ok;
-        if let Some(t) = health.observe(ok, self.ctx.hysteresis) {
+        let (transition, up) = {
+            let mut s = self.lock();
+            s.answered = matches!(result.outcome, Outcome::Ok | Outcome::SipError);
+            let t = s.health.observe(ok, self.ctx.hysteresis);
+            (t, s.health.is_up())
+        };
+        if let Some(t) = transition {
             self.log(t, result);
         }
         self.ctx
             .metrics
-            .record_probe(self.generation, &self.labels, result, health.is_up());
+            .record_probe(self.generation, &self.labels, result, up);
         let mut f = diagnostics::lock(&self.findings);
         if f.observe_reply(diagnostics::target_key(&self.labels), result) {
             f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
@@ -805,34 +948,10 @@ mod tests {
         assert_eq!(dns_refresh_after(&r, min), None);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_stopped_target_loop_no_longer_records() {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        for _ in 0..20 {
-            let records = Arc::new(AtomicU64::new(0));
-            let r = records.clone();
-            // Like a probe loop: an await, then a record in the same poll (made
-            // slow here, so the abort lands while the loop runs on the other worker).
-            let l = TargetLoop(tokio::spawn(async move {
-                loop {
-                    tokio::task::yield_now().await;
-                    std::thread::sleep(Duration::from_millis(2));
-                    r.fetch_add(1, Ordering::SeqCst);
-                }
-            }));
-            tokio::time::sleep(Duration::from_millis(3)).await;
-            l.stop().await;
-            let after_stop = records.load(Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            assert_eq!(
-                records.load(Ordering::SeqCst),
-                after_stop,
-                "recorded after stop"
-            );
-        }
-    }
-
     fn test_ctx(mtu: bool) -> Arc<Ctx> {
+        // The stop signal never comes (a dropped sender would end the wheel).
+        let (stop_tx, stop) = watch::channel(false);
+        std::mem::forget(stop_tx);
         let exchange = ExchangeConfig::new(Duration::from_secs(1));
         let healthy = HealthyCodes::default();
         Arc::new(Ctx {
@@ -846,7 +965,7 @@ mod tests {
             shard: Shard::default(),
             skip_auth_checks: false,
             dns_min_interval: DNS_MIN_INTERVAL,
-            stop: watch::channel(false).1,
+            stop: stop.clone(),
             mtu: mtu.then(|| MtuSchedule {
                 config: crate::probe::MtuConfig::new(exchange, healthy),
                 interval: Duration::from_secs(3600),
@@ -854,23 +973,18 @@ mod tests {
             }),
             started: Instant::now(),
             first_probe_sent: false.into(),
+            wheel: Wheel::start(stop),
         })
     }
 
-    /// What every waiting target holds: its task's future (the struct plus the
-    /// state at its await points) and the heap behind them. At 100,000 targets
-    /// each 100 bytes here are 10 MB, so the sizes are pinned; the probe and the
-    /// ladder are boxed while they run and must not creep back inline.
-    #[test]
-    fn a_waiting_target_stays_small() {
-        let ctx = test_ctx(true);
+    fn test_gateway(ctx: Arc<Ctx>) -> GatewayJob {
         let findings: SharedFindings = Arc::new(std::sync::Mutex::new(TrunkFindings::new(
             Trunk::with_defaults("t"),
             Vec::new(),
             true,
             true,
         )));
-        let gw = GatewayJob {
+        GatewayJob {
             ctx,
             trunk_key: "t".into(),
             findings,
@@ -880,15 +994,78 @@ mod tests {
             port: 5060,
             transport: Transport::Udp,
             interval: Duration::from_secs(60),
-        };
-        let job = gw.target_job(Some("192.0.2.1".parse().unwrap()), None);
+        }
+    }
+
+    /// What every waiting target holds: its [`TargetJob`] (and the heap behind
+    /// its labels) and a timer on the wheel, no task. At 100,000 targets each
+    /// 100 bytes here are 10 MB, so the sizes are pinned.
+    #[tokio::test]
+    async fn a_waiting_target_stays_small() {
+        let gw = test_gateway(test_ctx(true));
         let target = std::mem::size_of::<TargetJob>();
-        let task = std::mem::size_of_val(&job.run());
+        let timer = std::mem::size_of::<Timer>();
         let gateway = std::mem::size_of_val(&gw.run());
-        println!("TargetJob {target} B, its task's future {task} B, a DNS gateway's {gateway} B");
-        assert!(target <= 256, "TargetJob is {target} bytes");
-        assert!(task <= 1100, "a target's future is {task} bytes");
+        println!("TargetJob {target} B, a timer {timer} B, a DNS gateway's task {gateway} B");
+        assert!(target <= 400, "TargetJob is {target} bytes");
+        assert!(timer <= 32, "a timer is {timer} bytes");
         assert!(gateway <= 1100, "a gateway's future is {gateway} bytes");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_target_no_longer_records() {
+        use std::sync::atomic::AtomicU64;
+        let gw = test_gateway(test_ctx(false));
+        for _ in 0..20 {
+            let job = Arc::new(gw.target_job(Some("192.0.2.1".parse().unwrap()), None));
+            let records = Arc::new(AtomicU64::new(0));
+            let r = records.clone();
+            // Like a probe in flight: an await, then a record in the same poll (made
+            // slow here, so the abort lands while it runs on the other worker).
+            job.lock().probe = Some(tokio::spawn(async move {
+                loop {
+                    tokio::task::yield_now().await;
+                    std::thread::sleep(Duration::from_millis(2));
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+            let handle = TargetHandle(job.clone());
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            handle.stop().await;
+            let after_stop = records.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(
+                records.load(Ordering::SeqCst),
+                after_stop,
+                "recorded after stop"
+            );
+            let s = job.lock();
+            assert!(s.stopped && s.probe.is_none());
+            drop(s);
+            // Nothing new starts on a stopped target.
+            job.clone().fire(Due::Probe, Instant::now());
+            assert!(job.lock().probe.is_none());
+        }
+    }
+
+    /// The wheel starts a probe when its time comes, then schedules the next
+    /// one an interval later; a dropped handle stops the target.
+    #[tokio::test]
+    async fn the_wheel_probes_each_interval() {
+        let mut gw = test_gateway(test_ctx(false));
+        gw.interval = Duration::from_millis(50);
+        // No address: each tick records a dns_error without any network.
+        let handle = TargetHandle::start(gw.target_job(None, None));
+        let job = handle.0.clone();
+        let probes = |job: &TargetJob| job.lock().health.fail_run;
+        tokio::time::sleep(Duration::from_millis(520)).await;
+        let n = probes(&job);
+        assert!((8..=11).contains(&n), "{n} probes in 10 intervals");
+        drop(handle);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let n = probes(&job);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(probes(&job), n, "stopped");
     }
 
     #[test]
