@@ -104,6 +104,7 @@ for N in $SIZES; do
   READY=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
   RSS_READY=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")
   sleep "$FREQ"
+  RSS_INT=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")
   C1=$(cpu_s "$SERVE"); W1=$(date +%s.%N)
   R1=$(cpu_s "$RESP")
   sleep $(( DURATION > FREQ ? DURATION - FREQ : 1 ))
@@ -123,10 +124,10 @@ for N in $SIZES; do
   kill "$SERVE"; wait "$SERVE" 2>/dev/null || true
   FIRST=$(first_probe "$T0" "$WORK/serve.log")
   ROWS+=("$(awk -v n="$N" -v r="$READY" -v first="$FIRST" -v c1="$C1" -v c2="$C2" -v w1="$W1" -v w2="$W2" -v tc="$TOTAL_CPU" -v wall="$WALL" \
-      -v hwm="$HWM" -v rr="$RSS_READY" -v p50="$P50" -v p99="$P99" -v cnt="$COUNT" -v ok="$OK" -v bad="$BAD" \
+      -v hwm="$HWM" -v rr="$RSS_READY" -v ri="$RSS_INT" -v p50="$P50" -v p99="$P99" -v cnt="$COUNT" -v ok="$OK" -v bad="$BAD" \
       -v mt="$BEST" -v ms="$SIZE" -v r1="$R1" -v r2="$R2" 'BEGIN {
-      printf "| %d | %.2f s | %s | %.1f%% | %.1f%% | %.0f | %.0f | %s / %s | %d / %d | %.0f ms | %.1f MB | %.1f%% |",
-        n, r, first, 100*tc/wall, 100*(c2-c1)/(w2-w1), rr/1024, hwm/1024, p50*1000 " ms", p99*1000 " ms", ok, bad, mt*1000, ms/1e6, 100*(r2-r1)/(w2-w1) }')")
+      printf "| %d | %.2f s | %s | %.1f%% | %.1f%% | %.0f | %.0f | %.0f | %s / %s | %d / %d | %.0f ms | %.1f MB | %.1f%% |",
+        n, r, first, 100*tc/wall, 100*(c2-c1)/(w2-w1), rr/1024, ri/1024, hwm/1024, p50*1000 " ms", p99*1000 " ms", ok, bad, mt*1000, ms/1e6, 100*(r2-r1)/(w2-w1) }')")
 done
 {
   echo "# Daemon scale ($DATE)"
@@ -136,10 +137,11 @@ done
   echo "Command: \`SIZES=\"$SIZES\" FREQ=$FREQ DURATION=$DURATION GW_PER_TRUNK=$GW_PER_TRUNK bash bench/daemon_scale.sh\`"
   echo "(\`serve --trunks FILE --concurrency 256 --mtu-interval 0 --no-origination\`, UDP targets 127.x.y.z answered by bench/responder.py)."
   echo
-  echo "| targets | start-up to ready | start-up to 1st probe sent | CPU (whole run) | CPU (steady, after 1st interval) | RSS at ready MiB | peak RSS MiB | lateness p50 / p99 (bucket bound) | probes ok / not ok | /metrics best of 3 | /metrics size | responder CPU |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| targets | start-up to ready | start-up to 1st probe sent | CPU (whole run) | CPU (steady, after 1st interval) | RSS at ready MiB | RSS after 1st interval MiB | peak RSS MiB | lateness p50 / p99 (bucket bound) | probes ok / not ok | /metrics best of 3 | /metrics size | responder CPU |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for r in "${ROWS[@]}"; do echo "$r"; done
   echo
+  echo "RSS after the 1st interval: every target probed once (its series exist); at ready they may not be."
   echo "CPU is a share of one core. Lateness: start of each probe (after its --concurrency slot) minus its"
   echo "scheduled time, from the trunkprobe_probe_lateness_seconds histogram; the value shown is the upper"
   echo "bound of the bucket holding the quantile."
