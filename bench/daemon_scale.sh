@@ -5,11 +5,14 @@
 # FREQ. Measures CPU share (whole run and steady state after the first interval, when
 # the jittered first probes are all out), peak RSS, p50/p99 lateness of probes against
 # their schedule (trunkprobe_probe_lateness_seconds), /metrics render time and size,
-# failed probes, and start-up time until /-/ready. Writes bench/results/daemon-scale-*.md.
+# failed probes, and start-up time: until /-/ready and until the first probe is sent (the
+# daemon's "first probe sent" log line; binaries older than that line: its first "target
+# up/down" line, i.e. the first answer). Writes bench/results/daemon-scale-*.md.
 #
 #   bash bench/daemon_scale.sh                       # SIZES="10000 100000" FREQ=60 DURATION=150
 #   SIZES=100000 DURATION=400 bash bench/daemon_scale.sh
 #   SERVE_ARGS="--rtt-histogram trunk" bash bench/daemon_scale.sh   # extra `serve` flags
+#   TRUNKPROBE_BIN=/path/to/trunkprobe bash bench/daemon_scale.sh   # another build, not rebuilt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10000 100000"}
@@ -17,8 +20,12 @@ FREQ=${FREQ:-60}
 DURATION=${DURATION:-150}
 GW_PER_TRUNK=${GW_PER_TRUNK:-4}
 SERVE_ARGS=${SERVE_ARGS:-}
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
+if [ -n "${TRUNKPROBE_BIN:-}" ]; then
+  BIN=$TRUNKPROBE_BIN
+else
+  cargo build --release --quiet
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -54,6 +61,28 @@ json.dump(trunks, open(path, "w"))
 PY
 }
 
+first_probe() { # T0 LOG: seconds from T0 (epoch) to the first probe sent, from the JSON log
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+from datetime import datetime
+t0, fallback = float(sys.argv[1]), None
+for line in open(sys.argv[2]):
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        continue
+    msg = rec.get("fields", {}).get("message", "")
+    at = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00")).timestamp() - t0
+    if msg == "first probe sent":
+        print(f"{at:.2f}s")
+        break
+    if fallback is None and msg in ("target up", "target down"):
+        fallback = at
+else:
+    print("?" if fallback is None else f"{fallback:.2f}s(1st-answer)")
+PY
+}
+
 quantiles() { # histogram-metric-name file: p50 p99 count from cumulative buckets (upper bounds)
   grep "^$1_bucket" "$2" | sed -E 's/.*le="([^"]+)"\} ([0-9.e+]+)/\1 \2/' | awk '
     { le[NR]=$1; c[NR]=$2 } END { n=c[NR]; p50="?"; p99="?";
@@ -77,6 +106,7 @@ for N in $SIZES; do
   READY=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
   RSS_READY=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")
   sleep "$FREQ"
+  RSS_INT=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")
   C1=$(cpu_s "$SERVE"); W1=$(date +%s.%N)
   R1=$(cpu_s "$RESP")
   sleep $(( DURATION > FREQ ? DURATION - FREQ : 1 ))
@@ -95,23 +125,26 @@ for N in $SIZES; do
   read -r OK BAD < <(grep '^trunkprobe_options_probes_total' "$WORK/metrics.txt" |
     awk '/outcome="ok"/ {ok+=$NF; next} {bad+=$NF} END {printf "%d %d\n", ok, bad}')
   kill "$SERVE"; wait "$SERVE" 2>/dev/null || true
-  ROWS+=("$(awk -v n="$N" -v r="$READY" -v c1="$C1" -v c2="$C2" -v w1="$W1" -v w2="$W2" -v tc="$TOTAL_CPU" -v wall="$WALL" \
-      -v hwm="$HWM" -v hs="$HWM_SCRAPED" -v rr="$RSS_READY" -v p50="$P50" -v p99="$P99" -v cnt="$COUNT" -v ok="$OK" -v bad="$BAD" \
+  FIRST=$(first_probe "$T0" "$WORK/serve.log")
+  ROWS+=("$(awk -v n="$N" -v r="$READY" -v first="$FIRST" -v c1="$C1" -v c2="$C2" -v w1="$W1" -v w2="$W2" -v tc="$TOTAL_CPU" -v wall="$WALL" \
+      -v hwm="$HWM" -v hs="$HWM_SCRAPED" -v rr="$RSS_READY" -v ri="$RSS_INT" -v p50="$P50" -v p99="$P99" -v cnt="$COUNT" -v ok="$OK" -v bad="$BAD" \
       -v mt="$BEST" -v ms="$SIZE" -v r1="$R1" -v r2="$R2" 'BEGIN {
-      printf "| %d | %.2f s | %.1f%% | %.1f%% | %.0f | %.0f | %.0f | %s / %s | %d / %d | %.0f ms | %.1f MB | %.1f%% |",
-        n, r, 100*tc/wall, 100*(c2-c1)/(w2-w1), rr/1024, hwm/1024, hs/1024, p50*1000 " ms", p99*1000 " ms", ok, bad, mt*1000, ms/1e6, 100*(r2-r1)/(w2-w1) }')")
+      printf "| %d | %.2f s | %s | %.1f%% | %.1f%% | %.0f | %.0f | %.0f | %.0f | %s / %s | %d / %d | %.0f ms | %.1f MB | %.1f%% |",
+        n, r, first, 100*tc/wall, 100*(c2-c1)/(w2-w1), rr/1024, ri/1024, hwm/1024, hs/1024, p50*1000 " ms", p99*1000 " ms", ok, bad, mt*1000, ms/1e6, 100*(r2-r1)/(w2-w1) }')")
 done
 {
   echo "# Daemon scale ($DATE)"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
+  echo "Binary: $BIN"
   echo "Command: \`SIZES=\"$SIZES\" FREQ=$FREQ DURATION=$DURATION GW_PER_TRUNK=$GW_PER_TRUNK SERVE_ARGS=\"$SERVE_ARGS\" bash bench/daemon_scale.sh\`"
   echo "(\`serve --trunks FILE --concurrency 256 --mtu-interval 0 --no-origination $SERVE_ARGS\`, UDP targets 127.x.y.z answered by bench/responder.py)."
   echo
-  echo "| targets | start-up to ready | CPU (whole run) | CPU (steady, after 1st interval) | RSS at ready MiB | peak RSS MiB | peak RSS after 3 scrapes MiB | lateness p50 / p99 (bucket bound) | probes ok / not ok | /metrics best of 3 | /metrics size | responder CPU |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| targets | start-up to ready | start-up to 1st probe sent | CPU (whole run) | CPU (steady, after 1st interval) | RSS at ready MiB | RSS after 1st interval MiB | peak RSS MiB | peak RSS after 3 scrapes MiB | lateness p50 / p99 (bucket bound) | probes ok / not ok | /metrics best of 3 | /metrics size | responder CPU |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for r in "${ROWS[@]}"; do echo "$r"; done
   echo
+  echo "RSS after the 1st interval: every target probed once (its series exist); at ready they may not be."
   echo "CPU is a share of one core. Lateness: start of each probe (after its --concurrency slot) minus its"
   echo "scheduled time, from the trunkprobe_probe_lateness_seconds histogram; the value shown is the upper"
   echo "bound of the bucket holding the quantile."

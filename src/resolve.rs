@@ -162,17 +162,24 @@ impl GatewayResolver {
             .push(ip);
     }
 
-    /// Resolves a configured gateway address for a trunk on `transport`.
-    pub async fn resolve(&self, host: &str, transport: Transport) -> Resolution {
+    /// The answer for an IP literal or a pinned name, which never asks DNS (and
+    /// never changes); `None` for a name DNS has to resolve.
+    pub fn resolve_locally(&self, host: &str) -> Option<Resolution> {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Resolution::literal(ip);
+            return Some(Resolution::literal(ip));
         }
         let key = host.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(ips) = self.pinned.get(&key) {
-            let mut r = Resolution::literal(ips[0]);
-            r.addresses = ips.clone();
-            r.literal = false;
-            r.pinned = true;
+        let ips = self.pinned.get(&key)?;
+        let mut r = Resolution::literal(*ips.first()?);
+        r.addresses = ips.clone();
+        r.literal = false;
+        r.pinned = true;
+        Some(r)
+    }
+
+    /// Resolves a configured gateway address for a trunk on `transport`.
+    pub async fn resolve(&self, host: &str, transport: Transport) -> Resolution {
+        if let Some(r) = self.resolve_locally(host) {
             return r;
         }
         let fqdn = absolute(host);

@@ -8,6 +8,8 @@
 //! Without SDP in a reply the result is "not advertised", never a guess. Messages
 //! follow the setup guide's "one-way audio" troubleshooting section.
 
+use std::net::IpAddr;
+
 use serde_json::{json, Value};
 
 use super::{CheckId, Finding};
@@ -56,25 +58,55 @@ fn audio_of(s: &Sdp) -> Advertised {
     }
 }
 
+/// What the media check reads of one final response: who sent it, its
+/// Content-Type and body.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    pub ip: Option<IpAddr>,
+    pub port: u16,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+impl<'a> Reply<'a> {
+    /// The final response of a probed target, if it got one.
+    pub fn of(t: &'a TargetResult) -> Option<Reply<'a>> {
+        let resp = t.response.as_ref()?;
+        Some(Reply {
+            ip: t.ip,
+            port: t.port,
+            content_type: resp.content_type.as_deref(),
+            body: &resp.body,
+        })
+    }
+}
+
 /// Media findings for a trunk from its probed targets' final responses, most
 /// severe first. Identical findings from several addresses are merged.
 pub fn media<'a>(
     trunk: &Trunk,
     targets: impl IntoIterator<Item = &'a TargetResult>,
 ) -> Vec<Finding> {
+    media_of(trunk, targets.into_iter().filter_map(Reply::of))
+}
+
+/// [`media`] over the replies alone (what the daemon keeps of each target).
+pub fn media_of<'a>(
+    trunk: &Trunk,
+    replies_in: impl IntoIterator<Item = Reply<'a>>,
+) -> Vec<Finding> {
     let mut merged: Vec<(Finding, Vec<String>)> = Vec::new();
     let mut replies = 0;
     let mut saw_sdp = false;
     let mut unusable: Vec<(String, String)> = Vec::new();
-    for t in targets {
-        let Some(resp) = &t.response else { continue };
+    for t in replies_in {
         replies += 1;
         let from = match t.ip {
-            Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", t.port),
+            Some(IpAddr::V6(ip)) => format!("[{ip}]:{}", t.port),
             Some(ip) => format!("{ip}:{}", t.port),
             None => format!("port {}", t.port),
         };
-        match advertised(resp.content_type.as_deref(), &resp.body) {
+        match advertised(t.content_type, t.body) {
             Advertised::Nothing => {}
             Advertised::Unusable(why) => unusable.push((from, why)),
             Advertised::Audio(audio) => {

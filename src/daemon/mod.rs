@@ -243,6 +243,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let started = Instant::now();
     let metrics = Arc::new(Metrics::with_rtt_histogram(
         settings.location.as_deref(),
         settings.rtt_histogram,
@@ -285,6 +286,9 @@ pub async fn run(
             interval,
             limit: Arc::new(Semaphore::new(diagnostics::MTU_LADDERS_IN_FLIGHT)),
         }),
+        started,
+        first_probe_sent: false.into(),
+        wheel: scheduler::Wheel::start(stop_rx.clone()),
     });
     // Origination is prober-wide: shard 0 checks it.
     let (uris_tx, uris_rx) = watch::channel(None);

@@ -10,7 +10,6 @@
 //! the probed one reaches the socket (the kernel no longer drops it) and is
 //! counted as a stray of the transaction its branch names.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
@@ -111,11 +110,18 @@ struct Driver {
     config: Arc<ExchangeConfig>,
     table: TransactionTable<Pending>,
     /// The source address the kernel picks for each destination (the Via sent-by).
-    sources: HashMap<IpAddr, IpAddr>,
+    /// Bounded, so a destination that left the fleet (its DNS answer moved on)
+    /// ages out instead of staying for the life of the daemon.
+    sources: GenerationalCache<IpAddr, IpAddr>,
     /// The request of each target, built once and stamped per probe.
     templates: GenerationalCache<(Target, SocketAddr), OptionsTemplate>,
     port: u16,
 }
+
+/// Destinations whose source address is kept (twice this at most, ≈ 10 MB),
+/// above the 100,000 targets `serve` is sized for: a plain cap below the fleet
+/// would cost a routing lookup on every probe.
+const SOURCES: usize = 1 << 17;
 
 /// Targets whose request template is kept (twice this at most): a daemon with
 /// more targets rebuilds some requests, which costs CPU, not correctness.
@@ -128,7 +134,7 @@ impl Driver {
             socket,
             config,
             table: TransactionTable::new(),
-            sources: HashMap::new(),
+            sources: GenerationalCache::new(SOURCES),
             templates: GenerationalCache::new(TEMPLATES),
             port,
         }
