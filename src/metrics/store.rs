@@ -548,6 +548,7 @@ impl Store {
     pub fn render(&self, sink: &mut dyn FnMut(String) -> bool) {
         let mut w = Writer {
             out: String::with_capacity(CHUNK + CHUNK / 4),
+            full: Vec::new(),
             sink,
             open: true,
             header: None,
@@ -579,25 +580,25 @@ impl Store {
         self.each_shard(&mut w, |w, s| {
             for (key, g) in s.slabs.gateways.iter() {
                 let v = Value::Float(g.lookup_seconds);
-                w.sample(DNS_LOOKUP.name, "", key, None, v);
+                w.sample(DNS_LOOKUP.name, "", key, "", v);
             }
         });
         w.family(&DNS_ADDRESSES);
         self.each_shard(&mut w, |w, s| {
             for (key, g) in s.slabs.gateways.iter() {
-                w.sample(DNS_ADDRESSES.name, "", key, None, Value::Int(g.addresses));
+                w.sample(DNS_ADDRESSES.name, "", key, "", Value::Int(g.addresses));
             }
         });
         w.family(&TRUNK_INFO);
         self.each_trunk(&mut w, |w, t| {
             if let Some(key) = &t.info {
-                w.sample(TRUNK_INFO.name, "", key, None, Value::Int(1));
+                w.sample(TRUNK_INFO.name, "", key, "", Value::Int(1));
             }
         });
         w.family(&FINDING);
         self.each_trunk(&mut w, |w, t| {
             for key in &t.findings {
-                w.sample(FINDING.name, "", key, None, Value::Int(1));
+                w.sample(FINDING.name, "", key, "", Value::Int(1));
             }
         });
         w.flush();
@@ -610,7 +611,7 @@ impl Store {
             }
             f(w, &lock(shard));
             // The lock is released: a slow client only ever waits on the channel.
-            w.flush_if_full();
+            w.send_full();
         }
     }
 
@@ -669,7 +670,7 @@ const FINDING: Family = gauge(
 
 fn mtu_gauge(w: &mut Writer, name: &str, key: &str, v: Option<Option<u64>>) {
     if let Some(Some(v)) = v {
-        w.sample(name, "", key, None, Value::Int(v));
+        w.sample(name, "", key, "", Value::Int(v));
     }
 }
 
@@ -681,7 +682,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         ),
         write: |w, key, t| {
             if t.last_probe.is_some() {
-                w.sample("trunkprobe_options_up", "", key, None, Value::Int(t.up as u64));
+                w.sample("trunkprobe_options_up", "", key, "", Value::Int(t.up as u64));
             }
         },
     },
@@ -693,7 +694,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if t.last_probe.is_some() {
                 let v = Value::Int(u64::from(t.status));
-                w.sample("trunkprobe_options_last_status_code", "", key, None, v);
+                w.sample("trunkprobe_options_last_status_code", "", key, "", v);
             }
         },
     },
@@ -704,9 +705,8 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             kind: "counter",
         },
         write: |w, key, t| {
-            for (o, n) in Outcome::ALL.iter().zip(t.probes) {
+            for (outcome, n) in outcome_labels().iter().zip(t.probes) {
                 if n > 0 {
-                    let outcome = Some(("outcome", o.as_str()));
                     w.sample("trunkprobe_options_probes_total", "", key, outcome, Value::Int(n));
                 }
             }
@@ -720,7 +720,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(at) = t.last_probe {
                 let name = "trunkprobe_options_last_probe_timestamp_seconds";
-                w.sample(name, "", key, None, Value::Float(at));
+                w.sample(name, "", key, "", Value::Float(at));
             }
         },
     },
@@ -732,7 +732,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(rtt) = t.last_rtt {
                 let name = "trunkprobe_options_last_rtt_seconds";
-                w.sample(name, "", key, None, Value::Float(rtt));
+                w.sample(name, "", key, "", Value::Float(rtt));
             }
         },
     },
@@ -744,7 +744,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(at) = t.tls_not_after {
                 let name = "trunkprobe_tls_cert_not_after_timestamp_seconds";
-                w.sample(name, "", key, None, Value::Float(at));
+                w.sample(name, "", key, "", Value::Float(at));
             }
         },
     },
@@ -796,7 +796,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(m) = &t.mtu {
                 let name = "trunkprobe_mtu_last_run_timestamp_seconds";
-                w.sample(name, "", key, None, Value::Float(m.last_run));
+                w.sample(name, "", key, "", Value::Float(m.last_run));
             }
         },
     },
@@ -813,6 +813,8 @@ enum Value {
 struct Writer<'a> {
     out: String,
     sink: &'a mut dyn FnMut(String) -> bool,
+    /// Full chunks not handed out yet (a shard is locked).
+    full: Vec<String>,
     /// False once the sink refused a chunk: the rest is skipped.
     open: bool,
     /// `# HELP`/`# TYPE` of the current family, written before its first sample.
@@ -824,14 +826,7 @@ impl Writer<'_> {
         self.header = Some(f);
     }
 
-    fn sample(
-        &mut self,
-        name: &str,
-        suffix: &str,
-        labels: &str,
-        extra: Option<(&str, &str)>,
-        value: Value,
-    ) {
+    fn sample(&mut self, name: &str, suffix: &str, labels: &str, extra: &str, value: Value) {
         if let Some(f) = self.header.take() {
             let o = &mut self.out;
             for s in [
@@ -853,10 +848,7 @@ impl Writer<'_> {
         o.push_str(suffix);
         o.push('{');
         o.push_str(labels);
-        if let Some((k, v)) = extra {
-            o.push(',');
-            push_label(o, k, v);
-        }
+        o.push_str(extra);
         o.push_str("} ");
         match value {
             Value::Int(n) => o.push_str(itoa::Buffer::new().format(n)),
@@ -865,41 +857,67 @@ impl Writer<'_> {
             Value::Float(x) => o.push_str(ryu::Buffer::new().format_finite(x)),
         }
         o.push('\n');
+        self.cut_if_full();
     }
 
     fn histogram(&mut self, name: &str, labels: &str, h: &Hist) {
         let mut cumulative = 0;
         for (le, n) in bucket_labels().iter().zip(h.buckets) {
             cumulative += n;
-            let le = Some(("le", le.as_str()));
             self.sample(name, "_bucket", labels, le, Value::Int(cumulative));
         }
-        let inf = Some(("le", "+Inf"));
+        let inf = ",le=\"+Inf\"";
         self.sample(name, "_bucket", labels, inf, Value::Int(h.count));
-        self.sample(name, "_sum", labels, None, Value::Float(h.sum));
-        self.sample(name, "_count", labels, None, Value::Int(h.count));
+        self.sample(name, "_sum", labels, "", Value::Float(h.sum));
+        self.sample(name, "_count", labels, "", Value::Int(h.count));
     }
 
-    fn flush_if_full(&mut self) {
+    /// Sets the chunk aside once it is full (a shard's lines can be several
+    /// chunks: growing the buffer instead copied and faulted in new pages).
+    fn cut_if_full(&mut self) {
         if self.out.len() >= CHUNK {
-            self.flush();
+            let next = String::with_capacity(CHUNK + CHUNK / 4);
+            self.full.push(std::mem::replace(&mut self.out, next));
+        }
+    }
+
+    /// Hands the full chunks to the sink: never with a shard locked.
+    fn send_full(&mut self) {
+        for chunk in self.full.drain(..) {
+            if self.open {
+                self.open = (self.sink)(chunk);
+            }
         }
     }
 
     fn flush(&mut self) {
+        self.send_full();
         if self.open && !self.out.is_empty() {
-            let chunk = std::mem::replace(&mut self.out, String::with_capacity(CHUNK + CHUNK / 4));
+            let chunk = std::mem::take(&mut self.out);
             self.open = (self.sink)(chunk);
         }
         self.out.clear();
     }
 }
 
-/// The `le` values of [`RTT_BUCKETS`], formatted like the `prometheus` crate did
-/// (`0.001`, `1`, `5`): a changed spelling would be a new series.
+/// `,le="…"` of each of [`RTT_BUCKETS`], formatted like the `prometheus` crate
+/// did (`0.001`, `1`, `5`): a changed spelling would be a new series. Rendered
+/// once, not per sample.
 fn bucket_labels() -> &'static [String; RTT_BUCKETS.len()] {
     static LE: std::sync::OnceLock<[String; RTT_BUCKETS.len()]> = std::sync::OnceLock::new();
-    LE.get_or_init(|| RTT_BUCKETS.map(|b| b.to_string()))
+    LE.get_or_init(|| RTT_BUCKETS.map(|b| extra_label("le", &b.to_string())))
+}
+
+/// `,outcome="…"` of each of [`Outcome::ALL`].
+fn outcome_labels() -> &'static [String; 7] {
+    static OUTCOME: std::sync::OnceLock<[String; 7]> = std::sync::OnceLock::new();
+    OUTCOME.get_or_init(|| Outcome::ALL.map(|o| extra_label("outcome", o.as_str())))
+}
+
+fn extra_label(name: &str, value: &str) -> String {
+    let mut out = String::from(",");
+    push_label(&mut out, name, value);
+    out
 }
 
 /// Appends `name="value"` with the value escaped per the exposition format.
