@@ -562,7 +562,7 @@ impl Store {
                 w.family(&RTT);
                 self.each_target(&mut w, |w, key, t| {
                     if let Some(h) = &t.rtt {
-                        w.histogram(RTT.name, key, h);
+                        w.histogram(key, h);
                     }
                 });
             }
@@ -570,7 +570,7 @@ impl Store {
                 w.family(&RTT);
                 self.each_trunk(&mut w, |w, t| {
                     for (key, h) in &t.rtt {
-                        w.histogram(RTT.name, key, h);
+                        w.histogram(key, h);
                     }
                 });
             }
@@ -580,25 +580,25 @@ impl Store {
         self.each_shard(&mut w, |w, s| {
             for (key, g) in s.slabs.gateways.iter() {
                 let v = Value::Float(g.lookup_seconds);
-                w.sample(DNS_LOOKUP.name, "", key, "", v);
+                w.sample(DNS_LOOKUP.name, key, "", v);
             }
         });
         w.family(&DNS_ADDRESSES);
         self.each_shard(&mut w, |w, s| {
             for (key, g) in s.slabs.gateways.iter() {
-                w.sample(DNS_ADDRESSES.name, "", key, "", Value::Int(g.addresses));
+                w.sample(DNS_ADDRESSES.name, key, "", Value::Int(g.addresses));
             }
         });
         w.family(&TRUNK_INFO);
         self.each_trunk(&mut w, |w, t| {
             if let Some(key) = &t.info {
-                w.sample(TRUNK_INFO.name, "", key, "", Value::Int(1));
+                w.sample(TRUNK_INFO.name, key, "", Value::Int(1));
             }
         });
         w.family(&FINDING);
         self.each_trunk(&mut w, |w, t| {
             for key in &t.findings {
-                w.sample(FINDING.name, "", key, "", Value::Int(1));
+                w.sample(FINDING.name, key, "", Value::Int(1));
             }
         });
         w.flush();
@@ -670,7 +670,7 @@ const FINDING: Family = gauge(
 
 fn mtu_gauge(w: &mut Writer, name: &str, key: &str, v: Option<Option<u64>>) {
     if let Some(Some(v)) = v {
-        w.sample(name, "", key, "", Value::Int(v));
+        w.sample(name, key, "", Value::Int(v));
     }
 }
 
@@ -682,7 +682,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         ),
         write: |w, key, t| {
             if t.last_probe.is_some() {
-                w.sample("trunkprobe_options_up", "", key, "", Value::Int(t.up as u64));
+                w.sample("trunkprobe_options_up", key, "", Value::Int(t.up as u64));
             }
         },
     },
@@ -694,7 +694,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if t.last_probe.is_some() {
                 let v = Value::Int(u64::from(t.status));
-                w.sample("trunkprobe_options_last_status_code", "", key, "", v);
+                w.sample("trunkprobe_options_last_status_code", key, "", v);
             }
         },
     },
@@ -707,7 +707,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             for (outcome, n) in outcome_labels().iter().zip(t.probes) {
                 if n > 0 {
-                    w.sample("trunkprobe_options_probes_total", "", key, outcome, Value::Int(n));
+                    w.sample("trunkprobe_options_probes_total", key, outcome, Value::Int(n));
                 }
             }
         },
@@ -720,7 +720,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(at) = t.last_probe {
                 let name = "trunkprobe_options_last_probe_timestamp_seconds";
-                w.sample(name, "", key, "", Value::Float(at));
+                w.sample(name, key, "", Value::Float(at));
             }
         },
     },
@@ -732,7 +732,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(rtt) = t.last_rtt {
                 let name = "trunkprobe_options_last_rtt_seconds";
-                w.sample(name, "", key, "", Value::Float(rtt));
+                w.sample(name, key, "", Value::Float(rtt));
             }
         },
     },
@@ -744,7 +744,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(at) = t.tls_not_after {
                 let name = "trunkprobe_tls_cert_not_after_timestamp_seconds";
-                w.sample(name, "", key, "", Value::Float(at));
+                w.sample(name, key, "", Value::Float(at));
             }
         },
     },
@@ -796,7 +796,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             if let Some(m) = &t.mtu {
                 let name = "trunkprobe_mtu_last_run_timestamp_seconds";
-                w.sample(name, "", key, "", Value::Float(m.last_run));
+                w.sample(name, key, "", Value::Float(m.last_run));
             }
         },
     },
@@ -826,7 +826,9 @@ impl Writer<'_> {
         self.header = Some(f);
     }
 
-    fn sample(&mut self, name: &str, suffix: &str, labels: &str, extra: &str, value: Value) {
+    /// One line: `name` (with its `_bucket`/`_sum`/`_count` suffix) and `extra`
+    /// (`,le="…"`, `,outcome="…"` or empty) are written as they are.
+    fn sample(&mut self, name: &str, labels: &str, extra: &str, value: Value) {
         if let Some(f) = self.header.take() {
             let o = &mut self.out;
             for s in [
@@ -845,10 +847,11 @@ impl Writer<'_> {
         }
         let o = &mut self.out;
         o.push_str(name);
-        o.push_str(suffix);
         o.push('{');
         o.push_str(labels);
-        o.push_str(extra);
+        if !extra.is_empty() {
+            o.push_str(extra);
+        }
         o.push_str("} ");
         match value {
             Value::Int(n) => o.push_str(itoa::Buffer::new().format(n)),
@@ -860,16 +863,20 @@ impl Writer<'_> {
         self.cut_if_full();
     }
 
-    fn histogram(&mut self, name: &str, labels: &str, h: &Hist) {
+    /// The lines of one [`RTT`] histogram.
+    fn histogram(&mut self, labels: &str, h: &Hist) {
+        const BUCKET: &str = "trunkprobe_options_rtt_seconds_bucket";
         let mut cumulative = 0;
         for (le, n) in bucket_labels().iter().zip(h.buckets) {
             cumulative += n;
-            self.sample(name, "_bucket", labels, le, Value::Int(cumulative));
+            self.sample(BUCKET, labels, le, Value::Int(cumulative));
         }
         let inf = ",le=\"+Inf\"";
-        self.sample(name, "_bucket", labels, inf, Value::Int(h.count));
-        self.sample(name, "_sum", labels, "", Value::Float(h.sum));
-        self.sample(name, "_count", labels, "", Value::Int(h.count));
+        self.sample(BUCKET, labels, inf, Value::Int(h.count));
+        let sum = Value::Float(h.sum);
+        self.sample("trunkprobe_options_rtt_seconds_sum", labels, "", sum);
+        let count = Value::Int(h.count);
+        self.sample("trunkprobe_options_rtt_seconds_count", labels, "", count);
     }
 
     /// Sets the chunk aside once it is full (a shard's lines can be several
