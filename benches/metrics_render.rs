@@ -2,7 +2,8 @@
 //! bytes per target, for each `--rtt-histogram` mode. `cargo bench --bench
 //! metrics_render [TARGETS]` (default 100,000; 4 targets per trunk, IP-literal
 //! gateways as in bench/daemon_scale.sh). Best of 3 renders; the HTTP transfer
-//! is not included (`daemon_scale.sh` measures the endpoint end to end).
+//! is not included (`daemon_scale.sh` measures the endpoint end to end). Each
+//! mode runs in a child process of its own, so its RSS column is its store's.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -13,37 +14,76 @@ use trunkprobe::resolve::Resolution;
 use trunkprobe::trunk::{Transport, Trunk};
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
-    println!("| mode | targets | render ms (best of 3) | MB | bytes per target |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, mode) in [
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let modes = [
         ("target", RttHistogram::Target),
         ("trunk", RttHistogram::Trunk),
         ("off", RttHistogram::Off),
-    ] {
-        let m = Metrics::with_rtt_histogram(None, mode);
-        fill(&m, n);
-        let mut best = Duration::MAX;
-        let mut bytes = 0;
-        for _ in 0..3 {
-            let t = Instant::now();
-            bytes = 0;
-            m.render_chunks(&mut |chunk| {
-                bytes += black_box(chunk).len();
-                true
-            });
-            best = best.min(t.elapsed());
-        }
-        println!(
-            "| {name} | {n} | {:.0} | {:.1} | {} |",
-            best.as_secs_f64() * 1000.0,
-            bytes as f64 / 1e6,
-            bytes / n.max(1)
-        );
+    ];
+    // `--mode NAME` (internal): one mode in this process, so its RSS is its own.
+    if let Some(i) = args.iter().position(|a| a == "--mode") {
+        let name = args.get(i + 1).map(String::as_str).unwrap_or_default();
+        let (name, mode) = modes
+            .into_iter()
+            .find(|(m, _)| *m == name)
+            .expect("--mode target|trunk|off");
+        run(name, mode, n);
+        return;
     }
+    println!(
+        "| mode | targets | render ms (best of 3) | MB | bytes per target | store RSS bytes per target |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let exe = std::env::current_exe().expect("own path");
+    for (name, _) in modes {
+        let status = std::process::Command::new(&exe)
+            .args([n.to_string().as_str(), "--mode", name])
+            .status()
+            .expect("run one mode");
+        assert!(status.success());
+    }
+}
+
+/// Fills a store in this process and renders it: one row of the table. The
+/// last column is the growth of this process's RSS (`/proc/self/statm`) over the
+/// fill, per target: what the store costs, allocator overhead included.
+fn run(name: &str, mode: RttHistogram, n: usize) {
+    let m = Metrics::with_rtt_histogram(None, mode);
+    let before = rss();
+    fill(&m, n);
+    let store = rss().saturating_sub(before);
+    let mut best = Duration::MAX;
+    let mut bytes = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        bytes = 0;
+        m.render_chunks(&mut |chunk| {
+            bytes += black_box(chunk).len();
+            true
+        });
+        best = best.min(t.elapsed());
+    }
+    println!(
+        "| {name} | {n} | {:.0} | {:.1} | {} | {} |",
+        best.as_secs_f64() * 1000.0,
+        bytes as f64 / 1e6,
+        bytes / n.max(1),
+        store / n.max(1)
+    );
+}
+
+/// Resident set size of this process in bytes (Linux; 0 elsewhere).
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * usize::try_from(page).unwrap_or(4096)
 }
 
 /// `n` answered UDP targets, four per trunk, with their DNS and trunk series.
