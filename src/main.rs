@@ -6,6 +6,12 @@ use clap::Parser;
 use trunkprobe::cli::{self, Cli};
 use trunkprobe::daemon::LogFormat;
 
+/// mimalloc rather than glibc malloc: `serve` allocates on its worker threads and
+/// frees elsewhere, and glibc's per-thread arenas held on to about a quarter of
+/// its RSS at 100,000 targets (bench/results/changes-20261122.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serve_log = match &cli.command {
