@@ -6,131 +6,25 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 
-use common::{closed_udp_port, free_tcp_port, silent_udp, Sipp, SippTransport};
+use common::serve::{sample, udp_trunk, write_trunks, Daemon};
+use common::{closed_udp_port, silent_udp, Sipp, SippTransport};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
-/// Generous: the machine is shared and slow; nothing here measures speed.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A running `trunkprobe serve`, killed on drop.
-struct Daemon {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Daemon {
-        assert!(
-            args.iter()
-                .any(|a| *a == "--no-origination" || *a == "--origination"),
-            "a test daemon must not probe sip.bolna.ai"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("stderr.log");
-        let port = free_tcp_port();
-        let bin = std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN.to_string());
-        let child = Command::new(bin)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("BOLNA_API_KEY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start trunkprobe serve");
-        let mut d = Daemon {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        d.wait_for("/healthz answers 200", |m| !m.is_empty());
-        d
-    }
-
-    /// `/metrics`, or an empty string while it does not answer 200.
-    fn metrics(&self) -> String {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(15)));
-        let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        let mut buf = String::new();
-        let _ = s.read_to_string(&mut buf);
-        match buf.split_once("\r\n\r\n") {
-            Some((head, body)) if head.starts_with("HTTP/1.0 200") || head.contains(" 200 ") => {
-                body.to_string()
-            }
+/// Waits until `/metrics` satisfies `cond` (an empty text while it does not
+/// answer 200) and returns that text.
+fn wait_metrics(d: &mut Daemon, what: &str, mut cond: impl FnMut(&str) -> bool) -> String {
+    let mut last = String::new();
+    d.wait_for(what, |d: &Daemon| {
+        last = match d.get("/metrics") {
+            Some((200, body)) => body,
             _ => String::new(),
-        }
-    }
-
-    fn wait_for(&mut self, what: &str, mut cond: impl FnMut(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let m = self.metrics();
-            if cond(&m) {
-                return m;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "serve exited ({status}) while waiting for: {what}\n{}",
-                    self.logs()
-                );
-            }
-            if start.elapsed() > DEADLINE {
-                panic!(
-                    "timed out waiting for: {what}\nmetrics:\n{m}\nlogs:\n{}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn sighup(&self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) };
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The value of the first sample of `name` whose labels include every pair.
-fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?;
-        if !(rest.starts_with('{') || rest.starts_with(' ')) {
-            return None;
-        }
-        if !labels
-            .iter()
-            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-        {
-            return None;
-        }
-        line.rsplit(' ').next()?.parse().ok()
-    })
+        };
+        cond(&last)
+    });
+    last
 }
 
 fn finding(m: &str, trunk_id: &str, check: &str) -> Option<f64> {
@@ -141,20 +35,12 @@ fn finding(m: &str, trunk_id: &str, check: &str) -> Option<f64> {
     )
 }
 
+/// A UDP trunk probed every second that offers PCMU and PCMA.
 fn trunk(id: &str, gateway: SocketAddr) -> Value {
-    json!({
-        "id": id, "name": id, "provider": "custom",
-        "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "127.0.0.1"}],
-        "gateways": [{"gateway_address": gateway.ip().to_string(), "port": gateway.port()}],
-        "transport": "transport-udp", "allow": "ulaw,alaw", "disallow": "all",
-        "qualify_frequency": 1, "is_active": true
-    })
-}
-
-fn write(dir: &Path, trunks: &Value) -> PathBuf {
-    let path = dir.join("trunks.json");
-    std::fs::write(&path, serde_json::to_vec(trunks).unwrap()).unwrap();
-    path
+    let mut t = udp_trunk(id, gateway);
+    t["allow"] = json!("ulaw,alaw");
+    t["disallow"] = json!("all");
+    t
 }
 
 #[test]
@@ -166,13 +52,13 @@ fn media_and_ip_identifier_findings_follow_the_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let mut outside = trunk("outside", gw);
     outside["ip_identifiers"] = json!([{"ip_address": "10.0.0.0/8"}]);
-    let file = write(
+    let file = write_trunks(
         dir.path(),
-        &json!([
+        &[
             trunk("carrier", gw),
             trunk("silent", silent.addr()),
-            outside
-        ]),
+            outside,
+        ],
     );
     let mut d = Daemon::start(&[
         "--trunks",
@@ -183,7 +69,8 @@ fn media_and_ip_identifier_findings_follow_the_evidence() {
         "--mtu-interval",
         "0",
     ]);
-    let m = d.wait_for(
+    let m = wait_metrics(
+        &mut d,
         "media_codec_mismatch and gateway_outside_ip_identifiers",
         |m| {
             finding(m, "carrier", "media_codec_mismatch") == Some(1.0)
@@ -223,7 +110,7 @@ fn media_and_ip_identifier_findings_follow_the_evidence() {
 
     // While the carrier is down the finding holds (the last reply still says G.729).
     g729.stop();
-    d.wait_for("the carrier times out", |m| {
+    wait_metrics(&mut d, "the carrier times out", |m| {
         sample(
             m,
             "trunkprobe_options_probes_total",
@@ -250,19 +137,19 @@ fn media_and_ip_identifier_findings_follow_the_evidence() {
         Some(gw.port()),
         &[],
     );
-    d.wait_for("media_codec_mismatch gone", |m| {
+    wait_metrics(&mut d, "media_codec_mismatch gone", |m| {
         !m.is_empty() && finding(m, "carrier", "media_codec_mismatch").is_none()
     });
 
     // The trunk's ip_identifiers are fixed (file re-read on SIGHUP): that finding goes too.
     let mut fixed = trunk("outside", gw);
     fixed["ip_identifiers"] = json!([{"ip_address": "127.0.0.0/8"}]);
-    write(
+    write_trunks(
         dir.path(),
-        &json!([trunk("carrier", gw), trunk("silent", silent.addr()), fixed]),
+        &[trunk("carrier", gw), trunk("silent", silent.addr()), fixed],
     );
-    d.sighup();
-    let m = d.wait_for("gateway_outside_ip_identifiers gone", |m| {
+    d.signal(libc::SIGHUP);
+    let m = wait_metrics(&mut d, "gateway_outside_ip_identifiers gone", |m| {
         !m.is_empty() && finding(m, "outside", "gateway_outside_ip_identifiers").is_none()
     });
     assert_eq!(
@@ -280,12 +167,12 @@ fn mtu_ladder_and_origination_metrics() {
     let origin = Sipp::uas_udp("options_200.xml");
     let closed = closed_udp_port();
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
+    let file = write_trunks(
         dir.path(),
-        &json!([
+        &[
             trunk("frag", small_only.addr()),
-            trunk("whole", healthy.addr())
-        ]),
+            trunk("whole", healthy.addr()),
+        ],
     );
     let up_uri = format!("sip:127.0.0.1:{}", origin.addr().port());
     let down_uri = format!("sip:127.0.0.1:{closed}");
@@ -305,11 +192,15 @@ fn mtu_ladder_and_origination_metrics() {
     ]);
     let frag = [("trunk_id", "frag")];
     let whole = [("trunk_id", "whole")];
-    let m = d.wait_for("both ladders ran and origination was checked", |m| {
-        sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &frag).is_some()
-            && sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &whole).is_some()
-            && sample(m, "trunkprobe_origination_up", &[("uri", &down_uri)]).is_some()
-    });
+    let m = wait_metrics(
+        &mut d,
+        "both ladders ran and origination was checked",
+        |m| {
+            sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &frag).is_some()
+                && sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &whole).is_some()
+                && sample(m, "trunkprobe_origination_up", &[("uri", &down_uri)]).is_some()
+        },
+    );
     let t = |m: &str, name: &str, l: &[(&str, &str)]| sample(m, name, l);
     assert_eq!(
         t(&m, "trunkprobe_mtu_largest_answered_bytes", &frag),
@@ -346,12 +237,12 @@ fn mtu_ladder_and_origination_metrics() {
 
     // The ladder keeps running every ~1 s.
     let first = t(&m, "trunkprobe_mtu_last_run_timestamp_seconds", &whole).unwrap();
-    d.wait_for("a second ladder", |m| {
+    wait_metrics(&mut d, "a second ladder", |m| {
         sample(m, "trunkprobe_mtu_last_run_timestamp_seconds", &whole).is_some_and(|v| v > first)
     });
 
     // Origination: the SIPp URI answers, the closed port does not.
-    let m = d.wait_for("origination RTT observed", |m| {
+    let m = wait_metrics(&mut d, "origination RTT observed", |m| {
         sample(m, "trunkprobe_origination_rtt_seconds", &[("uri", &up_uri)]).is_some()
     });
     let up_target = origin.addr().to_string();

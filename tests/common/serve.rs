@@ -48,7 +48,12 @@ impl Daemon {
             .args(["--listen", &listen])
             .args(args)
             // Never probe sip.bolna.ai from a test: no origination unless the test names a URI.
-            .args((!args.contains(&"--origination")).then_some("--no-origination"))
+            .args(
+                (!args
+                    .iter()
+                    .any(|a| *a == "--origination" || *a == "--no-origination"))
+                .then_some("--no-origination"),
+            )
             .env("BOLNA_API_KEY", SERVE_TOKEN)
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
