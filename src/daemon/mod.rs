@@ -274,7 +274,6 @@ pub async fn run(
         resolver: settings.resolver.clone(),
         exchange: settings.exchange.clone(),
         healthy: settings.healthy.clone(),
-        limit: Arc::new(Semaphore::new(settings.concurrency.max(1))),
         udp: crate::transport::UdpProber::new(settings.exchange.clone()),
         hysteresis: settings.hysteresis,
         shard: settings.shard,
@@ -288,7 +287,7 @@ pub async fn run(
         }),
         started,
         first_probe_sent: false.into(),
-        wheel: scheduler::Wheel::start(stop_rx.clone()),
+        wheel: scheduler::Wheel::start(stop_rx.clone(), settings.concurrency),
     });
     // Origination is prober-wide: shard 0 checks it.
     let (uris_tx, uris_rx) = watch::channel(None);

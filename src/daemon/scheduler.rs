@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -160,7 +160,6 @@ pub struct Ctx {
     pub resolver: GatewayResolver,
     pub exchange: ExchangeConfig,
     pub healthy: HealthyCodes,
-    pub limit: Arc<Semaphore>,
     /// UDP probes share one socket per address family and its transaction table.
     pub udp: UdpProber,
     pub hysteresis: Hysteresis,
@@ -306,8 +305,13 @@ impl Fleet {
         if let (TrunkState::Active, Some(transport)) =
             (TrunkState::of(&trunk), trunk.transport.valid())
         {
-            let interval = Duration::from_secs(trunk.qualify_frequency as u64);
-            let trunk_key: Arc<str> = key.as_str().into();
+            let shared = Arc::new(TrunkJob {
+                ctx: self.ctx.clone(),
+                key: key.as_str().into(),
+                findings: findings.clone(),
+                generation,
+                interval: Duration::from_secs(trunk.qualify_frequency as u64),
+            });
             for gw in &trunk.gateways {
                 let Some(port) = gw.port() else { continue };
                 let labels = TargetLabels::new(
@@ -318,15 +322,11 @@ impl Fleet {
                     transport.as_str(),
                 );
                 let gw = GatewayJob {
-                    ctx: self.ctx.clone(),
-                    trunk_key: trunk_key.clone(),
-                    findings: findings.clone(),
-                    generation,
+                    trunk: shared.clone(),
                     labels,
                     host: gw.address.clone(),
                     port,
                     transport,
-                    interval,
                 };
                 // An IP literal (or a pinned name) never changes: its targets go
                 // on the wheel at once, with no task watching DNS for them.
@@ -369,19 +369,28 @@ impl Fleet {
     }
 }
 
+/// What the gateways and targets of one running trunk share (one allocation
+/// per trunk rather than these fields in each of its targets).
+struct TrunkJob {
+    ctx: Arc<Ctx>,
+    /// The trunk's key in the fleet.
+    key: Arc<str>,
+    findings: SharedFindings,
+    /// Of the trunk's series in the metric store.
+    generation: u64,
+    /// `qualify_frequency`.
+    interval: Duration,
+}
+
 /// One gateway of a trunk whose name DNS resolves: follows its answers and runs
 /// a loop per address.
 struct GatewayJob {
-    ctx: Arc<Ctx>,
-    trunk_key: Arc<str>,
-    findings: SharedFindings,
-    generation: u64,
+    trunk: Arc<TrunkJob>,
     /// With an empty target.
     labels: TargetLabels,
     host: String,
     port: u16,
     transport: Transport,
-    interval: Duration,
 }
 
 /// A probed address, or `None` while the gateway has never resolved.
@@ -391,14 +400,14 @@ impl GatewayJob {
     /// Re-resolves the gateway as its TTL allows until the stop signal, keeping
     /// a loop per address of the latest answer.
     async fn run(self) {
-        let mut stop = self.ctx.stop.clone();
+        let mut stop = self.trunk.ctx.stop.clone();
         // Dropping this map (the trunk's tasks aborted) stops every target.
         let mut loops: HashMap<Addr, (TargetLabels, TargetHandle)> = HashMap::new();
         let mut current: Vec<IpAddr> = Vec::new();
         loop {
             // Boxed: a lookup's future is large and every gateway's task would carry
             // it for its whole life (10,000 gateways held 200 MB that way).
-            let res = Box::pin(self.ctx.resolver.resolve(&self.host, self.transport)).await;
+            let res = Box::pin(self.trunk.ctx.resolver.resolve(&self.host, self.transport)).await;
             let owned = self.owned(&res, &mut current, true);
             let stale: Vec<Addr> = loops
                 .keys()
@@ -411,10 +420,17 @@ impl GatewayJob {
                     // in the same poll as the abort would otherwise record
                     // after the forget and bring the series back.
                     target_loop.stop().await;
-                    self.ctx.metrics.forget_target(self.generation, &labels);
-                    let mut f = diagnostics::lock(&self.findings);
+                    self.trunk
+                        .ctx
+                        .metrics
+                        .forget_target(self.trunk.generation, &labels);
+                    let mut f = diagnostics::lock(&self.trunk.findings);
                     f.forget_target(diagnostics::target_key(&labels));
-                    f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+                    f.publish(
+                        &self.trunk.ctx.metrics,
+                        self.trunk.generation,
+                        &self.trunk.key,
+                    );
                 }
             }
             for a in owned {
@@ -425,7 +441,7 @@ impl GatewayJob {
                 let labels = job.labels.clone();
                 loops.insert(a, (labels, TargetHandle::start(job)));
             }
-            let Some(after) = dns_refresh_after(&res, self.ctx.dns_min_interval) else {
+            let Some(after) = dns_refresh_after(&res, self.trunk.ctx.dns_min_interval) else {
                 break;
             };
             tokio::select! {
@@ -454,15 +470,20 @@ impl GatewayJob {
     /// `None` (probes record `dns_error`). Publishes the findings if the
     /// addresses changed and `publish` says so.
     fn owned(&self, res: &Resolution, current: &mut Vec<IpAddr>, publish: bool) -> Vec<Addr> {
-        self.ctx
+        self.trunk
+            .ctx
             .metrics
-            .record_dns(self.generation, &self.labels, res);
+            .record_dns(self.trunk.generation, &self.labels, res);
         let wanted: Vec<Addr> = match &res.failure {
             None => {
                 current.clone_from(&res.addresses);
-                let mut f = diagnostics::lock(&self.findings);
+                let mut f = diagnostics::lock(&self.trunk.findings);
                 if f.observe_addresses(&self.host, current) && publish {
-                    f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+                    f.publish(
+                        &self.trunk.ctx.metrics,
+                        self.trunk.generation,
+                        &self.trunk.key,
+                    );
                 }
                 current.iter().copied().map(Some).collect()
             }
@@ -474,7 +495,7 @@ impl GatewayJob {
         };
         wanted
             .into_iter()
-            .filter(|a| self.ctx.shard.owns(&self.key(*a)))
+            .filter(|a| self.trunk.ctx.shard.owns(&self.key(*a)))
             .collect()
     }
 
@@ -487,16 +508,14 @@ impl GatewayJob {
     }
 
     fn target_job(&self, a: Addr, failure: Option<DnsFailure>) -> TargetJob {
-        let mut labels = self.labels.clone();
-        labels.0[3] = match a {
-            Some(ip) => SocketAddr::new(ip, self.port).to_string(),
-            None => "unresolved".into(),
+        let labels = match a {
+            Some(ip) => self
+                .labels
+                .with_target(&SocketAddr::new(ip, self.port).to_string()),
+            None => self.labels.with_target("unresolved"),
         };
         TargetJob {
-            ctx: self.ctx.clone(),
-            trunk_key: self.trunk_key.clone(),
-            findings: self.findings.clone(),
-            generation: self.generation,
+            trunk: self.trunk.clone(),
             labels,
             target: match a {
                 Some(ip) => Ok(Target {
@@ -508,7 +527,6 @@ impl GatewayJob {
             },
             port: self.port,
             transport: self.transport,
-            interval: self.interval,
             state: Default::default(),
         }
     }
@@ -557,9 +575,12 @@ impl Ord for Timer {
 pub struct Wheel(mpsc::UnboundedSender<Timer>);
 
 impl Wheel {
-    pub fn start(stop: watch::Receiver<bool>) -> Wheel {
+    /// Starts the wheel's task; at most `concurrency` probes (`--concurrency`;
+    /// ladders have their own limit) run at once.
+    pub fn start(stop: watch::Receiver<bool>, concurrency: usize) -> Wheel {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_wheel(rx, stop));
+        let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+        tokio::spawn(run_wheel(rx, stop, limit));
         Wheel(tx)
     }
 
@@ -569,14 +590,38 @@ impl Wheel {
     }
 }
 
-async fn run_wheel(mut rx: mpsc::UnboundedReceiver<Timer>, mut stop: watch::Receiver<bool>) {
+impl Timer {
+    /// A probe of an address takes a `--concurrency` slot (a gateway without an
+    /// address only records a `dns_error`; ladders have their own limit).
+    fn needs_slot(&self) -> bool {
+        self.due == Due::Probe && self.job.target.is_ok()
+    }
+}
+
+async fn run_wheel(
+    mut rx: mpsc::UnboundedReceiver<Timer>,
+    mut stop: watch::Receiver<bool>,
+    limit: Arc<Semaphore>,
+) {
     let mut queue: BinaryHeap<Timer> = BinaryHeap::new();
+    // Probes that are due while every `--concurrency` slot is taken (many
+    // targets timing out at once), oldest first. They wait here as timers: a
+    // task spawned to wait for its slot would hold ~1.2 KB, 120 MB at 100,000
+    // targets, exactly when a carrier outage makes them all slow.
+    let mut waiting: std::collections::VecDeque<Timer> = Default::default();
     loop {
         let next = queue.peek().map(|t| t.at);
         tokio::select! {
             // Due timers first: a steady stream of new ones must not starve them.
             biased;
             _ = stop.wait_for(|s| *s) => return,
+            permit = acquire_if(&limit, !waiting.is_empty()) => {
+                let mut permit = Some(permit);
+                while let Some(p) = permit.take().or_else(|| limit.clone().try_acquire_owned().ok()) {
+                    let Some(t) = waiting.pop_front() else { break };
+                    t.job.fire(t.due, t.at, Some(p));
+                }
+            }
             _ = sleep_until_some(next) => {
                 let now = Instant::now();
                 while let Some(t) = queue.peek_mut() {
@@ -584,7 +629,14 @@ async fn run_wheel(mut rx: mpsc::UnboundedReceiver<Timer>, mut stop: watch::Rece
                         break;
                     }
                     let t = std::collections::binary_heap::PeekMut::pop(t);
-                    t.job.fire(t.due, t.at);
+                    if !t.needs_slot() {
+                        t.job.fire(t.due, t.at, None);
+                        continue;
+                    }
+                    match waiting.is_empty().then(|| limit.clone().try_acquire_owned().ok()).flatten() {
+                        Some(p) => t.job.fire(t.due, t.at, Some(p)),
+                        None => waiting.push_back(t),
+                    }
                 }
             }
             t = rx.recv() => match t {
@@ -598,6 +650,16 @@ async fn run_wheel(mut rx: mpsc::UnboundedReceiver<Timer>, mut stop: watch::Rece
             },
         }
     }
+}
+
+/// One of `limit`'s permits once `wanted`; pending forever otherwise.
+async fn acquire_if(limit: &Arc<Semaphore>, wanted: bool) -> OwnedSemaphorePermit {
+    if wanted {
+        if let Ok(p) = limit.clone().acquire_owned().await {
+            return p;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Sleeps until `at`; pending forever with `None`.
@@ -617,11 +679,15 @@ impl TargetHandle {
     fn start(job: TargetJob) -> TargetHandle {
         let job = Arc::new(job);
         let now = Instant::now();
-        let jitter_ms = job.interval.as_millis().max(1) as u64;
+        let jitter_ms = job.trunk.interval.as_millis().max(1) as u64;
         let jitter = Duration::from_millis(rand::rng().random_range(0..jitter_ms));
-        job.ctx.wheel.at(now + jitter, Due::Probe, job.clone());
+        job.trunk
+            .ctx
+            .wheel
+            .at(now + jitter, Due::Probe, job.clone());
         if let Some((mtu, _)) = job.ladder_target() {
-            job.ctx
+            job.trunk
+                .ctx
                 .wheel
                 .at(now + mtu.first_delay(), Due::Ladder, job.clone());
         }
@@ -663,16 +729,12 @@ impl Drop for TargetHandle {
 /// `--mtu-interval`, the size ladder on its slow schedule. The [`Wheel`] starts
 /// each as a task of its own when due; in between the target is only this struct.
 struct TargetJob {
-    ctx: Arc<Ctx>,
-    trunk_key: Arc<str>,
-    findings: SharedFindings,
-    generation: u64,
+    trunk: Arc<TrunkJob>,
     labels: TargetLabels,
     /// The address probed, or why the gateway has none yet (each tick records a `dns_error`).
     target: std::result::Result<Target, DnsFailure>,
     port: u16,
     transport: Transport,
-    interval: Duration,
     state: std::sync::Mutex<TargetState>,
 }
 
@@ -706,11 +768,12 @@ impl TargetJob {
 
     /// Whether new work may start (not stopped, no stop signal).
     fn live(&self, s: &TargetState) -> bool {
-        !s.stopped && !*self.ctx.stop.borrow()
+        !s.stopped && !*self.trunk.ctx.stop.borrow()
     }
 
-    /// A timer of the wheel is due: starts the probe or the ladder.
-    fn fire(self: Arc<Self>, due: Due, at: Instant) {
+    /// A timer of the wheel is due: starts the probe (with its `--concurrency`
+    /// slot, if it probes an address) or the ladder.
+    fn fire(self: Arc<Self>, due: Due, at: Instant, slot: Option<OwnedSemaphorePermit>) {
         let mut s = self.lock();
         if !self.live(&s) {
             return;
@@ -718,7 +781,7 @@ impl TargetJob {
         match due {
             Due::Probe => {
                 let job = self.clone();
-                s.probe = Some(tokio::spawn(job.probe_once(at)));
+                s.probe = Some(tokio::spawn(job.probe_once(at, slot)));
             }
             Due::Ladder if !s.answered => s.ladder_waiting = true,
             Due::Ladder => {
@@ -730,7 +793,8 @@ impl TargetJob {
 
     /// One probe, scheduled at `scheduled`; then the next one an interval
     /// later (at once if this one ended later than that).
-    async fn probe_once(self: Arc<Self>, scheduled: Instant) {
+    /// `_slot`, its `--concurrency` slot, is held until the task ends.
+    async fn probe_once(self: Arc<Self>, scheduled: Instant, _slot: Option<OwnedSemaphorePermit>) {
         let result = self.probe(scheduled).await;
         self.record(&result);
         let now = Instant::now();
@@ -740,11 +804,11 @@ impl TargetJob {
         if !self.live(&s) {
             return;
         }
-        let next = (scheduled + self.interval).max(now);
-        self.ctx.wheel.at(next, Due::Probe, self.clone());
+        let next = (scheduled + self.trunk.interval).max(now);
+        self.trunk.ctx.wheel.at(next, Due::Probe, self.clone());
         if s.answered && s.ladder_waiting {
             s.ladder_waiting = false;
-            self.ctx.wheel.at(now, Due::Ladder, self.clone());
+            self.trunk.ctx.wheel.at(now, Due::Ladder, self.clone());
         }
     }
 
@@ -762,13 +826,13 @@ impl TargetJob {
         s.ladder = None;
         if self.live(&s) {
             let next = Instant::now() + mtu.next_delay();
-            self.ctx.wheel.at(next, Due::Ladder, self.clone());
+            self.trunk.ctx.wheel.at(next, Due::Ladder, self.clone());
         }
     }
 
     /// The ladder's schedule and target, if this target gets ladders.
     fn ladder_target(&self) -> Option<(&MtuSchedule, &Target)> {
-        match (&self.ctx.mtu, &self.target) {
+        match (&self.trunk.ctx.mtu, &self.target) {
             (Some(mtu), Ok(target)) if target.transport == Transport::Udp => Some((mtu, target)),
             _ => None,
         }
@@ -780,50 +844,65 @@ impl TargetJob {
         let (transition, up) = {
             let mut s = self.lock();
             s.answered = matches!(result.outcome, Outcome::Ok | Outcome::SipError);
-            let t = s.health.observe(ok, self.ctx.hysteresis);
+            let t = s.health.observe(ok, self.trunk.ctx.hysteresis);
             (t, s.health.is_up())
         };
         if let Some(t) = transition {
             self.log(t, result);
         }
-        self.ctx
+        self.trunk
+            .ctx
             .metrics
-            .record_probe(self.generation, &self.labels, result, up);
-        let mut f = diagnostics::lock(&self.findings);
+            .record_probe(self.trunk.generation, &self.labels, result, up);
+        let mut f = diagnostics::lock(&self.trunk.findings);
         if f.observe_reply(diagnostics::target_key(&self.labels), result) {
-            f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+            f.publish(
+                &self.trunk.ctx.metrics,
+                self.trunk.generation,
+                &self.trunk.key,
+            );
         }
     }
 
     fn record_ladder(&self, target: &Target, result: &mut MtuResult) {
-        let mut f = diagnostics::lock(&self.findings);
+        let mut f = diagnostics::lock(&self.trunk.findings);
         f.observe_mtu(diagnostics::target_key(&self.labels), &target.host, result);
-        f.publish(&self.ctx.metrics, self.generation, &self.trunk_key);
+        f.publish(
+            &self.trunk.ctx.metrics,
+            self.trunk.generation,
+            &self.trunk.key,
+        );
         drop(f);
-        self.ctx
+        self.trunk
+            .ctx
             .metrics
-            .record_mtu(self.generation, &self.labels, result);
+            .record_mtu(self.trunk.generation, &self.labels, result);
         tracing::debug!(target = %target.addr, verdict = ?result.verdict, largest = ?result.largest_answered, first_lost = ?result.first_lost, "UDP size ladder");
     }
 
     async fn probe(&self, scheduled: Instant) -> TargetResult {
         match &self.target {
             Ok(target) => {
-                let _permit = self.ctx.limit.acquire().await;
-                self.ctx
+                self.trunk
+                    .ctx
                     .metrics
                     .observe_lateness(Instant::now().saturating_duration_since(scheduled));
-                if !self.ctx.first_probe_sent.swap(true, Ordering::Relaxed) {
+                if !self
+                    .trunk
+                    .ctx
+                    .first_probe_sent
+                    .swap(true, Ordering::Relaxed)
+                {
                     tracing::info!(
-                        since_start_ms = self.ctx.started.elapsed().as_millis() as u64,
+                        since_start_ms = self.trunk.ctx.started.elapsed().as_millis() as u64,
                         "first probe sent"
                     );
                 }
                 if target.transport == Transport::Udp {
-                    let ex = self.ctx.udp.exchange(target).await;
-                    return probe::evaluate(ex, &self.ctx.healthy);
+                    let ex = self.trunk.ctx.udp.exchange(target).await;
+                    return probe::evaluate(ex, &self.trunk.ctx.healthy);
                 }
-                probe::probe_one(target, &self.ctx.exchange, &self.ctx.healthy).await
+                probe::probe_one(target, &self.trunk.ctx.exchange, &self.trunk.ctx.healthy).await
             }
             Err(failure) => probe::dns_failure_result(failure, self.port, self.transport),
         }
@@ -831,7 +910,7 @@ impl TargetJob {
 
     fn log(&self, t: Transition, r: &TargetResult) {
         let ctx = reachability::Context {
-            timeout: self.ctx.exchange.timeout,
+            timeout: self.trunk.ctx.exchange.timeout,
             seen_as: None,
         };
         let detail = if r.outcome == Outcome::DnsError {
@@ -959,7 +1038,6 @@ mod tests {
             resolver: GatewayResolver::with_server("127.0.0.1:53".parse().unwrap()).unwrap(),
             exchange: exchange.clone(),
             healthy: healthy.clone(),
-            limit: Arc::new(Semaphore::new(1)),
             udp: UdpProber::new(exchange.clone()),
             hysteresis: H,
             shard: Shard::default(),
@@ -973,11 +1051,15 @@ mod tests {
             }),
             started: Instant::now(),
             first_probe_sent: false.into(),
-            wheel: Wheel::start(stop),
+            wheel: Wheel::start(stop, 1),
         })
     }
 
     fn test_gateway(ctx: Arc<Ctx>) -> GatewayJob {
+        test_gateway_every(ctx, Duration::from_secs(60))
+    }
+
+    fn test_gateway_every(ctx: Arc<Ctx>, interval: Duration) -> GatewayJob {
         let findings: SharedFindings = Arc::new(std::sync::Mutex::new(TrunkFindings::new(
             Trunk::with_defaults("t"),
             Vec::new(),
@@ -985,15 +1067,17 @@ mod tests {
             true,
         )));
         GatewayJob {
-            ctx,
-            trunk_key: "t".into(),
-            findings,
-            generation: 1,
+            trunk: Arc::new(TrunkJob {
+                ctx,
+                key: "t".into(),
+                findings,
+                generation: 1,
+                interval,
+            }),
             labels: TargetLabels::new("t", "t", "192.0.2.1:5060", "", "udp"),
             host: "192.0.2.1".into(),
             port: 5060,
             transport: Transport::Udp,
-            interval: Duration::from_secs(60),
         }
     }
 
@@ -1007,7 +1091,7 @@ mod tests {
         let timer = std::mem::size_of::<Timer>();
         let gateway = std::mem::size_of_val(&gw.run());
         println!("TargetJob {target} B, a timer {timer} B, a DNS gateway's task {gateway} B");
-        assert!(target <= 400, "TargetJob is {target} bytes");
+        assert!(target <= 224, "TargetJob is {target} bytes");
         assert!(timer <= 32, "a timer is {timer} bytes");
         assert!(gateway <= 1100, "a gateway's future is {gateway} bytes");
     }
@@ -1043,7 +1127,7 @@ mod tests {
             assert!(s.stopped && s.probe.is_none());
             drop(s);
             // Nothing new starts on a stopped target.
-            job.clone().fire(Due::Probe, Instant::now());
+            job.clone().fire(Due::Probe, Instant::now(), None);
             assert!(job.lock().probe.is_none());
         }
     }
@@ -1052,8 +1136,7 @@ mod tests {
     /// one an interval later; a dropped handle stops the target.
     #[tokio::test]
     async fn the_wheel_probes_each_interval() {
-        let mut gw = test_gateway(test_ctx(false));
-        gw.interval = Duration::from_millis(50);
+        let gw = test_gateway_every(test_ctx(false), Duration::from_millis(50));
         // No address: each tick records a dns_error without any network.
         let handle = TargetHandle::start(gw.target_job(None, None));
         let job = handle.0.clone();
@@ -1066,6 +1149,38 @@ mod tests {
         let n = probes(&job);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(probes(&job), n, "stopped");
+    }
+
+    /// With the only `--concurrency` slot held by a probe of a silent target,
+    /// the other due probes wait on the wheel as timers, not as tasks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn due_probes_wait_for_a_slot_without_a_task() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut gw = test_gateway_every(test_ctx(false), Duration::from_millis(10));
+        gw.host = "127.0.0.1".into();
+        gw.port = silent.local_addr().unwrap().port();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        // The wheel and the UDP driver, once the first probe has started it.
+        let _first = TargetHandle::start(gw.target_job(Some(ip), None));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = tasks();
+        let _more: Vec<TargetHandle> = (0..50)
+            .map(|_| TargetHandle::start(gw.target_job(Some(ip), None)))
+            .collect();
+        let mut most = 0;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            most = most.max(tasks());
+        }
+        assert!(
+            most <= before + 1,
+            "{most} tasks alive with 51 targets due and one slot (before: {before})"
+        );
     }
 
     #[test]

@@ -505,7 +505,7 @@ impl Store {
             self.target_labels(key, l);
             let mut shard = self.shard(&l.0[0]);
             let Shard { trunks, slabs } = &mut *shard;
-            if let Some(t) = trunks.get_mut(l.0[0].as_str()) {
+            if let Some(t) = trunks.get_mut(&*l.0[0]) {
                 if t.generation == gen {
                     slabs.targets.remove(&mut t.targets, key);
                     shard.tidy();
