@@ -186,8 +186,9 @@ struct Running {
     /// The targets of its IP-literal (and pinned) gateways; dropped, they stop.
     targets: Vec<TargetHandle>,
     /// A task per gateway name that DNS resolves, owning that gateway's
-    /// targets. Dropping the set aborts them all.
-    tasks: JoinSet<()>,
+    /// targets. Dropping the set aborts them all. `None` while there is no such
+    /// gateway (an empty set still allocates; 25,000 IP-literal trunks, 1.8 MB).
+    tasks: Option<JoinSet<()>>,
     /// Static and learnt findings, shared with the trunk's probe loops.
     findings: SharedFindings,
 }
@@ -287,7 +288,9 @@ impl Fleet {
 
     fn stop_trunk(&mut self, key: &str) {
         if let Some(mut r) = self.running.remove(key) {
-            r.tasks.abort_all();
+            if let Some(tasks) = &mut r.tasks {
+                tasks.abort_all();
+            }
             self.ctx.metrics.forget_trunk(key);
         }
     }
@@ -300,7 +303,7 @@ impl Fleet {
             self.ctx.shard.reports_trunks(),
             !self.ctx.skip_auth_checks,
         )));
-        let mut tasks = JoinSet::new();
+        let mut tasks: Option<JoinSet<()>> = None;
         let mut targets = Vec::new();
         if let (TrunkState::Active, Some(transport)) =
             (TrunkState::of(&trunk), trunk.transport.valid())
@@ -337,7 +340,7 @@ impl Fleet {
                         }
                     }
                     None => {
-                        tasks.spawn(gw.run());
+                        tasks.get_or_insert_with(JoinSet::new).spawn(gw.run());
                     }
                 }
             }
@@ -362,7 +365,9 @@ impl Fleet {
                 for t in r.targets.drain(..) {
                     t.join().await;
                 }
-                while r.tasks.join_next().await.is_some() {}
+                if let Some(tasks) = &mut r.tasks {
+                    while tasks.join_next().await.is_some() {}
+                }
             }
         })
         .await;
