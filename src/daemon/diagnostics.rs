@@ -421,4 +421,413 @@ mod tests {
             assert!(d >= Duration::from_secs(3240) && d <= Duration::from_secs(3960));
         }
     }
+
+    /// The findings as they were kept before the sorted `Vec`s (`BTreeMap`s keyed
+    /// by `String`, every reply and ladder kept whole): the differential tests
+    /// below hold the new representation to the same answers.
+    mod old {
+        use std::collections::BTreeMap;
+        use std::net::IpAddr;
+
+        use crate::checks::{self, media, mtu::MtuResult, Finding};
+        use crate::probe::TargetResult;
+        use crate::trunk::Trunk;
+
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        struct KeptReply {
+            ip: Option<IpAddr>,
+            port: u16,
+            content_type: Option<Box<str>>,
+            body: Box<[u8]>,
+        }
+
+        pub struct OldFindings {
+            pub trunk: Trunk,
+            pub trunk_level: bool,
+            pub ip_identifiers: bool,
+            replies: BTreeMap<String, KeptReply>,
+            resolved: BTreeMap<String, Vec<IpAddr>>,
+            mtu: BTreeMap<String, Vec<Finding>>,
+        }
+
+        impl OldFindings {
+            pub fn new(trunk: Trunk, trunk_level: bool, ip_identifiers: bool) -> Self {
+                OldFindings {
+                    trunk,
+                    trunk_level,
+                    ip_identifiers,
+                    replies: BTreeMap::new(),
+                    resolved: BTreeMap::new(),
+                    mtu: BTreeMap::new(),
+                }
+            }
+
+            pub fn observe_reply(&mut self, target: &str, r: &TargetResult) -> bool {
+                let Some(reply) = media::Reply::of(r) else {
+                    return false;
+                };
+                let same = self.replies.get(target).is_some_and(|o| {
+                    o.ip == reply.ip
+                        && o.port == reply.port
+                        && o.content_type.as_deref() == reply.content_type
+                        && *o.body == *reply.body
+                });
+                if !same {
+                    let kept = KeptReply {
+                        ip: reply.ip,
+                        port: reply.port,
+                        content_type: reply.content_type.map(Into::into),
+                        body: reply.body.into(),
+                    };
+                    self.replies.insert(target.to_string(), kept);
+                }
+                !same
+            }
+
+            pub fn observe_addresses(&mut self, host: &str, addresses: &[IpAddr]) -> bool {
+                if addresses.is_empty()
+                    || self.resolved.get(host).map(Vec::as_slice) == Some(addresses)
+                {
+                    return false;
+                }
+                self.resolved.insert(host.to_string(), addresses.to_vec());
+                true
+            }
+
+            pub fn observe_mtu(&mut self, target: &str, host: &str, result: &mut MtuResult) {
+                let invite = checks::mtu::estimate_invite(&self.trunk, host, result.target.port());
+                result.invite_bytes = Some(invite.bytes);
+                self.mtu
+                    .insert(target.to_string(), checks::mtu::findings(result, invite));
+            }
+
+            pub fn forget_target(&mut self, target: &str) {
+                self.replies.remove(target);
+                self.mtu.remove(target);
+            }
+
+            pub fn all(&self, lint: &[Finding]) -> Vec<Finding> {
+                let mut out: Vec<Finding> = Vec::new();
+                if self.trunk_level {
+                    out.extend(lint.iter().cloned());
+                }
+                if !self.replies.is_empty() {
+                    out.extend(media::media_of(
+                        &self.trunk,
+                        self.replies.values().map(|k| media::Reply {
+                            ip: k.ip,
+                            port: k.port,
+                            content_type: k.content_type.as_deref(),
+                            body: &k.body,
+                        }),
+                    ));
+                }
+                if self.trunk_level && self.ip_identifiers {
+                    let gws: Vec<(&str, &[IpAddr])> = self
+                        .resolved
+                        .iter()
+                        .map(|(h, a)| (h.as_str(), a.as_slice()))
+                        .collect();
+                    out.extend(checks::path::ip_identifiers(&self.trunk, &gws));
+                }
+                for f in self.mtu.values().flatten() {
+                    if !out.contains(f) {
+                        out.push(f.clone());
+                    }
+                }
+                out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+                out
+            }
+        }
+    }
+
+    /// A final response from `ip:port` with this Content-Type and body.
+    fn response(ip: Option<IpAddr>, port: u16, ct: Option<&str>, body: &str) -> TargetResult {
+        let mut r = blank_result(ip, port, Transport::Udp, Outcome::Ok);
+        let ct = ct
+            .map(|c| format!("Content-Type: {c}\r\n"))
+            .unwrap_or_default();
+        let msg = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+             Call-ID: c\r\nCSeq: 1 OPTIONS\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        r.response = Some(parse_response(msg.as_bytes()).unwrap());
+        r.status_code = Some(200);
+        r
+    }
+
+    /// Keys as the daemon makes them, and keys it never makes (not an address's
+    /// canonical text) that must still behave as before.
+    const KEYS: [&str; 9] = [
+        "10.0.0.2:5060",
+        "10.0.0.10:5060",
+        "10.0.0.2:5061",
+        "[2001:db8::1]:5060",
+        "[::ffff:10.0.0.3]:5060",
+        "unresolved",
+        "[2001:DB8::2]:5060",
+        "[fe80::1%2]:5060",
+        "010.0.0.1:5060",
+    ];
+    const HOSTS: [&str; 7] = [
+        "10.0.0.1",
+        "10.0.0.10",
+        "192.0.2.1",
+        "2001:db8::1",
+        "2001:DB8::1",
+        "gw.example.com",
+        "010.0.0.1",
+    ];
+    const IPS: [&str; 6] = [
+        "10.0.0.1",
+        "10.0.0.10",
+        "192.0.2.1",
+        "2001:db8::1",
+        "::ffff:10.0.0.3",
+        "10.0.0.2",
+    ];
+    const CONTENT_TYPES: [Option<&str>; 4] = [
+        None,
+        Some("application/sdp"),
+        Some("text/plain"),
+        Some("Application/SDP; charset=x"),
+    ];
+    const BODIES: [&str; 7] = [
+        "",
+        "  \r\n",
+        "v=0\r\nm=audio 4000 RTP/AVP 0 8 101\r\n",
+        "v=0\r\nm=audio 4000 RTP/AVP 18\r\n",
+        "v=0\r\nm=audio 4000 RTP/AVP 8\r\n",
+        "v=0\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n",
+        "<html>",
+    ];
+
+    /// One observation of the daemon's.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A final response for `KEYS[key]`: from the key's own address (`sender`
+        /// 0) or `IPS[sender - 1]`, or without an address (`sender` past `IPS`).
+        Reply {
+            key: usize,
+            sender: usize,
+            other_port: bool,
+            ct: usize,
+            body: usize,
+        },
+        Timeout(usize),
+        Addresses(usize, Vec<usize>),
+        /// A ladder of `KEYS[0]`...: 0 clean, 1 large lost, 2 irregular, 3 none answered.
+        Mtu(usize, usize),
+        Forget(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0..KEYS.len(), 0..IPS.len() + 2, proptest::bool::weighted(0.1), 0..CONTENT_TYPES.len(), 0..BODIES.len())
+                .prop_map(|(key, sender, other_port, ct, body)| Op::Reply { key, sender, other_port, ct, body }),
+            1 => (0..KEYS.len()).prop_map(Op::Timeout),
+            3 => (0..HOSTS.len(), proptest::collection::vec(0..IPS.len(), 0..4))
+                .prop_map(|(h, a)| Op::Addresses(h, a)),
+            2 => (0..KEYS.len(), 0..4usize).prop_map(|(k, l)| Op::Mtu(k, l)),
+            2 => (0..KEYS.len()).prop_map(Op::Forget),
+        ]
+    }
+
+    fn key_addr(key: &str) -> Option<std::net::SocketAddr> {
+        key.parse().ok()
+    }
+
+    fn ladder(addr: std::net::SocketAddr, kind: usize) -> MtuResult {
+        use crate::checks::mtu::{Rung, RungStatus};
+        let pattern: &[bool] = match kind {
+            0 => &[true, true, true],
+            1 => &[true, false, false],
+            2 => &[false, true, false],
+            _ => &[false, false, false],
+        };
+        let rungs = pattern
+            .iter()
+            .zip([600, 1200, 1400])
+            .map(|(&ok, size)| Rung {
+                size,
+                bytes: size,
+                status: if ok {
+                    RungStatus::Answered
+                } else {
+                    RungStatus::Lost
+                },
+                status_code: ok.then_some(200),
+                rtt: None,
+                retransmissions: 0,
+                detail: None,
+            })
+            .collect();
+        MtuResult::new(addr, rungs, Some(1500), None)
+    }
+
+    /// Runs `ops` on both representations; panics where they differ.
+    fn differential(trunk: &Trunk, trunk_level: bool, ip_identifiers: bool, ops: &[Op]) {
+        let lint = crate::checks::lint(trunk);
+        let mut new = TrunkFindings::new(trunk.clone(), lint.clone(), trunk_level, ip_identifiers);
+        let mut old = old::OldFindings::new(trunk.clone(), trunk_level, ip_identifiers);
+        let fallback: std::net::SocketAddr = "192.0.2.99:5060".parse().unwrap();
+        for (n, op) in ops.iter().enumerate() {
+            match op {
+                Op::Reply {
+                    key,
+                    sender,
+                    other_port,
+                    ct,
+                    body,
+                } => {
+                    let own = key_addr(KEYS[*key]);
+                    let ip = match sender {
+                        0 => own.map(|a| a.ip()),
+                        s => IPS.get(s - 1).map(|i| i.parse().unwrap()),
+                    };
+                    let port = own.map_or(5060, |a| a.port()) + u16::from(*other_port);
+                    let r = response(ip, port, CONTENT_TYPES[*ct], BODIES[*body]);
+                    assert_eq!(
+                        new.observe_reply(KEYS[*key], &r),
+                        old.observe_reply(KEYS[*key], &r),
+                        "op {n} {op:?}"
+                    );
+                }
+                Op::Timeout(key) => {
+                    let r = blank_result(None, 5060, Transport::Udp, Outcome::Timeout);
+                    assert_eq!(
+                        new.observe_reply(KEYS[*key], &r),
+                        old.observe_reply(KEYS[*key], &r),
+                        "op {n} {op:?}"
+                    );
+                }
+                Op::Addresses(host, ips) => {
+                    let ips: Vec<IpAddr> = ips.iter().map(|i| IPS[*i].parse().unwrap()).collect();
+                    assert_eq!(
+                        new.observe_addresses(HOSTS[*host], &ips),
+                        old.observe_addresses(HOSTS[*host], &ips),
+                        "op {n} {op:?}"
+                    );
+                }
+                Op::Mtu(key, kind) => {
+                    let addr = key_addr(KEYS[*key]).unwrap_or(fallback);
+                    let host = addr.ip().to_string();
+                    let (mut a, mut b) = (ladder(addr, *kind), ladder(addr, *kind));
+                    new.observe_mtu(KEYS[*key], &host, &mut a);
+                    old.observe_mtu(KEYS[*key], &host, &mut b);
+                    assert_eq!(a.invite_bytes, b.invite_bytes);
+                }
+                Op::Forget(key) => {
+                    new.forget_target(KEYS[*key]);
+                    old.forget_target(KEYS[*key]);
+                }
+            }
+            assert_eq!(new.all(), old.all(&lint), "after op {n} {op:?}");
+        }
+    }
+
+    fn trunk_of(kind: usize) -> Trunk {
+        use crate::trunk::{parse_codecs, MediaEncryption};
+        let mut t = Trunk::with_defaults("t");
+        t.auth_type = Field::Valid(AuthType::IpBased);
+        t.ip_identifiers = vec!["10.0.0.0/8".into()];
+        match kind {
+            0 => {}
+            1 => {
+                t.media_encryption = Field::Valid(MediaEncryption::Sdes);
+                t.transport = Field::Valid(Transport::Tls);
+            }
+            _ => t.allow = parse_codecs("g729"),
+        }
+        t
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Any sequence of observations gives the same "changed" answers and the
+        /// same findings, in the same order, as the `BTreeMap`s did.
+        #[test]
+        fn same_findings_as_the_btreemaps(
+            trunk in 0..3usize,
+            trunk_level in proptest::bool::weighted(0.8),
+            ip_identifiers in proptest::bool::weighted(0.8),
+            ops in proptest::collection::vec(op(), 1..40),
+        ) {
+            differential(&trunk_of(trunk), trunk_level, ip_identifiers, &ops);
+        }
+    }
+
+    #[test]
+    fn a_scripted_sequence_matches_the_btreemaps() {
+        let reply = |key, sender, ct, body| Op::Reply {
+            key,
+            sender,
+            other_port: false,
+            ct,
+            body,
+        };
+        let ops = [
+            Op::Addresses(0, vec![0]),
+            Op::Addresses(3, vec![3]),
+            Op::Addresses(5, vec![2, 0, 2]),
+            Op::Addresses(0, vec![0]),
+            Op::Addresses(5, vec![]),
+            // Bare replies, then SDP from some of them, in key text order.
+            reply(1, 0, 0, 0),
+            reply(0, 0, 0, 0),
+            reply(3, 0, 0, 0),
+            reply(0, 0, 1, 3),
+            reply(1, 0, 1, 3),
+            reply(3, 0, 3, 3),
+            reply(0, 0, 1, 3),
+            // The SDP goes, then comes back as whitespace, a text body, no Content-Type.
+            reply(1, 0, 0, 0),
+            reply(1, 0, 1, 1),
+            reply(1, 0, 1, 0),
+            reply(1, 0, 1, 0),
+            reply(1, 0, 2, 2),
+            reply(1, 0, 0, 2),
+            reply(1, 0, 0, 0),
+            // A bare reply from another address, then without one.
+            reply(0, 3, 0, 0),
+            reply(0, 7, 0, 0),
+            reply(0, 0, 0, 0),
+            Op::Timeout(0),
+            reply(4, 0, 1, 6),
+            reply(5, 0, 0, 0),
+            Op::Mtu(0, 1),
+            Op::Mtu(1, 2),
+            Op::Mtu(3, 0),
+            Op::Mtu(0, 0),
+            Op::Forget(1),
+            Op::Forget(3),
+            Op::Forget(5),
+            Op::Forget(8),
+        ];
+        for trunk in 0..3 {
+            differential(&trunk_of(trunk), true, true, &ops);
+        }
+    }
+
+    #[test]
+    fn senders_are_listed_in_the_text_order_of_their_keys() {
+        let mut f = TrunkFindings::new(Trunk::with_defaults("t"), Vec::new(), true, true);
+        let g729 = "v=0\r\nm=audio 4000 RTP/AVP 18\r\n";
+        for key in ["[2001:db8::1]:5060", "10.0.0.2:5060", "10.0.0.10:5060"] {
+            let a: std::net::SocketAddr = key.parse().unwrap();
+            let r = response(Some(a.ip()), a.port(), Some("application/sdp"), g729);
+            assert!(f.observe_reply(key, &r));
+        }
+        let all = f.all();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(
+            all[0]
+                .message
+                .ends_with("(SDP from 10.0.0.10:5060, 10.0.0.2:5060, [2001:db8::1]:5060)"),
+            "{}",
+            all[0].message
+        );
+    }
 }
