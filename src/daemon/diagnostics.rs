@@ -8,8 +8,9 @@
 //! the latest resolution of each gateway, MTU over the latest ladder of each
 //! target; each holds until newer evidence says otherwise.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,12 +44,180 @@ pub struct TrunkFindings {
     pub trunk_level: bool,
     /// Check ip_identifiers (not for a trunk described by flags).
     pub ip_identifiers: bool,
-    /// What the media check needs of the latest final response of each target, by `ip:port`.
-    replies: BTreeMap<String, KeptReply>,
+    /// What the media check needs of the latest final response of each target, by
+    /// `ip:port`, in the text order of the keys (the order findings list senders in).
+    replies: Vec<ReplyEntry>,
     /// The latest addresses of each gateway host.
     resolved: BTreeMap<String, Vec<IpAddr>>,
     /// The latest ladder findings of each target, by `ip:port`.
     mtu: BTreeMap<String, Vec<Finding>>,
+}
+
+/// Text formatted on the stack: compact keys are compared with, and checked
+/// against, the strings they stand for without allocating. 64 bytes hold any
+/// `[v6]:port` (47 at most).
+struct StackText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> StackText {
+        StackText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn of(v: &impl std::fmt::Display) -> StackText {
+        use std::fmt::Write as _;
+        let mut t = StackText::new();
+        let fits = write!(t, "{v}").is_ok();
+        debug_assert!(fits, "an address longer than 64 bytes");
+        t
+    }
+
+    /// The text of `SocketAddr::new(ip, port)`: `a.b.c.d:port`, `[v6]:port`.
+    fn addr(ip: IpAddr, port: u16) -> StackText {
+        match ip {
+            IpAddr::V4(v4) => {
+                let mut t = StackText::new();
+                t.push_ipv4(v4);
+                t.push(b':');
+                t.push_decimal(port);
+                t
+            }
+            IpAddr::V6(_) => StackText::of(&SocketAddr::new(ip, port)),
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn push_decimal(&mut self, n: u16) {
+        let mut digits = [0u8; 5];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            self.push(d);
+        }
+    }
+
+    fn push_ipv4(&mut self, ip: std::net::Ipv4Addr) {
+        for (i, o) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                self.push(b'.');
+            }
+            self.push_decimal(o.into());
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `str`s and ASCII digits and dots are copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The text of `SocketAddr::new(ip, port)` compared with `key`.
+fn cmp_addr(ip: IpAddr, port: u16, key: &str) -> Ordering {
+    StackText::addr(ip, port).as_str().cmp(key)
+}
+
+/// A target's key: the address when the key is its canonical text (as
+/// [`target_key`] always is for a resolved target), else the text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TargetKey {
+    Addr(IpAddr, u16),
+    Text(Box<str>),
+}
+
+impl TargetKey {
+    fn new(key: &str) -> TargetKey {
+        match key.parse::<SocketAddr>() {
+            Ok(a) if cmp_addr(a.ip(), a.port(), key).is_eq() => TargetKey::Addr(a.ip(), a.port()),
+            _ => TargetKey::Text(key.into()),
+        }
+    }
+
+    /// This key's text compared with `key`.
+    fn cmp_str(&self, key: &str) -> Ordering {
+        match self {
+            TargetKey::Addr(ip, port) => cmp_addr(*ip, *port, key),
+            TargetKey::Text(t) => (**t).cmp(key),
+        }
+    }
+}
+
+/// A target and what the media check reads of its latest final response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReplyEntry {
+    /// Keyed by its address, answered from that address without a Content-Type
+    /// or body: what most carriers send (no SDP in an OPTIONS 200). 20 bytes, no heap.
+    Bare(IpAddr, u16),
+    /// Anything else.
+    Kept(TargetKey, Box<KeptReply>),
+}
+
+impl ReplyEntry {
+    fn new(key: TargetKey, r: media::Reply<'_>) -> ReplyEntry {
+        match key {
+            TargetKey::Addr(ip, port)
+                if r.ip == Some(ip)
+                    && r.port == port
+                    && r.content_type.is_none()
+                    && r.body.is_empty() =>
+            {
+                ReplyEntry::Bare(ip, port)
+            }
+            key => ReplyEntry::Kept(key, Box::new(KeptReply::new(r))),
+        }
+    }
+
+    fn key(&self) -> TargetKey {
+        match self {
+            ReplyEntry::Bare(ip, port) => TargetKey::Addr(*ip, *port),
+            ReplyEntry::Kept(key, _) => key.clone(),
+        }
+    }
+
+    fn cmp_str(&self, key: &str) -> Ordering {
+        match self {
+            ReplyEntry::Bare(ip, port) => cmp_addr(*ip, *port, key),
+            ReplyEntry::Kept(k, _) => k.cmp_str(key),
+        }
+    }
+
+    fn view(&self) -> media::Reply<'_> {
+        match self {
+            ReplyEntry::Bare(ip, port) => media::Reply {
+                ip: Some(*ip),
+                port: *port,
+                content_type: None,
+                body: &[],
+            },
+            ReplyEntry::Kept(_, r) => r.view(),
+        }
+    }
 }
 
 /// The part of a target's latest final response the media check reads. Not the
@@ -82,6 +251,26 @@ impl KeptReply {
     }
 }
 
+/// Whether two replies are the same to the media check (sender, Content-Type, body).
+fn same_reply(a: &media::Reply<'_>, b: &media::Reply<'_>) -> bool {
+    a.ip == b.ip && a.port == b.port && a.content_type == b.content_type && a.body == b.body
+}
+
+/// Inserts at `i` growing by one: most trunks keep 1 to 10 entries for hours, so
+/// the `Vec`'s doubling would mostly hold empty slots.
+fn insert_exact<T>(v: &mut Vec<T>, i: usize, x: T) {
+    v.reserve_exact(1);
+    v.insert(i, x);
+}
+
+/// Removes entry `i`, giving memory back once half of it is empty.
+fn remove_shrinking<T>(v: &mut Vec<T>, i: usize) {
+    v.remove(i);
+    if v.len() * 2 <= v.capacity() {
+        v.shrink_to_fit();
+    }
+}
+
 /// A trunk's findings behind a lock, as the probe loops hold it.
 pub type SharedFindings = Arc<Mutex<TrunkFindings>>;
 
@@ -97,7 +286,7 @@ impl TrunkFindings {
             lint,
             trunk_level,
             ip_identifiers,
-            replies: BTreeMap::new(),
+            replies: Vec::new(),
             resolved: BTreeMap::new(),
             mtu: BTreeMap::new(),
         }
@@ -109,17 +298,20 @@ impl TrunkFindings {
         let Some(reply) = media::Reply::of(r) else {
             return false;
         };
-        let same = self.replies.get(target).is_some_and(|o| {
-            o.ip == reply.ip
-                && o.port == reply.port
-                && o.content_type.as_deref() == reply.content_type
-                && *o.body == *reply.body
-        });
-        if !same {
-            self.replies
-                .insert(target.to_string(), KeptReply::new(reply));
+        match self.replies.binary_search_by(|e| e.cmp_str(target)) {
+            Ok(i) => {
+                if same_reply(&self.replies[i].view(), &reply) {
+                    return false;
+                }
+                self.replies[i] = ReplyEntry::new(self.replies[i].key(), reply);
+            }
+            Err(i) => insert_exact(
+                &mut self.replies,
+                i,
+                ReplyEntry::new(TargetKey::new(target), reply),
+            ),
         }
-        !same
+        true
     }
 
     /// Keeps a gateway's latest addresses; returns whether they changed.
@@ -141,7 +333,9 @@ impl TrunkFindings {
 
     /// Drops what a target showed (its address left the gateway's DNS answer).
     pub fn forget_target(&mut self, target: &str) {
-        self.replies.remove(target);
+        if let Ok(i) = self.replies.binary_search_by(|e| e.cmp_str(target)) {
+            remove_shrinking(&mut self.replies, i);
+        }
         self.mtu.remove(target);
     }
 
@@ -154,7 +348,7 @@ impl TrunkFindings {
         if !self.replies.is_empty() {
             out.extend(media::media_of(
                 &self.trunk,
-                self.replies.values().map(KeptReply::view),
+                self.replies.iter().map(ReplyEntry::view),
             ));
         }
         if self.trunk_level && self.ip_identifiers {
@@ -829,5 +1023,49 @@ mod tests {
             "{}",
             all[0].message
         );
+    }
+
+    #[test]
+    fn a_bare_reply_needs_no_heap() {
+        assert!(std::mem::size_of::<ReplyEntry>() <= 32);
+        let mut f = TrunkFindings::new(Trunk::with_defaults("t"), Vec::new(), true, true);
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let bare = response(Some(ip), 5060, None, "");
+        assert!(f.observe_reply("[2001:db8::1]:5060", &bare));
+        assert!(!f.observe_reply("[2001:db8::1]:5060", &bare));
+        assert_eq!(f.replies, [ReplyEntry::Bare(ip, 5060)]);
+        // Not the canonical text of an address: kept as text, found again.
+        assert!(f.observe_reply("[2001:DB8::1]:5060", &bare));
+        assert!(!f.observe_reply("[2001:DB8::1]:5060", &bare));
+        assert!(matches!(
+            &f.replies[0],
+            ReplyEntry::Kept(TargetKey::Text(k), _) if &**k == "[2001:DB8::1]:5060"
+        ));
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let ips = [
+            "0.0.0.0",
+            "10.0.0.10",
+            "127.0.0.1",
+            "255.255.255.255",
+            "1.20.199.9",
+            "::",
+            "::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.3",
+            "fe80::1:2:3:4",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ];
+        for ip in ips {
+            let ip: IpAddr = ip.parse().unwrap();
+            for port in [0, 9, 10, 99, 5060, 5061, 10000, 65535] {
+                let text = SocketAddr::new(ip, port).to_string();
+                assert_eq!(StackText::addr(ip, port).as_str(), text);
+                assert!(cmp_addr(ip, port, &text).is_eq());
+                assert_eq!(TargetKey::new(&text), TargetKey::Addr(ip, port));
+            }
+        }
     }
 }
