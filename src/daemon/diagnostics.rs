@@ -9,7 +9,6 @@
 //! target; each holds until newer evidence says otherwise.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +33,12 @@ pub const MTU_LADDERS_IN_FLIGHT: usize = 4;
 pub const MTU_FIRST_RUN_WITHIN: Duration = Duration::from_secs(60);
 
 /// What a trunk's findings are made of; shared by its probe loops and the fleet.
+///
+/// The evidence is kept in `Vec`s sorted by key text (binary search; a trunk has a
+/// handful of targets, a name resolving to hundreds at most), in forms that need no
+/// heap for what most targets show: at 100,000 targets the `BTreeMap`s with a
+/// `String` key per entry kept ~400 B per target, most of it empty node slots
+/// (tests/findings_memory.rs).
 #[derive(Debug, Clone)]
 pub struct TrunkFindings {
     /// Shared with the fleet's copy of the trunk.
@@ -49,8 +54,9 @@ pub struct TrunkFindings {
     replies: Vec<ReplyEntry>,
     /// The latest addresses of each gateway host, in the text order of the hosts.
     resolved: Vec<Resolved>,
-    /// The latest ladder findings of each target, by `ip:port`.
-    mtu: BTreeMap<String, Vec<Finding>>,
+    /// The latest ladder findings of each target, by `ip:port` in text order; a
+    /// ladder without findings keeps nothing (it would add nothing to [`Self::all`]).
+    mtu: Vec<(TargetKey, Box<[Finding]>)>,
 }
 
 /// Text formatted on the stack: compact keys are compared with, and checked
@@ -339,7 +345,7 @@ impl TrunkFindings {
             ip_identifiers,
             replies: Vec::new(),
             resolved: Vec::new(),
-            mtu: BTreeMap::new(),
+            mtu: Vec::new(),
         }
     }
 
@@ -382,8 +388,13 @@ impl TrunkFindings {
     pub fn observe_mtu(&mut self, target: &str, host: &str, result: &mut MtuResult) {
         let invite = checks::mtu::estimate_invite(&self.trunk, host, result.target.port());
         result.invite_bytes = Some(invite.bytes);
-        self.mtu
-            .insert(target.to_string(), checks::mtu::findings(result, invite));
+        let findings = checks::mtu::findings(result, invite);
+        match self.mtu.binary_search_by(|(k, _)| k.cmp_str(target)) {
+            Ok(i) if findings.is_empty() => remove_shrinking(&mut self.mtu, i),
+            Ok(i) => self.mtu[i].1 = findings.into(),
+            Err(_) if findings.is_empty() => {}
+            Err(i) => insert_exact(&mut self.mtu, i, (TargetKey::new(target), findings.into())),
+        }
     }
 
     /// Drops what a target showed (its address left the gateway's DNS answer).
@@ -391,7 +402,9 @@ impl TrunkFindings {
         if let Ok(i) = self.replies.binary_search_by(|e| e.cmp_str(target)) {
             remove_shrinking(&mut self.replies, i);
         }
-        self.mtu.remove(target);
+        if let Ok(i) = self.mtu.binary_search_by(|(k, _)| k.cmp_str(target)) {
+            remove_shrinking(&mut self.mtu, i);
+        }
     }
 
     /// Every finding that holds now, most severe first, each check once per message.
@@ -415,7 +428,7 @@ impl TrunkFindings {
                 .collect();
             out.extend(checks::path::ip_identifiers(&self.trunk, &gws));
         }
-        for f in self.mtu.values().flatten() {
+        for f in self.mtu.iter().flat_map(|(_, f)| f.iter()) {
             if !out.contains(f) {
                 out.push(f.clone());
             }
@@ -1107,6 +1120,16 @@ mod tests {
         assert!(f.observe_addresses("2001:db8::1", &[ip]));
         assert!(!f.observe_addresses("2001:db8::1", &[ip]));
         assert_eq!(f.resolved, [Resolved::Itself(ip)]);
+    }
+
+    #[test]
+    fn a_clean_ladder_keeps_nothing() {
+        let mut f = TrunkFindings::new(Trunk::with_defaults("t"), Vec::new(), true, true);
+        let addr: std::net::SocketAddr = "[2001:db8::1]:5060".parse().unwrap();
+        f.observe_mtu("[2001:db8::1]:5060", "2001:db8::1", &mut ladder(addr, 1));
+        assert_eq!(f.mtu.len(), 1);
+        f.observe_mtu("[2001:db8::1]:5060", "2001:db8::1", &mut ladder(addr, 0));
+        assert!(f.mtu.is_empty(), "a clean ladder adds no finding");
     }
 
     #[test]
