@@ -12,6 +12,26 @@ use trunkprobe::daemon::LogFormat;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc commits each 1 GiB arena eagerly on Linux and then does not hand
+/// the pages it has freed back to the OS: `ping` peaked at 26 MB instead of
+/// 14 MB, and `serve` at 100,000 targets held ~12 MB more. The option must be
+/// set before the allocator's first allocation, which happens before `main`,
+/// so it is set from `.preinit_array` (run before every constructor). Setting
+/// it this way also means `MIMALLOC_ARENA_EAGER_COMMIT` in the environment is
+/// no longer read.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".preinit_array")]
+static LAZY_ARENA_COMMIT: extern "C" fn() = lazy_arena_commit;
+
+#[cfg(target_os = "linux")]
+extern "C" fn lazy_arena_commit() {
+    // mimalloc's option index `mi_option_arena_eager_commit` (mimalloc.h).
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    // SAFETY: stores a value in mimalloc's static option table; no allocation.
+    unsafe { libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0) };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serve_log = match &cli.command {
