@@ -126,7 +126,7 @@ pub async fn check(
         }
         for (ai, ip) in dns.addresses.iter().enumerate() {
             let target = Target {
-                host: u.host.clone(),
+                host: u.host.as_str().into(),
                 addr: SocketAddr::new(*ip, u.port),
                 transport: u.transport,
             };

@@ -129,7 +129,7 @@ pub async fn run(
         return Err(Error::Usage(format!("cannot resolve {}: {why}", uri.host)));
     };
     let target = Target {
-        host: uri.host.clone(),
+        host: uri.host.as_str().into(),
         addr: SocketAddr::new(ip, uri.port),
         transport: uri.transport,
     };

@@ -375,7 +375,7 @@ pub async fn check(
             }
             for (ai, ip) in resolution.addresses.iter().enumerate() {
                 let target = Target {
-                    host: gw.address.clone(),
+                    host: gw.address.as_str().into(),
                     addr: SocketAddr::new(*ip, port),
                     transport,
                 };

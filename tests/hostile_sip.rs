@@ -38,7 +38,7 @@ async fn probe(addr: SocketAddr, transport: Transport, tls_ca: Option<&[u8]>) ->
         host: if tls_ca.is_some() {
             TLS_HOST.into()
         } else {
-            addr.ip().to_string()
+            addr.ip().to_string().into()
         },
         addr,
         transport,

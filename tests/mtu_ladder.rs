@@ -14,7 +14,7 @@ use trunkprobe::trunk::Transport;
 
 fn target(addr: std::net::SocketAddr) -> Target {
     Target {
-        host: addr.ip().to_string(),
+        host: addr.ip().to_string().into(),
         addr,
         transport: Transport::Udp,
     }

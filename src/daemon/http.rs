@@ -184,7 +184,7 @@ async fn run_probe(s: &AppState, target: &ProbeTarget, exchange: &ExchangeConfig
         (Some(ip), _) => {
             ip_protocol.set(if ip.is_ipv4() { 4 } else { 6 });
             let t = Target {
-                host: target.host.clone(),
+                host: target.host.as_str().into(),
                 addr: (*ip, target.port).into(),
                 transport: target.transport,
             };

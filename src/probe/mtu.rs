@@ -95,7 +95,7 @@ pub async fn run_ladders(report: &mut Report, trunks: &[Trunk], config: &MtuConf
                     continue;
                 };
                 let target = Target {
-                    host: g.host.clone(),
+                    host: g.host.as_str().into(),
                     addr: std::net::SocketAddr::new(ip, r.port),
                     transport: Transport::Udp,
                 };

@@ -29,8 +29,9 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// One address to probe: a gateway's resolved IP, its port and transport.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
-    /// The gateway as configured (hostname or IP literal): Request-URI host and TLS name.
-    pub host: String,
+    /// The gateway as configured (hostname or IP literal): Request-URI host and
+    /// TLS name. Shared: every address of a gateway, and every probe, has it.
+    pub host: Arc<str>,
     pub addr: SocketAddr,
     pub transport: Transport,
 }
@@ -51,7 +52,7 @@ impl ExchangeConfig {
     /// What the OPTIONS to `target` says, sent from a socket bound at `local`.
     pub fn options_spec(&self, target: &Target, local: SocketAddr) -> OptionsSpec {
         OptionsSpec {
-            target_host: target.host.clone(),
+            target_host: target.host.to_string(),
             target_port: target.addr.port(),
             transport: target.transport,
             local,
