@@ -990,18 +990,22 @@ mod tests {
             text.push_str(&c);
             true
         });
-        // The probe's finishing time is the only value that is not fixed.
+        // The times a probe or ladder finished are the only values not fixed.
         text.lines()
-            .map(
-                |l| match l.strip_prefix("trunkprobe_options_last_probe_timestamp_seconds{") {
-                    Some(rest) => {
-                        let (labels, at) = rest.rsplit_once(' ').unwrap();
+            .map(|l| {
+                let now = [
+                    "trunkprobe_options_last_probe_timestamp_seconds{",
+                    "trunkprobe_mtu_last_run_timestamp_seconds{",
+                ];
+                match now.iter().find(|p| l.starts_with(**p)) {
+                    Some(_) => {
+                        let (series, at) = l.rsplit_once(' ').unwrap();
                         assert!(at.parse::<f64>().unwrap() > 1.7e9, "{l}");
-                        format!("trunkprobe_options_last_probe_timestamp_seconds{{{labels} NOW\n")
+                        format!("{series} NOW\n")
                     }
                     None => format!("{l}\n"),
-                },
-            )
+                }
+            })
             .collect()
     }
 
@@ -1192,6 +1196,387 @@ trunkprobe_finding{{trunk_id=\"id1\",trunk=\"Main \\\"A\\\" \\\\ trunk\",check=\
         // Gateways of forgotten trunks are gone, the others stay.
         assert_eq!(text.matches("trunkprobe_dns_addresses{").count(), 1333 * 6);
         assert!(!text.contains("trunk_id=\"trunk0\""));
+    }
+
+    /// A store with most of what the daemon records: egress, TLS, MTU, DNS, info
+    /// and findings, a target removed and its slot reused, a trunk forgotten so its
+    /// shard's slabs compact, and records of a stale generation.
+    fn scenario(mode: RttHistogram) -> Store {
+        let s = Store::new(Some("eu-west"), mode);
+        let probe = |l: &TargetLabels, gen, r: &TargetResult, up| s.record_probe(gen, l, r, up);
+        let egress = |r: &mut TargetResult, local: &str, received: Option<&str>, rport| {
+            r.response = Some(
+                crate::sip::message::parse_response(
+                    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.5:40000;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                )
+                .unwrap(),
+            );
+            r.local = Some(local.parse().unwrap());
+            r.received = received.map(|a| a.parse().unwrap());
+            r.rport = rport;
+        };
+        let timeout = probe::blank_result(None, 5060, Transport::Udp, Outcome::Timeout);
+
+        // id1 (shard 899): two UDP targets behind one gateway, one TLS target.
+        s.track("id1", 1);
+        let t1 = labels();
+        let mut t2 = labels();
+        t2.0[3] = "192.0.2.2:5060".into();
+        let t3 = TargetLabels::new(
+            "id1",
+            &t1.0[1],
+            "[2001:db8::1]:5061",
+            "[2001:db8::1]:5061",
+            "tls",
+        );
+        let mut t4 = labels();
+        t4.0[3] = "192.0.2.4:5060".into();
+        let mut r = answered(3);
+        egress(&mut r, "10.0.0.5:40000", Some("203.0.113.7"), Some(61000));
+        probe(&t1, 1, &r, true);
+        probe(&t1, 1, &answered(7), true);
+        probe(&t1, 1, &timeout, true);
+        probe(&t2, 1, &timeout, false);
+        let mut r = answered(40);
+        r.tls = Some(crate::transport::TlsObservation {
+            version: Some("TLSv1_3".into()),
+            cert: Some(crate::transport::CertInfo {
+                subject: "CN=gw".into(),
+                issuer: "CN=ca".into(),
+                san: vec![],
+                not_after: 1_893_456_000,
+                not_before: 1_700_000_000,
+                self_signed: false,
+            }),
+            identity_via_rfc5922: false,
+        });
+        egress(&mut r, "10.0.0.5:51234", None, None);
+        probe(&t3, 1, &r, true);
+        let mut r = answered(1200);
+        r.outcome = Outcome::SipError;
+        r.status_code = Some(503);
+        probe(&t3, 1, &r, false);
+        let mut mtu = MtuResult::new("192.0.2.1:5060".parse().unwrap(), vec![], Some(1500), None);
+        mtu.largest_answered = Some(1400);
+        mtu.invite_bytes = Some(1650);
+        s.record_mtu(1, &t1, &mtu);
+        let mut res = resolution();
+        res.addresses.push("192.0.2.2".parse().unwrap());
+        s.record_dns(1, &t1, &res);
+        let mut literal = resolution();
+        literal.lookup_time = Duration::ZERO;
+        s.record_dns(1, &t3, &literal);
+        // t4 takes t2's slot.
+        s.forget_target(1, &t2);
+        probe(&t4, 1, &answered(6000), true);
+        s.set_info(1, ["id1", &t1.0[1], "custom", "udp", "no", "ip-based"]);
+        let f = [
+            ("qualify_slow", "warning"),
+            ("a_check", "error"),
+            ("qualify_slow", "warning"),
+        ];
+        s.set_findings(1, "id1", &t1.0[1], &f);
+
+        // xba and xkz share shard 922; forgetting xkz compacts it.
+        let x = |id: &str, i: u32| {
+            let gw = format!("gw{i}.{id}.example.net:5060");
+            TargetLabels::new(
+                id,
+                &format!("trunk {id}"),
+                &gw,
+                &format!("198.51.100.{i}:5060"),
+                "udp",
+            )
+        };
+        s.track("xba", 2);
+        s.track("xkz", 3);
+        for i in 1..4 {
+            let mut r = answered(u64::from(i) * 11);
+            egress(
+                &mut r,
+                "198.51.100.200:5060",
+                Some("198.51.100.200"),
+                Some(5060),
+            );
+            probe(&x("xba", i), 2, &r, true);
+            s.record_dns(2, &x("xba", i), &resolution());
+            for j in 0..3 {
+                probe(&x("xkz", i * 10 + j), 3, &answered(2), true);
+                s.record_dns(3, &x("xkz", i * 10 + j), &resolution());
+            }
+        }
+        s.set_findings(3, "xkz", "trunk xkz", &[("qualify_slow", "warning")]);
+        s.forget_target(2, &x("xba", 2));
+        s.forget("xkz");
+        probe(&x("xba", 9), 2, &answered(1), true);
+        s.set_info(
+            2,
+            ["xba", "trunk xba", "twilio", "udp", "srtp", "credentials"],
+        );
+        // Stale generations are dropped.
+        probe(&x("xba", 5), 1, &answered(1), true);
+        s.track("xkz", 4);
+        probe(&x("xkz", 1), 3, &answered(1), true);
+        s
+    }
+
+    /// [`scenario`] rendered with `--rtt-histogram off`: every family but the
+    /// histogram. Pinned so a change of the store's layout cannot change a byte.
+    const SCENARIO_OFF: &str = r##"# HELP trunkprobe_options_up 1 if the target answers OPTIONS healthily, after up/down hysteresis.
+# TYPE trunkprobe_options_up gauge
+trunkprobe_options_up{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 0
+trunkprobe_options_up{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 1
+# HELP trunkprobe_options_last_status_code SIP status code of the last final response (0 when none).
+# TYPE trunkprobe_options_last_status_code gauge
+trunkprobe_options_last_status_code{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 0
+trunkprobe_options_last_status_code{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 200
+trunkprobe_options_last_status_code{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 503
+trunkprobe_options_last_status_code{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 200
+trunkprobe_options_last_status_code{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 200
+trunkprobe_options_last_status_code{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 200
+# HELP trunkprobe_options_probes_total OPTIONS probes by outcome (ok, sip_error, timeout, refused, tls_error, dns_error, network_error).
+# TYPE trunkprobe_options_probes_total counter
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",outcome="ok"} 2
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",outcome="timeout"} 1
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",outcome="sip_error"} 1
+trunkprobe_options_probes_total{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",outcome="ok"} 1
+# HELP trunkprobe_options_last_probe_timestamp_seconds Unix time the last probe of the target finished.
+# TYPE trunkprobe_options_last_probe_timestamp_seconds gauge
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} NOW
+# HELP trunkprobe_options_last_rtt_seconds OPTIONS round-trip time of the target's last answered probe (absent until one).
+# TYPE trunkprobe_options_last_rtt_seconds gauge
+trunkprobe_options_last_rtt_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 0.007
+trunkprobe_options_last_rtt_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 6.0
+trunkprobe_options_last_rtt_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 1.2
+trunkprobe_options_last_rtt_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 0.011
+trunkprobe_options_last_rtt_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 0.033
+trunkprobe_options_last_rtt_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 0.001
+# HELP trunkprobe_tls_cert_not_after_timestamp_seconds Unix time the target's TLS leaf certificate expires.
+# TYPE trunkprobe_tls_cert_not_after_timestamp_seconds gauge
+trunkprobe_tls_cert_not_after_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 1893456000.0
+# HELP trunkprobe_mtu_largest_answered_bytes Largest OPTIONS of the UDP size ladder the target answered (absent when none).
+# TYPE trunkprobe_mtu_largest_answered_bytes gauge
+trunkprobe_mtu_largest_answered_bytes{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1400
+# HELP trunkprobe_mtu_path_mtu_bytes Path MTU the kernel learned for the target (IP_MTU after the ladder; absent when unknown).
+# TYPE trunkprobe_mtu_path_mtu_bytes gauge
+trunkprobe_mtu_path_mtu_bytes{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1500
+# HELP trunkprobe_mtu_invite_estimate_bytes Estimated size of the INVITE Bolna would send on the target's trunk.
+# TYPE trunkprobe_mtu_invite_estimate_bytes gauge
+trunkprobe_mtu_invite_estimate_bytes{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1650
+# HELP trunkprobe_mtu_last_run_timestamp_seconds Unix time the UDP size ladder last ran against the target.
+# TYPE trunkprobe_mtu_last_run_timestamp_seconds gauge
+trunkprobe_mtu_last_run_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} NOW
+# HELP trunkprobe_dns_lookup_seconds Duration of the gateway's last A/AAAA lookup (0 for an IP literal).
+# TYPE trunkprobe_dns_lookup_seconds gauge
+trunkprobe_dns_lookup_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",location="eu-west"} 0.002
+trunkprobe_dns_lookup_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",location="eu-west"} 0.0
+trunkprobe_dns_lookup_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",location="eu-west"} 0.002
+trunkprobe_dns_lookup_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw2.xba.example.net:5060",location="eu-west"} 0.002
+trunkprobe_dns_lookup_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",location="eu-west"} 0.002
+# HELP trunkprobe_dns_addresses Addresses the gateway resolved to at the last lookup.
+# TYPE trunkprobe_dns_addresses gauge
+trunkprobe_dns_addresses{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",location="eu-west"} 2
+trunkprobe_dns_addresses{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",location="eu-west"} 1
+trunkprobe_dns_addresses{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",location="eu-west"} 1
+trunkprobe_dns_addresses{trunk_id="xba",trunk="trunk xba",gateway="gw2.xba.example.net:5060",location="eu-west"} 1
+trunkprobe_dns_addresses{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",location="eu-west"} 1
+# HELP trunkprobe_trunk_info Trunk definition, always 1.
+# TYPE trunkprobe_trunk_info gauge
+trunkprobe_trunk_info{trunk_id="id1",trunk="Main \"A\" \\ trunk",provider="custom",transport="udp",media_encryption="no",auth_type="ip-based",location="eu-west"} 1
+trunkprobe_trunk_info{trunk_id="xba",trunk="trunk xba",provider="twilio",transport="udp",media_encryption="srtp",auth_type="credentials",location="eu-west"} 1
+# HELP trunkprobe_finding 1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).
+# TYPE trunkprobe_finding gauge
+trunkprobe_finding{trunk_id="id1",trunk="Main \"A\" \\ trunk",check="a_check",severity="error",location="eu-west"} 1
+trunkprobe_finding{trunk_id="id1",trunk="Main \"A\" \\ trunk",check="qualify_slow",severity="warning",location="eu-west"} 1
+"##;
+
+    /// The histogram family of [`scenario`] with `--rtt-histogram target`; it comes
+    /// before `trunkprobe_dns_lookup_seconds`.
+    const SCENARIO_TARGET_RTT: &str = r##"# HELP trunkprobe_options_rtt_seconds OPTIONS round-trip time, first send to final response.
+# TYPE trunkprobe_options_rtt_seconds histogram
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.01"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.025"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.05"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.25"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="+Inf"} 2
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 0.01
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.05"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.1"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.25"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.5"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="1"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="2"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="3"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="5"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 6.0
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="+Inf"} 2
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 1.24
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="2"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="3"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 0.011
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="2"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="3"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 0.033
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.001"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.0025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.01"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="2"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="3"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 0.001
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 1
+"##;
+
+    /// The same with `--rtt-histogram trunk`.
+    const SCENARIO_TRUNK_RTT: &str = r##"# HELP trunkprobe_options_rtt_seconds OPTIONS round-trip time, first send to final response.
+# TYPE trunkprobe_options_rtt_seconds histogram
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.01"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.025"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.05"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.25"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="+Inf"} 3
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west"} 6.01
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west"} 3
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="+Inf"} 2
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west"} 1.24
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.001"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.0025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.01"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.025"} 3
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.05"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.1"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.25"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.5"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="1"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="2"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="3"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="5"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="+Inf"} 4
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west"} 0.067
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west"} 4
+"##;
+
+    #[test]
+    fn the_scenario_renders_to_the_pinned_text_in_every_mode() {
+        let dns = "# HELP trunkprobe_dns_lookup_seconds";
+        let (head, tail) = SCENARIO_OFF.split_at(SCENARIO_OFF.find(dns).unwrap());
+        for (mode, rtt) in [
+            (RttHistogram::Off, ""),
+            (RttHistogram::Target, SCENARIO_TARGET_RTT),
+            (RttHistogram::Trunk, SCENARIO_TRUNK_RTT),
+        ] {
+            let s = scenario(mode);
+            let got = render(&s);
+            let want = format!("{head}{rtt}{tail}");
+            if got != want {
+                let line = got.lines().zip(want.lines()).position(|(g, w)| g != w);
+                panic!("{mode:?}: first difference at line {line:?}\n{got}");
+            }
+            let public = ["203.0.113.7", "198.51.100.200"].map(|a| a.parse().unwrap());
+            assert_eq!(s.egress(), (public.to_vec(), Some(true)));
+        }
     }
 
     #[test]
