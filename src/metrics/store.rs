@@ -28,35 +28,104 @@ pub const SHARDS: usize = 1024;
 /// A render hands out its text in chunks of about this many bytes.
 pub const CHUNK: usize = 256 * 1024;
 
-/// Bucket counts (not cumulative), count and sum of one RTT histogram.
+/// Bucket counts (not cumulative), count and sum of one RTT histogram; a
+/// target's counts are `u32` (see [`Count`]), a trunk's `u64`.
 #[derive(Default)]
-struct Hist {
-    buckets: [u64; RTT_BUCKETS.len()],
-    count: u64,
+struct Hist<N> {
+    buckets: [N; RTT_BUCKETS.len()],
+    count: N,
     sum: f64,
 }
 
-impl Hist {
+impl<N: Count> Hist<N> {
     fn observe(&mut self, v: f64) {
         if let Some(i) = RTT_BUCKETS.iter().position(|b| v <= *b) {
-            self.buckets[i] += 1;
+            self.buckets[i].inc();
         }
-        self.count += 1;
+        self.count.inc();
         self.sum += v;
     }
 }
 
-/// The last UDP size ladder run on a target.
+/// A counter's integer. A target's probe and histogram counters are `u32`:
+/// probed at most once a second (`qualify_frequency` ≥ 1 s), a target needs
+/// 136 years to count 2^32 probes, and a wrap would read as a counter reset
+/// to Prometheus anyway. A trunk's histogram sums all its targets and stays
+/// `u64`.
+trait Count: Copy + Default + Into<u64> {
+    fn inc(&mut self);
+}
+
+impl Count for u32 {
+    fn inc(&mut self) {
+        *self = self.wrapping_add(1);
+    }
+}
+
+impl Count for u64 {
+    fn inc(&mut self) {
+        *self = self.wrapping_add(1);
+    }
+}
+
+/// An absent gauge of a [`Target`]: no sample is written. (`Option<f64>` takes
+/// 16 bytes; none of these gauges is ever NaN.)
+const ABSENT: f64 = f64::NAN;
+
+/// The gauge's value unless [`ABSENT`].
+fn present(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+/// The last UDP size ladder run on a target. Sizes are of UDP datagrams (at
+/// most 65,535 bytes), so `u32`, with [`Mtu::NONE`] for an absent one.
 struct Mtu {
-    largest: Option<u64>,
-    first_lost: Option<u64>,
-    path_mtu: Option<u64>,
-    invite: Option<u64>,
+    largest: u32,
+    first_lost: u32,
+    path_mtu: u32,
+    invite: u32,
     last_run: f64,
 }
 
+impl Mtu {
+    const NONE: u32 = u32::MAX;
+
+    fn size(b: Option<usize>) -> u32 {
+        b.and_then(|b| u32::try_from(b).ok()).unwrap_or(Mtu::NONE)
+    }
+
+    fn get(b: u32) -> Option<u64> {
+        (b != Mtu::NONE).then_some(u64::from(b))
+    }
+}
+
 /// What one target's last final response said about this prober's address.
-#[derive(Clone, Copy)]
+/// The addresses are interned in the shard's [`EgressTable`] (most targets
+/// share them; a `SocketAddr` and an `IpAddr` inline took 56 bytes), the ports
+/// are the target's own.
+#[derive(Clone, Copy, Default)]
+struct Egress {
+    /// 1 + index of the addresses in the table; 0 while no response was seen.
+    addrs: u32,
+    local_port: u16,
+    rport: u16,
+}
+
+/// The addresses part of an [`Egress`]: the local address's IP (its port is
+/// the target's), the Via `received`, and whether the Via had an `rport`.
+#[derive(Clone, Copy, PartialEq)]
+struct EgressAddrs {
+    local: Option<IpAddr>,
+    received: Option<IpAddr>,
+    has_rport: bool,
+}
+
+/// A shard's distinct [`EgressAddrs`]; entries no target uses any more are
+/// dropped when the table outgrows the shard's targets.
+#[derive(Default)]
+struct EgressTable(Vec<EgressAddrs>);
+
+/// What [`Store::egress`] reads of one target: as the probe reported it.
 struct EgressSeen {
     local: Option<SocketAddr>,
     received: Option<IpAddr>,
@@ -64,27 +133,45 @@ struct EgressSeen {
 }
 
 /// Every series of one target.
-#[derive(Default)]
 struct Target {
-    /// Unix time the last probe finished; `None` before the first (a ladder may
-    /// have run already), when the OPTIONS series are absent.
-    last_probe: Option<f64>,
-    up: bool,
-    status: u16,
-    /// By [`Outcome::ALL`] index; a zero counter is not exported.
-    probes: [u64; 7],
-    last_rtt: Option<f64>,
-    tls_not_after: Option<f64>,
+    /// Unix time the last probe finished; [`ABSENT`] before the first (a ladder
+    /// may have run already), when the OPTIONS series are absent.
+    last_probe: f64,
+    /// [`ABSENT`] until a probe is answered.
+    last_rtt: f64,
+    /// [`ABSENT`] until a TLS certificate is seen.
+    tls_not_after: f64,
     /// Only with [`RttHistogram::Target`].
-    rtt: Option<Box<Hist>>,
+    rtt: Option<Box<Hist<u32>>>,
     mtu: Option<Box<Mtu>>,
-    egress: Option<EgressSeen>,
+    /// By [`Outcome::ALL`] index; a zero counter is not exported.
+    probes: [u32; 7],
+    egress: Egress,
+    status: u16,
+    up: bool,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            last_probe: ABSENT,
+            last_rtt: ABSENT,
+            tls_not_after: ABSENT,
+            rtt: None,
+            mtu: None,
+            probes: [0; 7],
+            egress: Egress::default(),
+            status: 0,
+            up: false,
+        }
+    }
 }
 
 #[derive(Default)]
 struct Gateway {
     lookup_seconds: f64,
-    addresses: u64,
+    /// Addresses of the last lookup (a count of DNS records).
+    addresses: u32,
 }
 
 /// Every series of one trunk: its targets and gateways are entries of the
@@ -102,7 +189,7 @@ struct Trunk {
 
 /// Only with [`RttHistogram::Trunk`]: a trunk's histograms by their label set
 /// `trunk_id, trunk, transport` (normally one).
-type TrunkRtt = Vec<(Box<str>, Hist)>;
+type TrunkRtt = Vec<(Box<str>, Hist<u64>)>;
 
 /// The trunks of one shard and the series of their targets and gateways.
 #[derive(Default)]
@@ -115,6 +202,7 @@ struct Shard {
 struct Slabs {
     targets: Slab<Target>,
     gateways: Slab<Gateway>,
+    egress: EgressTable,
 }
 
 /// One kind of series of a shard, kept so a render walks memory in order: the
@@ -135,9 +223,10 @@ struct Slab<T> {
 }
 
 struct Item<T> {
-    /// The label set is `text[start..start + len]`.
+    /// The label set is `text[start..start + len]`; label values are bounded
+    /// ([`super::MAX_LABEL`] characters), so a set is far under 64 KiB.
     start: u32,
-    len: u32,
+    len: u16,
     live: bool,
     v: T,
 }
@@ -173,7 +262,7 @@ impl<T: Default> Slab<T> {
             None => {
                 let item = Item {
                     start: u32::try_from(self.text.len()).expect("shard text under 4 GB"),
-                    len: key.len() as u32,
+                    len: u16::try_from(key.len()).expect("label set under 64 KiB"),
                     live: true,
                     v: T::default(),
                 };
@@ -249,6 +338,60 @@ impl<T: Default> Slab<T> {
             .iter()
             .filter(|it| it.live)
             .map(|it| (&self.text[it.start as usize..][..it.len as usize], &it.v))
+    }
+
+    fn live(&self) -> usize {
+        self.items.len() - self.free.len()
+    }
+}
+
+impl EgressTable {
+    /// The [`Egress::addrs`] of `a`, added when new.
+    fn intern(&mut self, a: EgressAddrs, targets: &mut Slab<Target>) -> u32 {
+        if let Some(i) = self.0.iter().position(|e| *e == a) {
+            return i as u32 + 1;
+        }
+        if self.0.len() >= 8 && self.0.len() > 2 * targets.live() {
+            self.drop_unused(targets);
+        }
+        self.0.push(a);
+        self.0.len() as u32
+    }
+
+    /// Drops the entries no target uses, renumbering the targets' (a removed
+    /// target's entry is reset, so it uses none).
+    fn drop_unused(&mut self, targets: &mut Slab<Target>) {
+        let mut map = vec![0; self.0.len()];
+        for it in &targets.items {
+            if let Some(i) = it.v.egress.addrs.checked_sub(1) {
+                map[i as usize] = 1;
+            }
+        }
+        let mut n = 0;
+        let mut i = 0;
+        self.0.retain(|_| {
+            let used = map[i] != 0;
+            if used {
+                n += 1;
+                map[i] = n;
+            }
+            i += 1;
+            used
+        });
+        for it in &mut targets.items {
+            if let Some(i) = it.v.egress.addrs.checked_sub(1) {
+                it.v.egress.addrs = map[i as usize];
+            }
+        }
+    }
+
+    fn get(&self, e: Egress) -> Option<EgressSeen> {
+        let a = self.0.get(e.addrs.checked_sub(1)? as usize)?;
+        Some(EgressSeen {
+            local: a.local.map(|ip| SocketAddr::new(ip, e.local_port)),
+            received: a.received,
+            rport: a.has_rport.then_some(e.rport),
+        })
     }
 }
 
@@ -351,17 +494,14 @@ impl Store {
         }
     }
 
-    /// Runs `f` on a target's series (created when new) if its trunk is tracked
-    /// at `generation`.
-    fn with_target(&self, gen: u64, l: &TargetLabels, f: impl FnOnce(&mut Target, &mut TrunkRtt)) {
+    /// Runs `f` with `labels` rendered (in a buffer of this thread: looking a
+    /// series up allocates nothing).
+    fn with_labels<R>(labels: impl FnOnce(&mut String), f: impl FnOnce(&str) -> R) -> R {
         SCRATCH.with_borrow_mut(|key| {
             key.clear();
-            self.target_labels(key, l);
-            self.with_trunk(&l.0[0], gen, |t, slabs| {
-                let target = slabs.targets.get_or_insert(&mut t.targets, key);
-                f(target, &mut t.rtt);
-            });
-        });
+            labels(key);
+            f(key)
+        })
     }
 
     fn target_labels(&self, out: &mut String, l: &TargetLabels) {
@@ -374,21 +514,26 @@ impl Store {
         out.push_str(&self.location);
     }
 
-    fn labels(&self, pairs: &[(&str, &str)]) -> Box<str> {
-        let mut out = String::new();
+    fn push_labels(&self, out: &mut String, pairs: &[(&str, &str)]) {
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            push_label(&mut out, k, v);
+            push_label(out, k, v);
         }
         out.push_str(&self.location);
+    }
+
+    fn labels(&self, pairs: &[(&str, &str)]) -> Box<str> {
+        let mut out = String::new();
+        self.push_labels(&mut out, pairs);
         out.into()
     }
 
     /// Records one probe of a target and its state after hysteresis.
     pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
         let rtt = r.rtt.map(|d| d.as_secs_f64());
+        let per_target = self.rtt == RttHistogram::Target;
         let trunk_key = match (self.rtt, rtt) {
             (RttHistogram::Trunk, Some(_)) => Some(self.labels(&[
                 ("trunk_id", &l.0[0]),
@@ -397,70 +542,90 @@ impl Store {
             ])),
             _ => None,
         };
-        let per_target = self.rtt == RttHistogram::Target;
-        self.with_target(gen, l, |t, trunk_rtt| {
-            t.last_probe = Some(unix_now());
-            t.up = up;
-            t.status = r.status_code.unwrap_or(0);
-            let i = Outcome::ALL
-                .iter()
-                .position(|o| *o == r.outcome)
-                .unwrap_or(0);
-            t.probes[i] += 1;
-            if let Some(rtt) = rtt {
-                t.last_rtt = Some(rtt);
-                if per_target {
-                    t.rtt.get_or_insert_with(Box::default).observe(rtt);
-                }
-            }
-            if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
-                t.tls_not_after = Some(cert.not_after as f64);
-            }
-            if r.response.is_some() {
-                t.egress = Some(EgressSeen {
-                    local: r.local,
-                    received: r.received,
-                    rport: r.rport,
-                });
-            }
-            if let (Some(key), Some(rtt)) = (trunk_key, rtt) {
-                match trunk_rtt.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, h)) => h.observe(rtt),
-                    None => {
-                        let mut h = Hist::default();
-                        h.observe(rtt);
-                        trunk_rtt.push((key, h));
+        let egress = r.response.as_ref().map(|_| EgressAddrs {
+            local: r.local.map(|a| a.ip()),
+            received: r.received,
+            has_rport: r.rport.is_some(),
+        });
+        let outcome = Outcome::ALL
+            .iter()
+            .position(|o| *o == r.outcome)
+            .unwrap_or(0);
+        let labels = |key: &mut String| self.target_labels(key, l);
+        Store::with_labels(labels, |key| {
+            self.with_trunk(&l.0[0], gen, |trunk, slabs| {
+                let egress = egress.map(|a| slabs.egress.intern(a, &mut slabs.targets));
+                let t = slabs.targets.get_or_insert(&mut trunk.targets, key);
+                t.last_probe = unix_now();
+                t.up = up;
+                t.status = r.status_code.unwrap_or(0);
+                t.probes[outcome].inc();
+                if let Some(rtt) = rtt {
+                    t.last_rtt = rtt;
+                    if per_target {
+                        t.rtt.get_or_insert_with(Box::default).observe(rtt);
                     }
                 }
-            }
+                if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
+                    t.tls_not_after = cert.not_after as f64;
+                }
+                if let Some(addrs) = egress {
+                    t.egress = Egress {
+                        addrs,
+                        local_port: r.local.map_or(0, |a| a.port()),
+                        rport: r.rport.unwrap_or(0),
+                    };
+                }
+                if let (Some(key), Some(rtt)) = (trunk_key, rtt) {
+                    match trunk.rtt.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, h)) => h.observe(rtt),
+                        None => {
+                            let mut h = Hist::default();
+                            h.observe(rtt);
+                            trunk.rtt.push((key, h));
+                        }
+                    }
+                }
+            });
         });
     }
 
     /// Records one UDP size ladder run on a target.
     pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &MtuResult) {
-        self.with_target(gen, l, |t, _| {
-            t.mtu = Some(Box::new(Mtu {
-                largest: r.largest_answered.map(|b| b as u64),
-                first_lost: r.first_lost.map(|b| b as u64),
-                path_mtu: r.path_mtu.map(u64::from),
-                invite: r.invite_bytes.map(|b| b as u64),
-                last_run: unix_now(),
-            }));
+        let mtu = Mtu {
+            largest: Mtu::size(r.largest_answered),
+            first_lost: Mtu::size(r.first_lost),
+            path_mtu: r.path_mtu.unwrap_or(Mtu::NONE),
+            invite: Mtu::size(r.invite_bytes),
+            last_run: unix_now(),
+        };
+        let labels = |key: &mut String| self.target_labels(key, l);
+        Store::with_labels(labels, |key| {
+            self.with_trunk(&l.0[0], gen, |trunk, slabs| {
+                let t = slabs.targets.get_or_insert(&mut trunk.targets, key);
+                match &mut t.mtu {
+                    Some(m) => **m = mtu,
+                    None => t.mtu = Some(Box::new(mtu)),
+                }
+            });
         });
     }
 
     /// Records a gateway's last lookup.
     pub fn record_dns(&self, gen: u64, l: &TargetLabels, res: &Resolution) {
-        let key = self.labels(&[
-            ("trunk_id", &l.0[0]),
-            ("trunk", &l.0[1]),
-            ("gateway", &l.0[2]),
-        ]);
-        self.with_trunk(&l.0[0], gen, |t, slabs| {
-            *slabs.gateways.get_or_insert(&mut t.gateways, &key) = Gateway {
-                lookup_seconds: res.lookup_time.as_secs_f64(),
-                addresses: res.addresses.len() as u64,
-            };
+        let gateway = [
+            ("trunk_id", &*l.0[0]),
+            ("trunk", &*l.0[1]),
+            ("gateway", &*l.0[2]),
+        ];
+        let labels = |key: &mut String| self.push_labels(key, &gateway);
+        Store::with_labels(labels, |key| {
+            self.with_trunk(&l.0[0], gen, |t, slabs| {
+                *slabs.gateways.get_or_insert(&mut t.gateways, key) = Gateway {
+                    lookup_seconds: res.lookup_time.as_secs_f64(),
+                    addresses: u32::try_from(res.addresses.len()).unwrap_or(u32::MAX),
+                };
+            });
         });
     }
 
@@ -500,12 +665,11 @@ impl Store {
 
     /// Removes every series of one target.
     pub fn forget_target(&self, gen: u64, l: &TargetLabels) {
-        SCRATCH.with_borrow_mut(|key| {
-            key.clear();
-            self.target_labels(key, l);
+        let labels = |key: &mut String| self.target_labels(key, l);
+        Store::with_labels(labels, |key| {
             let mut shard = self.shard(&l.0[0]);
             let Shard { trunks, slabs } = &mut *shard;
-            if let Some(t) = trunks.get_mut(l.0[0].as_str()) {
+            if let Some(t) = trunks.get_mut(&*l.0[0]) {
                 if t.generation == gen {
                     slabs.targets.remove(&mut t.targets, key);
                     shard.tidy();
@@ -523,7 +687,12 @@ impl Store {
         let mut nat = None;
         for shard in self.shards.iter() {
             let shard = lock(shard);
-            for e in shard.slabs.targets.iter().filter_map(|(_, t)| t.egress) {
+            let slabs = &shard.slabs;
+            for e in slabs
+                .targets
+                .iter()
+                .filter_map(|(_, t)| slabs.egress.get(t.egress))
+            {
                 if e.received.is_none() && e.rport.is_none() {
                     continue;
                 }
@@ -586,7 +755,8 @@ impl Store {
         w.family(&DNS_ADDRESSES);
         self.each_shard(&mut w, |w, s| {
             for (key, g) in s.slabs.gateways.iter() {
-                w.sample(DNS_ADDRESSES.name, key, "", Value::Int(g.addresses));
+                let v = Value::Int(u64::from(g.addresses));
+                w.sample(DNS_ADDRESSES.name, key, "", v);
             }
         });
         w.family(&TRUNK_INFO);
@@ -681,7 +851,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "1 if the target answers OPTIONS healthily, after up/down hysteresis.",
         ),
         write: |w, key, t| {
-            if t.last_probe.is_some() {
+            if present(t.last_probe).is_some() {
                 w.sample("trunkprobe_options_up", key, "", Value::Int(t.up as u64));
             }
         },
@@ -692,7 +862,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "SIP status code of the last final response (0 when none).",
         ),
         write: |w, key, t| {
-            if t.last_probe.is_some() {
+            if present(t.last_probe).is_some() {
                 let v = Value::Int(u64::from(t.status));
                 w.sample("trunkprobe_options_last_status_code", key, "", v);
             }
@@ -707,7 +877,8 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             for (outcome, n) in outcome_labels().iter().zip(t.probes) {
                 if n > 0 {
-                    w.sample("trunkprobe_options_probes_total", key, outcome, Value::Int(n));
+                    let v = Value::Int(u64::from(n));
+                    w.sample("trunkprobe_options_probes_total", key, outcome, v);
                 }
             }
         },
@@ -718,7 +889,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Unix time the last probe of the target finished.",
         ),
         write: |w, key, t| {
-            if let Some(at) = t.last_probe {
+            if let Some(at) = present(t.last_probe) {
                 let name = "trunkprobe_options_last_probe_timestamp_seconds";
                 w.sample(name, key, "", Value::Float(at));
             }
@@ -730,7 +901,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "OPTIONS round-trip time of the target's last answered probe (absent until one).",
         ),
         write: |w, key, t| {
-            if let Some(rtt) = t.last_rtt {
+            if let Some(rtt) = present(t.last_rtt) {
                 let name = "trunkprobe_options_last_rtt_seconds";
                 w.sample(name, key, "", Value::Float(rtt));
             }
@@ -742,7 +913,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Unix time the target's TLS leaf certificate expires.",
         ),
         write: |w, key, t| {
-            if let Some(at) = t.tls_not_after {
+            if let Some(at) = present(t.tls_not_after) {
                 let name = "trunkprobe_tls_cert_not_after_timestamp_seconds";
                 w.sample(name, key, "", Value::Float(at));
             }
@@ -754,7 +925,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Largest OPTIONS of the UDP size ladder the target answered (absent when none).",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.largest);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.largest));
             mtu_gauge(w, "trunkprobe_mtu_largest_answered_bytes", key, v);
         },
     },
@@ -764,7 +935,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Smallest OPTIONS of the UDP size ladder the target did not answer (absent when none was lost).",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.first_lost);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.first_lost));
             mtu_gauge(w, "trunkprobe_mtu_first_lost_bytes", key, v);
         },
     },
@@ -774,7 +945,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Path MTU the kernel learned for the target (IP_MTU after the ladder; absent when unknown).",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.path_mtu);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.path_mtu));
             mtu_gauge(w, "trunkprobe_mtu_path_mtu_bytes", key, v);
         },
     },
@@ -784,7 +955,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Estimated size of the INVITE Bolna would send on the target's trunk.",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.invite);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.invite));
             mtu_gauge(w, "trunkprobe_mtu_invite_estimate_bytes", key, v);
         },
     },
@@ -864,18 +1035,18 @@ impl Writer<'_> {
     }
 
     /// The lines of one [`RTT`] histogram.
-    fn histogram(&mut self, labels: &str, h: &Hist) {
+    fn histogram<N: Count>(&mut self, labels: &str, h: &Hist<N>) {
         const BUCKET: &str = "trunkprobe_options_rtt_seconds_bucket";
         let mut cumulative = 0;
         for (le, n) in bucket_labels().iter().zip(h.buckets) {
-            cumulative += n;
+            cumulative += n.into();
             self.sample(BUCKET, labels, le, Value::Int(cumulative));
         }
         let inf = ",le=\"+Inf\"";
-        self.sample(BUCKET, labels, inf, Value::Int(h.count));
+        self.sample(BUCKET, labels, inf, Value::Int(h.count.into()));
         let sum = Value::Float(h.sum);
         self.sample("trunkprobe_options_rtt_seconds_sum", labels, "", sum);
-        let count = Value::Int(h.count);
+        let count = Value::Int(h.count.into());
         self.sample("trunkprobe_options_rtt_seconds_count", labels, "", count);
     }
 
@@ -1577,6 +1748,16 @@ trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",transport=
             let public = ["203.0.113.7", "198.51.100.200"].map(|a| a.parse().unwrap());
             assert_eq!(s.egress(), (public.to_vec(), Some(true)));
         }
+    }
+
+    /// What a target, a gateway and a target's histogram cost, before slab
+    /// slack and label text: each is paid 100,000 times.
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Item<Target>>(), 88);
+        assert_eq!(std::mem::size_of::<Item<Gateway>>(), 24);
+        assert_eq!(std::mem::size_of::<Hist<u32>>(), 64);
+        assert_eq!(std::mem::size_of::<Mtu>(), 24);
     }
 
     #[test]
