@@ -534,14 +534,7 @@ impl Store {
     pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
         let rtt = r.rtt.map(|d| d.as_secs_f64());
         let per_target = self.rtt == RttHistogram::Target;
-        let trunk_key = match (self.rtt, rtt) {
-            (RttHistogram::Trunk, Some(_)) => Some(self.labels(&[
-                ("trunk_id", &l.0[0]),
-                ("trunk", &l.0[1]),
-                ("transport", &l.0[4]),
-            ])),
-            _ => None,
-        };
+        let per_trunk = self.rtt == RttHistogram::Trunk;
         let egress = r.response.as_ref().map(|_| EgressAddrs {
             local: r.local.map(|a| a.ip()),
             received: r.received,
@@ -551,8 +544,21 @@ impl Store {
             .iter()
             .position(|o| *o == r.outcome)
             .unwrap_or(0);
-        let labels = |key: &mut String| self.target_labels(key, l);
-        Store::with_labels(labels, |key| {
+        SCRATCH.with_borrow_mut(|key| {
+            // The target's label set, then the trunk histogram's if it has one:
+            // looking them up allocates nothing.
+            key.clear();
+            self.target_labels(key, l);
+            let end = key.len();
+            if per_trunk {
+                let trunk = [
+                    ("trunk_id", &*l.0[0]),
+                    ("trunk", &*l.0[1]),
+                    ("transport", &*l.0[4]),
+                ];
+                self.push_labels(key, &trunk);
+            }
+            let (key, trunk_key) = key.split_at(end);
             self.with_trunk(&l.0[0], gen, |trunk, slabs| {
                 let egress = egress.map(|a| slabs.egress.intern(a, &mut slabs.targets));
                 let t = slabs.targets.get_or_insert(&mut trunk.targets, key);
@@ -565,6 +571,19 @@ impl Store {
                     if per_target {
                         t.rtt.get_or_insert_with(Box::default).observe(rtt);
                     }
+                    if per_trunk {
+                        let hists = &mut trunk.rtt;
+                        match hists.iter_mut().find(|(k, _)| **k == *trunk_key) {
+                            Some((_, h)) => h.observe(rtt),
+                            None => {
+                                let mut h = Hist::default();
+                                h.observe(rtt);
+                                // Normally the only one: not room for four.
+                                hists.reserve_exact(1);
+                                hists.push((trunk_key.into(), h));
+                            }
+                        }
+                    }
                 }
                 if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
                     t.tls_not_after = cert.not_after as f64;
@@ -575,16 +594,6 @@ impl Store {
                         local_port: r.local.map_or(0, |a| a.port()),
                         rport: r.rport.unwrap_or(0),
                     };
-                }
-                if let (Some(key), Some(rtt)) = (trunk_key, rtt) {
-                    match trunk.rtt.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, h)) => h.observe(rtt),
-                        None => {
-                            let mut h = Hist::default();
-                            h.observe(rtt);
-                            trunk.rtt.push((key, h));
-                        }
-                    }
                 }
             });
         });
