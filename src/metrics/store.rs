@@ -198,11 +198,81 @@ struct Shard {
     slabs: Slabs,
 }
 
+/// The series of a shard's targets and gateways. Each label set starts with
+/// `trunk_id="…",trunk="…"`, the same for all the series of a trunk: that
+/// prefix is kept once, in `prefixes` (with the number of entries using it),
+/// and each target and gateway keeps its index and the rest of its label set
+/// (from `,gateway=`). Repeated in every entry, it was a third of the text.
 #[derive(Default)]
 struct Slabs {
+    prefixes: Slab<u32>,
     targets: Slab<Target>,
     gateways: Slab<Gateway>,
     egress: EgressTable,
+}
+
+impl Slabs {
+    /// Removes the target labelled `prefix + rest` from `list`.
+    fn remove_target(&mut self, list: &mut Vec<(u32, u32)>, prefix: &str, rest: &str) {
+        let Some(p) = self.prefixes.find(prefix) else {
+            return;
+        };
+        if let Some(at) = self.targets.position(list, fnv32(rest), p, rest) {
+            let (_, i) = list.swap_remove(at);
+            kill(&mut self.prefixes, &mut self.targets, i);
+        }
+    }
+
+    /// The target labelled `prefix + rest` of `list`, added when new.
+    fn target(&mut self, list: &mut Vec<(u32, u32)>, prefix: &str, rest: &str) -> &mut Target {
+        entry(&mut self.prefixes, &mut self.targets, list, prefix, rest)
+    }
+
+    /// The gateway labelled `prefix + rest` of `list`, added when new.
+    fn gateway(&mut self, list: &mut Vec<(u32, u32)>, prefix: &str, rest: &str) -> &mut Gateway {
+        entry(&mut self.prefixes, &mut self.gateways, list, prefix, rest)
+    }
+}
+
+/// The entry of `slab` and `list` labelled `prefix + rest`, added when new.
+fn entry<'a, T: Default>(
+    prefixes: &mut Slab<u32>,
+    slab: &'a mut Slab<T>,
+    list: &mut Vec<(u32, u32)>,
+    prefix: &str,
+    rest: &str,
+) -> &'a mut T {
+    let hash = fnv32(rest);
+    let p = prefixes.find(prefix);
+    let i = match p.and_then(|p| slab.position(list, hash, p, rest)) {
+        Some(at) => list[at].1,
+        None => {
+            let p = match p {
+                Some(p) => p,
+                None => prefix_index(prefixes.insert(0, prefix)),
+            };
+            prefixes.items[p as usize].v += 1;
+            let i = slab.insert(p, rest);
+            list.push((hash, i));
+            i
+        }
+    };
+    &mut slab.items[i as usize].v
+}
+
+fn prefix_index(i: u32) -> u16 {
+    u16::try_from(i).expect("under 65,536 prefixes in a shard")
+}
+
+/// Removes entry `i` of `slab`, and its prefix once no entry uses it.
+fn kill<T: Default>(prefixes: &mut Slab<u32>, slab: &mut Slab<T>, i: u32) {
+    if let Some(p) = slab.kill(i) {
+        let users = &mut prefixes.items[p as usize].v;
+        *users -= 1;
+        if *users == 0 {
+            prefixes.kill(u32::from(p));
+        }
+    }
 }
 
 /// One kind of series of a shard, kept so a render walks memory in order: the
@@ -223,12 +293,24 @@ struct Slab<T> {
 }
 
 struct Item<T> {
-    /// The label set is `text[start..start + len]`; label values are bounded
-    /// ([`super::MAX_LABEL`] characters), so a set is far under 64 KiB.
+    /// The label set is prefix `prefix` of [`Slabs::prefixes`] (unused in that
+    /// slab itself) followed by `text[start..start + len]`; `start` is [`DEAD`]
+    /// once the entry is removed. Label values are bounded
+    /// ([`super::MAX_LABEL`] characters), so a set is far under 64 KiB, and a
+    /// shard holds some hundred trunks, far under 65,536.
     start: u32,
     len: u16,
-    live: bool,
+    prefix: u16,
     v: T,
+}
+
+/// [`Item::start`] of a removed entry.
+const DEAD: u32 = u32::MAX;
+
+impl<T> Item<T> {
+    fn live(&self) -> bool {
+        self.start != DEAD
+    }
 }
 
 impl<T> Default for Slab<T> {
@@ -245,68 +327,66 @@ impl<T> Default for Slab<T> {
 impl<T: Default> Slab<T> {
     fn label(&self, i: u32) -> &str {
         let it = &self.items[i as usize];
-        &self.text[it.start as usize..][..it.len as usize]
+        &self.text[it.start as usize..][..usize::from(it.len)]
     }
 
-    /// Position in `list` of the entry labelled `key`.
-    fn position(&self, list: &[(u32, u32)], hash: u32, key: &str) -> Option<usize> {
-        list.iter()
-            .position(|&(h, i)| h == hash && self.label(i) == key)
+    /// Position in `list` of the entry labelled `prefix` and `key`.
+    fn position(&self, list: &[(u32, u32)], hash: u32, prefix: u16, key: &str) -> Option<usize> {
+        list.iter().position(|&(h, i)| {
+            h == hash && self.items[i as usize].prefix == prefix && self.label(i) == key
+        })
     }
 
-    /// The entry labelled `key` of `list`, added when new.
-    fn get_or_insert(&mut self, list: &mut Vec<(u32, u32)>, key: &str) -> &mut T {
-        let hash = fnv32(key);
-        let i = match self.position(list, hash, key) {
-            Some(p) => list[p].1,
-            None => {
-                let item = Item {
-                    start: u32::try_from(self.text.len()).expect("shard text under 4 GB"),
-                    len: u16::try_from(key.len()).expect("label set under 64 KiB"),
-                    live: true,
-                    v: T::default(),
-                };
-                if self.text.capacity() - self.text.len() < key.len() {
-                    let more = growth(self.text.capacity(), key.len());
-                    self.text.reserve_exact(more);
-                }
-                self.text.push_str(key);
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        self.items[i as usize] = item;
-                        i
-                    }
-                    None => {
-                        if self.items.len() == self.items.capacity() {
-                            self.items.reserve_exact(growth(self.items.capacity(), 1));
-                        }
-                        self.items.push(item);
-                        (self.items.len() - 1) as u32
-                    }
-                };
-                list.push((hash, i));
+    /// The live entry labelled `key`, whatever its prefix (a slow scan: for
+    /// [`Slabs::prefixes`], some per shard).
+    fn find(&self, key: &str) -> Option<u16> {
+        let i = (0..self.items.len() as u32)
+            .find(|&i| self.items[i as usize].live() && self.label(i) == key)?;
+        Some(prefix_index(i))
+    }
+
+    /// Adds an entry labelled `prefix` and `key`; returns its index.
+    fn insert(&mut self, prefix: u16, key: &str) -> u32 {
+        let item = Item {
+            start: u32::try_from(self.text.len())
+                .ok()
+                .filter(|s| *s != DEAD)
+                .expect("shard text under 4 GB"),
+            len: u16::try_from(key.len()).expect("label set under 64 KiB"),
+            prefix,
+            v: T::default(),
+        };
+        if self.text.capacity() - self.text.len() < key.len() {
+            let more = growth(self.text.capacity(), key.len());
+            self.text.reserve_exact(more);
+        }
+        self.text.push_str(key);
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i as usize] = item;
                 i
             }
-        };
-        &mut self.items[i as usize].v
-    }
-
-    /// Removes the entry labelled `key` from `list` and the slab.
-    fn remove(&mut self, list: &mut Vec<(u32, u32)>, key: &str) {
-        if let Some(p) = self.position(list, fnv32(key), key) {
-            let (_, i) = list.swap_remove(p);
-            self.kill(i);
+            None => {
+                if self.items.len() == self.items.capacity() {
+                    self.items.reserve_exact(growth(self.items.capacity(), 1));
+                }
+                self.items.push(item);
+                (self.items.len() - 1) as u32
+            }
         }
     }
 
-    fn kill(&mut self, i: u32) {
+    /// Marks entry `i` removed; returns its prefix if it was live.
+    fn kill(&mut self, i: u32) -> Option<u16> {
         let it = &mut self.items[i as usize];
-        if it.live {
-            it.live = false;
-            it.v = T::default();
-            self.dead += it.len as usize;
-            self.free.push(i);
+        if !it.live() {
+            return None;
         }
+        it.start = DEAD;
+        it.v = T::default();
+        self.dead += usize::from(it.len);
+        self.free.push(i);
+        Some(it.prefix)
     }
 
     fn wants_compaction(&self) -> bool {
@@ -320,17 +400,17 @@ impl<T: Default> Slab<T> {
         let mut map = Vec::with_capacity(self.items.len());
         let mut n = 0;
         for it in &mut self.items {
-            if it.live {
+            if it.live() {
                 let start = it.start as usize;
                 it.start = text.len() as u32;
-                text.push_str(&self.text[start..][..it.len as usize]);
+                text.push_str(&self.text[start..][..usize::from(it.len)]);
                 map.push(n);
                 n += 1;
             } else {
                 map.push(u32::MAX);
             }
         }
-        self.items.retain(|it| it.live);
+        self.items.retain(Item::live);
         self.items.shrink_to(self.items.len() * 5 / 4);
         self.free.clear();
         self.free.shrink_to_fit();
@@ -339,12 +419,12 @@ impl<T: Default> Slab<T> {
         map
     }
 
-    /// The live entries in memory order.
-    fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.items
-            .iter()
-            .filter(|it| it.live)
-            .map(|it| (&self.text[it.start as usize..][..it.len as usize], &it.v))
+    /// The live entries in memory order, with their prefix.
+    fn iter(&self) -> impl Iterator<Item = (u16, &str, &T)> {
+        self.items.iter().filter(|it| it.live()).map(|it| {
+            let rest = &self.text[it.start as usize..][..usize::from(it.len)];
+            (it.prefix, rest, &it.v)
+        })
     }
 
     fn live(&self) -> usize {
@@ -405,6 +485,16 @@ impl EgressTable {
 impl Shard {
     /// Compacts the slabs that want it, renumbering the trunks' lists.
     fn tidy(&mut self) {
+        let slabs = &mut self.slabs;
+        if slabs.prefixes.wants_compaction() {
+            let map = slabs.prefixes.compact();
+            let targets = slabs.targets.items.iter_mut().filter(|it| it.live());
+            let gateways = slabs.gateways.items.iter_mut().filter(|it| it.live());
+            let prefixes = targets.map(|it| &mut it.prefix);
+            for p in prefixes.chain(gateways.map(|it| &mut it.prefix)) {
+                *p = map[usize::from(*p)] as u16;
+            }
+        }
         if self.slabs.targets.wants_compaction() {
             let map = self.slabs.targets.compact();
             for t in self.trunks.values_mut() {
@@ -491,8 +581,16 @@ impl Store {
         let mut shard = self.shard(trunk_id);
         let Shard { trunks, slabs } = &mut *shard;
         if let Some(t) = trunks.remove(trunk_id) {
-            t.targets.iter().for_each(|e| slabs.targets.kill(e.1));
-            t.gateways.iter().for_each(|e| slabs.gateways.kill(e.1));
+            let Slabs {
+                prefixes,
+                targets,
+                gateways,
+                ..
+            } = slabs;
+            t.targets.iter().for_each(|e| kill(prefixes, targets, e.1));
+            t.gateways
+                .iter()
+                .for_each(|e| kill(prefixes, gateways, e.1));
             shard.tidy();
         }
     }
@@ -509,34 +607,43 @@ impl Store {
         }
     }
 
-    /// Runs `f` with `labels` rendered (in a buffer of this thread: looking a
-    /// series up allocates nothing).
-    fn with_labels<R>(labels: impl FnOnce(&mut String), f: impl FnOnce(&str) -> R) -> R {
+    /// Runs `f` with the prefix and the rest of a label set that `labels`
+    /// renders (in a buffer of this thread: looking a series up allocates
+    /// nothing) and splits.
+    fn with_labels<R>(
+        labels: impl FnOnce(&mut String) -> usize,
+        f: impl FnOnce(&str, &str) -> R,
+    ) -> R {
         SCRATCH.with_borrow_mut(|key| {
             key.clear();
-            labels(key);
-            f(key)
+            let prefix = labels(key);
+            let (prefix, rest) = key.split_at(prefix);
+            f(prefix, rest)
         })
     }
 
-    fn target_labels(&self, out: &mut String, l: &TargetLabels) {
-        for (i, (k, v)) in super::TARGET_LABELS.iter().zip(&l.0).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_label(out, k, v);
-        }
-        out.push_str(&self.location);
+    /// Appends a target's label set; returns where its prefix
+    /// (`trunk_id="…",trunk="…"`) ends.
+    fn target_labels(&self, out: &mut String, l: &TargetLabels) -> usize {
+        let pairs: [(&str, &str); 5] = std::array::from_fn(|i| (super::TARGET_LABELS[i], &*l.0[i]));
+        self.push_labels(out, &pairs)
     }
 
-    fn push_labels(&self, out: &mut String, pairs: &[(&str, &str)]) {
+    /// Appends the label set `pairs` and the location; returns where the first
+    /// two (the prefix, `trunk_id="…",trunk="…"`) end.
+    fn push_labels(&self, out: &mut String, pairs: &[(&str, &str)]) -> usize {
+        let mut prefix = out.len();
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             push_label(out, k, v);
+            if i == 1 {
+                prefix = out.len();
+            }
         }
         out.push_str(&self.location);
+        prefix
     }
 
     fn labels(&self, pairs: &[(&str, &str)]) -> Box<str> {
@@ -563,7 +670,7 @@ impl Store {
             // The target's label set, then the trunk histogram's if it has one:
             // looking them up allocates nothing.
             key.clear();
-            self.target_labels(key, l);
+            let prefix = self.target_labels(key, l);
             let end = key.len();
             if per_trunk {
                 let trunk = [
@@ -574,9 +681,10 @@ impl Store {
                 self.push_labels(key, &trunk);
             }
             let (key, trunk_key) = key.split_at(end);
+            let (prefix, rest) = key.split_at(prefix);
             self.with_trunk(&l.0[0], gen, |trunk, slabs| {
                 let egress = egress.map(|a| slabs.egress.intern(a, &mut slabs.targets));
-                let t = slabs.targets.get_or_insert(&mut trunk.targets, key);
+                let t = slabs.target(&mut trunk.targets, prefix, rest);
                 t.last_probe = unix_now();
                 t.up = up;
                 t.status = r.status_code.unwrap_or(0);
@@ -624,9 +732,9 @@ impl Store {
             last_run: unix_now(),
         };
         let labels = |key: &mut String| self.target_labels(key, l);
-        Store::with_labels(labels, |key| {
+        Store::with_labels(labels, |prefix, rest| {
             self.with_trunk(&l.0[0], gen, |trunk, slabs| {
-                let t = slabs.targets.get_or_insert(&mut trunk.targets, key);
+                let t = slabs.target(&mut trunk.targets, prefix, rest);
                 match &mut t.mtu {
                     Some(m) => **m = mtu,
                     None => t.mtu = Some(Box::new(mtu)),
@@ -643,9 +751,9 @@ impl Store {
             ("gateway", &*l.0[2]),
         ];
         let labels = |key: &mut String| self.push_labels(key, &gateway);
-        Store::with_labels(labels, |key| {
+        Store::with_labels(labels, |prefix, rest| {
             self.with_trunk(&l.0[0], gen, |t, slabs| {
-                *slabs.gateways.get_or_insert(&mut t.gateways, key) = Gateway {
+                *slabs.gateway(&mut t.gateways, prefix, rest) = Gateway {
                     lookup_seconds: res.lookup_time.as_secs_f64(),
                     addresses: u32::try_from(res.addresses.len()).unwrap_or(u32::MAX),
                 };
@@ -690,12 +798,12 @@ impl Store {
     /// Removes every series of one target.
     pub fn forget_target(&self, gen: u64, l: &TargetLabels) {
         let labels = |key: &mut String| self.target_labels(key, l);
-        Store::with_labels(labels, |key| {
+        Store::with_labels(labels, |prefix, rest| {
             let mut shard = self.shard(&l.0[0]);
             let Shard { trunks, slabs } = &mut *shard;
             if let Some(t) = trunks.get_mut(&*l.0[0]) {
                 if t.generation == gen {
-                    slabs.targets.remove(&mut t.targets, key);
+                    slabs.remove_target(&mut t.targets, prefix, rest);
                     shard.tidy();
                 }
             }
@@ -712,11 +820,8 @@ impl Store {
         for shard in self.shards.iter() {
             let shard = lock(shard);
             let slabs = &shard.slabs;
-            for e in slabs
-                .targets
-                .iter()
-                .filter_map(|(_, t)| slabs.egress.get(t.egress))
-            {
+            let seen = slabs.targets.iter().map(|(_, _, t)| t.egress);
+            for e in seen.filter_map(|e| slabs.egress.get(e)) {
                 if e.received.is_none() && e.rport.is_none() {
                     continue;
                 }
@@ -748,7 +853,7 @@ impl Store {
         };
         for fam in TARGET_FAMILIES {
             w.family(&fam.family);
-            self.each_target(&mut w, |w, key, t| (fam.write)(w, key, t));
+            self.each_target(&mut w, fam.write);
         }
         match self.rtt {
             RttHistogram::Target => {
@@ -763,36 +868,32 @@ impl Store {
                 w.family(&RTT);
                 self.each_trunk(&mut w, |w, t| {
                     for (key, h) in &t.rtt {
-                        w.histogram(key, h);
+                        w.histogram(Labels::whole(key), h);
                     }
                 });
             }
             RttHistogram::Off => {}
         }
         w.family(&DNS_LOOKUP);
-        self.each_shard(&mut w, |w, s| {
-            for (key, g) in s.slabs.gateways.iter() {
-                let v = Value::Float(g.lookup_seconds);
-                w.sample(DNS_LOOKUP.name, key, "", v);
-            }
+        self.each_gateway(&mut w, |w, key, g| {
+            let v = Value::Float(g.lookup_seconds);
+            w.sample(DNS_LOOKUP.name, key, "", v);
         });
         w.family(&DNS_ADDRESSES);
-        self.each_shard(&mut w, |w, s| {
-            for (key, g) in s.slabs.gateways.iter() {
-                let v = Value::Int(u64::from(g.addresses));
-                w.sample(DNS_ADDRESSES.name, key, "", v);
-            }
+        self.each_gateway(&mut w, |w, key, g| {
+            let v = Value::Int(u64::from(g.addresses));
+            w.sample(DNS_ADDRESSES.name, key, "", v);
         });
         w.family(&TRUNK_INFO);
         self.each_trunk(&mut w, |w, t| {
             if let Some(key) = &t.info {
-                w.sample(TRUNK_INFO.name, key, "", Value::Int(1));
+                w.sample(TRUNK_INFO.name, Labels::whole(key), "", Value::Int(1));
             }
         });
         w.family(&FINDING);
         self.each_trunk(&mut w, |w, t| {
             for key in &t.findings {
-                w.sample(FINDING.name, key, "", Value::Int(1));
+                w.sample(FINDING.name, Labels::whole(key), "", Value::Int(1));
             }
         });
         w.flush();
@@ -813,10 +914,20 @@ impl Store {
         self.each_shard(w, |w, s| s.trunks.values().for_each(|t| f(w, t)));
     }
 
-    fn each_target(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &str, &Target)) {
+    fn each_target(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, Labels, &Target)) {
         self.each_shard(w, |w, s| {
-            for (key, t) in s.slabs.targets.iter() {
-                f(w, key, t);
+            let prefixes = &s.slabs.prefixes;
+            for (p, rest, t) in s.slabs.targets.iter() {
+                f(w, Labels(prefixes.label(u32::from(p)), rest), t);
+            }
+        });
+    }
+
+    fn each_gateway(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, Labels, &Gateway)) {
+        self.each_shard(w, |w, s| {
+            let prefixes = &s.slabs.prefixes;
+            for (p, rest, g) in s.slabs.gateways.iter() {
+                f(w, Labels(prefixes.label(u32::from(p)), rest), g);
             }
         });
     }
@@ -832,7 +943,18 @@ struct Family {
 /// A per-target family and how a target's sample of it is written.
 struct TargetFamily {
     family: Family,
-    write: fn(&mut Writer, &str, &Target),
+    write: fn(&mut Writer, Labels, &Target),
+}
+
+/// A label set in two parts, written one after the other: a trunk's prefix
+/// (`trunk_id="…",trunk="…"`) and the rest.
+#[derive(Clone, Copy)]
+struct Labels<'a>(&'a str, &'a str);
+
+impl Labels<'_> {
+    fn whole(labels: &str) -> Labels<'_> {
+        Labels("", labels)
+    }
 }
 
 const fn gauge(name: &'static str, help: &'static str) -> Family {
@@ -862,7 +984,7 @@ const FINDING: Family = gauge(
     "1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).",
 );
 
-fn mtu_gauge(w: &mut Writer, name: &str, key: &str, v: Option<Option<u64>>) {
+fn mtu_gauge(w: &mut Writer, name: &str, key: Labels, v: Option<Option<u64>>) {
     if let Some(Some(v)) = v {
         w.sample(name, key, "", Value::Int(v));
     }
@@ -1023,7 +1145,7 @@ impl Writer<'_> {
 
     /// One line: `name` (with its `_bucket`/`_sum`/`_count` suffix) and `extra`
     /// (`,le="…"`, `,outcome="…"` or empty) are written as they are.
-    fn sample(&mut self, name: &str, labels: &str, extra: &str, value: Value) {
+    fn sample(&mut self, name: &str, labels: Labels, extra: &str, value: Value) {
         if let Some(f) = self.header.take() {
             let o = &mut self.out;
             for s in [
@@ -1043,7 +1165,8 @@ impl Writer<'_> {
         let o = &mut self.out;
         o.push_str(name);
         o.push('{');
-        o.push_str(labels);
+        o.push_str(labels.0);
+        o.push_str(labels.1);
         if !extra.is_empty() {
             o.push_str(extra);
         }
@@ -1059,7 +1182,7 @@ impl Writer<'_> {
     }
 
     /// The lines of one [`RTT`] histogram.
-    fn histogram<N: Count>(&mut self, labels: &str, h: &Hist<N>) {
+    fn histogram<N: Count>(&mut self, labels: Labels, h: &Hist<N>) {
         const BUCKET: &str = "trunkprobe_options_rtt_seconds_bucket";
         let mut cumulative = 0;
         for (le, n) in bucket_labels().iter().zip(h.buckets) {
@@ -1772,6 +1895,73 @@ trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",transport=
             let public = ["203.0.113.7", "198.51.100.200"].map(|a| a.parse().unwrap());
             assert_eq!(s.egress(), (public.to_vec(), Some(true)));
         }
+    }
+
+    /// A trunk's prefix is kept once per shard, counted, dropped with its
+    /// last entry, and compacted away: the render is what a store fed only the
+    /// surviving series shows (in another order: slots were reused).
+    #[test]
+    fn prefixes_are_shared_counted_and_compacted() {
+        // All in shard 922.
+        let ids = [
+            "t1826", "t2207", "t3491", "t4911", "t5996", "t6221", "t7675", "t9439",
+        ];
+        let l = |id: &str, name: &str, i: u32| {
+            let a = format!("192.0.2.{i}:5060");
+            TargetLabels::new(id, name, &format!("gw{i}:5060"), &a, "udp")
+        };
+        let fill = |s: &Store, id: &str, name: &str, from: u32| {
+            for i in from..from + 3 {
+                s.record_probe(1, &l(id, name, i), &answered(3), true);
+                s.record_dns(1, &l(id, name, i), &resolution());
+            }
+        };
+        let s = Store::new(None, RttHistogram::Off);
+        let survivors = Store::new(None, RttHistogram::Off);
+        for id in ids {
+            s.track(id, 1);
+            fill(&s, id, &format!("trunk {id}"), 1);
+        }
+        // One trunk's targets under two names: two prefixes.
+        fill(&s, "t1826", "renamed", 7);
+        for id in &ids[1..7] {
+            s.forget(id);
+        }
+        for i in 1..4 {
+            s.forget_target(1, &l("t1826", "trunk t1826", i));
+        }
+        fill(&s, "t9439", "trunk t9439", 4);
+        {
+            let shard = s.shard("t9439");
+            let prefixes: Vec<&str> = shard.slabs.prefixes.iter().map(|(_, p, _)| p).collect();
+            // Nine prefixes; the fifth trunk forgotten compacted them to four
+            // (the sixth is dead since), in order. `trunk t1826` stays for its
+            // gateways.
+            assert_eq!(shard.slabs.prefixes.items.len(), 4);
+            assert_eq!(
+                prefixes,
+                [
+                    r#"trunk_id="t1826",trunk="trunk t1826""#,
+                    r#"trunk_id="t9439",trunk="trunk t9439""#,
+                    r#"trunk_id="t1826",trunk="renamed""#,
+                ]
+            );
+        }
+        survivors.track("t1826", 1);
+        survivors.track("t9439", 1);
+        fill(&survivors, "t1826", "trunk t1826", 1);
+        for i in 1..4 {
+            survivors.forget_target(1, &l("t1826", "trunk t1826", i));
+        }
+        fill(&survivors, "t9439", "trunk t9439", 1);
+        fill(&survivors, "t1826", "renamed", 7);
+        fill(&survivors, "t9439", "trunk t9439", 4);
+        let sorted = |s: &Store| {
+            let mut lines: Vec<String> = render(s).lines().map(String::from).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&s), sorted(&survivors));
     }
 
     /// What a target, a gateway and a target's histogram cost, before slab
