@@ -182,9 +182,43 @@ struct Trunk {
     targets: Vec<(u32, u32)>,
     gateways: Vec<(u32, u32)>,
     rtt: TrunkRtt,
-    info: Option<Box<str>>,
+    info: Option<Prefixed>,
     /// Sorted, without duplicates.
-    findings: Box<[Box<str>]>,
+    findings: Box<[Prefixed]>,
+}
+
+impl Trunk {
+    /// Observes `rtt` in the trunk histogram labelled `prefix + rest`.
+    fn observe(&mut self, prefixes: &mut Prefixes, prefix: &str, rest: &str, rtt: f64) {
+        let p = prefixes.find(prefix);
+        let found = self
+            .rtt
+            .iter_mut()
+            .find(|(k, _)| Some(k.prefix) == p && *k.rest == *rest);
+        match found {
+            Some((_, h)) => h.observe(rtt),
+            None => {
+                let mut h = Hist::default();
+                h.observe(rtt);
+                let key = Prefixed {
+                    prefix: prefixes.acquire(prefix),
+                    rest: rest.into(),
+                };
+                // Normally the only one: not room for four.
+                self.rtt.reserve_exact(1);
+                self.rtt.push((key, h));
+            }
+        }
+    }
+
+    /// The trunk-level label sets, each using a prefix.
+    fn labels(&mut self) -> impl Iterator<Item = &mut Prefixed> {
+        let rtt = self.rtt.iter_mut().map(|(k, _)| k);
+        self.info
+            .iter_mut()
+            .chain(self.findings.iter_mut())
+            .chain(rtt)
+    }
 }
 
 /// A shard's trunks, sorted by id: found by binary search (a shard holds some
@@ -233,7 +267,7 @@ impl Trunks {
 
 /// Only with [`RttHistogram::Trunk`]: a trunk's histograms by their label set
 /// `trunk_id, trunk, transport` (normally one).
-type TrunkRtt = Vec<(Box<str>, Hist<u64>)>;
+type TrunkRtt = Vec<(Prefixed, Hist<u64>)>;
 
 /// The trunks of one shard and the series of their targets and gateways.
 #[derive(Default)]
@@ -249,7 +283,7 @@ struct Shard {
 /// (from `,gateway=`). Repeated in every entry, it was a third of the text.
 #[derive(Default)]
 struct Slabs {
-    prefixes: Slab<u32>,
+    prefixes: Prefixes,
     targets: Slab<Target>,
     gateways: Slab<Gateway>,
     egress: EgressTable,
@@ -280,23 +314,20 @@ impl Slabs {
 
 /// The entry of `slab` and `list` labelled `prefix + rest`, added when new.
 fn entry<'a, T: Default>(
-    prefixes: &mut Slab<u32>,
+    prefixes: &mut Prefixes,
     slab: &'a mut Slab<T>,
     list: &mut Vec<(u32, u32)>,
     prefix: &str,
     rest: &str,
 ) -> &'a mut T {
     let hash = fnv32(rest);
-    let p = prefixes.find(prefix);
-    let i = match p.and_then(|p| slab.position(list, hash, p, rest)) {
+    let found = prefixes
+        .find(prefix)
+        .and_then(|p| slab.position(list, hash, p, rest));
+    let i = match found {
         Some(at) => list[at].1,
         None => {
-            let p = match p {
-                Some(p) => p,
-                None => prefix_index(prefixes.insert(0, prefix)),
-            };
-            prefixes.items[p as usize].v += 1;
-            let i = slab.insert(p, rest);
+            let i = slab.insert(prefixes.acquire(prefix), rest);
             list.push((hash, i));
             i
         }
@@ -304,19 +335,60 @@ fn entry<'a, T: Default>(
     &mut slab.items[i as usize].v
 }
 
+/// Removes entry `i` of `slab`, and its prefix once no entry uses it.
+fn kill<T: Default>(prefixes: &mut Prefixes, slab: &mut Slab<T>, i: u32) {
+    if let Some(p) = slab.kill(i) {
+        prefixes.release(p);
+    }
+}
+
+/// The `trunk_id="…",trunk="…"` prefixes of a shard's label sets (normally
+/// one per trunk), each with the number of series using it.
+#[derive(Default)]
+struct Prefixes(Slab<u32>);
+
+impl Prefixes {
+    /// The index of prefix `key`, if a series uses it.
+    fn find(&self, key: &str) -> Option<u16> {
+        let slab = &self.0;
+        let i = (0..slab.items.len() as u32)
+            .find(|&i| slab.items[i as usize].live() && slab.label(i) == key)?;
+        Some(prefix_index(i))
+    }
+
+    /// The index of prefix `key`, counted as used once more (added when new).
+    fn acquire(&mut self, key: &str) -> u16 {
+        let p = match self.find(key) {
+            Some(p) => p,
+            None => prefix_index(self.0.insert(0, key)),
+        };
+        self.0.items[usize::from(p)].v += 1;
+        p
+    }
+
+    /// Counts prefix `p` used once less; drops it with its last user.
+    fn release(&mut self, p: u16) {
+        let users = &mut self.0.items[usize::from(p)].v;
+        *users -= 1;
+        if *users == 0 {
+            self.0.kill(u32::from(p));
+        }
+    }
+
+    fn label(&self, p: u16) -> &str {
+        self.0.label(u32::from(p))
+    }
+}
+
 fn prefix_index(i: u32) -> u16 {
     u16::try_from(i).expect("under 65,536 prefixes in a shard")
 }
 
-/// Removes entry `i` of `slab`, and its prefix once no entry uses it.
-fn kill<T: Default>(prefixes: &mut Slab<u32>, slab: &mut Slab<T>, i: u32) {
-    if let Some(p) = slab.kill(i) {
-        let users = &mut prefixes.items[p as usize].v;
-        *users -= 1;
-        if *users == 0 {
-            prefixes.kill(u32::from(p));
-        }
-    }
+/// A trunk-level label set (info, finding, trunk histogram): prefix `prefix`
+/// of the shard's [`Prefixes`] and the rest.
+struct Prefixed {
+    prefix: u16,
+    rest: Box<str>,
 }
 
 /// One kind of series of a shard, kept so a render walks memory in order: the
@@ -379,14 +451,6 @@ impl<T: Default> Slab<T> {
         list.iter().position(|&(h, i)| {
             h == hash && self.items[i as usize].prefix == prefix && self.label(i) == key
         })
-    }
-
-    /// The live entry labelled `key`, whatever its prefix (a slow scan: for
-    /// [`Slabs::prefixes`], some per shard).
-    fn find(&self, key: &str) -> Option<u16> {
-        let i = (0..self.items.len() as u32)
-            .find(|&i| self.items[i as usize].live() && self.label(i) == key)?;
-        Some(prefix_index(i))
     }
 
     /// Adds an entry labelled `prefix` and `key`; returns its index.
@@ -530,12 +594,14 @@ impl Shard {
     /// Compacts the slabs that want it, renumbering the trunks' lists.
     fn tidy(&mut self) {
         let slabs = &mut self.slabs;
-        if slabs.prefixes.wants_compaction() {
-            let map = slabs.prefixes.compact();
+        if slabs.prefixes.0.wants_compaction() {
+            let map = slabs.prefixes.0.compact();
             let targets = slabs.targets.items.iter_mut().filter(|it| it.live());
             let gateways = slabs.gateways.items.iter_mut().filter(|it| it.live());
-            let prefixes = targets.map(|it| &mut it.prefix);
-            for p in prefixes.chain(gateways.map(|it| &mut it.prefix)) {
+            let entries = targets.map(|it| &mut it.prefix);
+            let entries = entries.chain(gateways.map(|it| &mut it.prefix));
+            let trunks = self.trunks.0.iter_mut().flat_map(Trunk::labels);
+            for p in entries.chain(trunks.map(|l| &mut l.prefix)) {
                 *p = map[usize::from(*p)] as u16;
             }
         }
@@ -617,7 +683,7 @@ impl Store {
     pub fn forget(&self, trunk_id: &str) {
         let mut shard = self.shard(trunk_id);
         let Shard { trunks, slabs } = &mut *shard;
-        if let Some(t) = trunks.remove(trunk_id) {
+        if let Some(mut t) = trunks.remove(trunk_id) {
             let Slabs {
                 prefixes,
                 targets,
@@ -628,6 +694,7 @@ impl Store {
             t.gateways
                 .iter()
                 .for_each(|e| kill(prefixes, gateways, e.1));
+            t.labels().for_each(|l| prefixes.release(l.prefix));
             shard.tidy();
         }
     }
@@ -683,12 +750,6 @@ impl Store {
         prefix
     }
 
-    fn labels(&self, pairs: &[(&str, &str)]) -> Box<str> {
-        let mut out = String::new();
-        self.push_labels(&mut out, pairs);
-        out.into()
-    }
-
     /// Records one probe of a target and its state after hysteresis.
     pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
         let rtt = r.rtt.map(|d| d.as_secs_f64());
@@ -710,14 +771,11 @@ impl Store {
             let prefix = self.target_labels(key, l);
             let end = key.len();
             if per_trunk {
-                let trunk = [
-                    ("trunk_id", &*l.0[0]),
-                    ("trunk", &*l.0[1]),
-                    ("transport", &*l.0[4]),
-                ];
-                self.push_labels(key, &trunk);
+                // `trunk_id, trunk, transport`: the same prefix.
+                key.push(',');
+                self.push_labels(key, &[("transport", &l.0[4])]);
             }
-            let (key, trunk_key) = key.split_at(end);
+            let (key, hist_rest) = key.split_at(end);
             let (prefix, rest) = key.split_at(prefix);
             self.with_trunk(&l.0[0], gen, |trunk, slabs| {
                 let egress = egress.map(|a| slabs.egress.intern(a, &mut slabs.targets));
@@ -731,19 +789,6 @@ impl Store {
                     if per_target {
                         t.rtt.get_or_insert_with(Box::default).observe(rtt);
                     }
-                    if per_trunk {
-                        let hists = &mut trunk.rtt;
-                        match hists.iter_mut().find(|(k, _)| **k == *trunk_key) {
-                            Some((_, h)) => h.observe(rtt),
-                            None => {
-                                let mut h = Hist::default();
-                                h.observe(rtt);
-                                // Normally the only one: not room for four.
-                                hists.reserve_exact(1);
-                                hists.push((trunk_key.into(), h));
-                            }
-                        }
-                    }
                 }
                 if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
                     t.tls_not_after = cert.not_after as f64;
@@ -754,6 +799,9 @@ impl Store {
                         local_port: r.local.map_or(0, |a| a.port()),
                         rport: r.rport.unwrap_or(0),
                     };
+                }
+                if let (true, Some(rtt)) = (per_trunk, rtt) {
+                    trunk.observe(&mut slabs.prefixes, prefix, hist_rest, rtt);
                 }
             });
         });
@@ -810,27 +858,45 @@ impl Store {
             "auth_type",
         ];
         let pairs: Vec<(&str, &str)> = names.into_iter().zip(info).collect();
-        let key = self.labels(&pairs);
-        self.with_trunk(info[0], gen, |t, _| t.info = Some(key));
+        let mut key = String::new();
+        let prefix = self.push_labels(&mut key, &pairs);
+        let (prefix, rest) = key.split_at(prefix);
+        self.with_trunk(info[0], gen, |t, slabs| {
+            let info = Prefixed {
+                prefix: slabs.prefixes.acquire(prefix),
+                rest: rest.into(),
+            };
+            if let Some(old) = t.info.replace(info) {
+                slabs.prefixes.release(old.prefix);
+            }
+        });
     }
 
     /// Replaces a trunk's findings with `(check, severity)` pairs.
     pub fn set_findings(&self, gen: u64, id: &str, name: &str, findings: &[(&str, &str)]) {
+        let mut prefix = String::new();
+        push_label(&mut prefix, "trunk_id", id);
+        prefix.push(',');
+        push_label(&mut prefix, "trunk", name);
         let mut now: Vec<Box<str>> = findings
             .iter()
             .map(|(check, severity)| {
-                self.labels(&[
-                    ("trunk_id", id),
-                    ("trunk", name),
-                    ("check", check),
-                    ("severity", severity),
-                ])
+                let mut rest = String::from(",");
+                self.push_labels(&mut rest, &[("check", check), ("severity", severity)]);
+                rest.into()
             })
             .collect();
+        // In the order of the whole label sets: they share the prefix.
         now.sort();
         now.dedup();
-        let now = now.into_boxed_slice();
-        self.with_trunk(id, gen, |t, _| t.findings = now);
+        self.with_trunk(id, gen, |t, slabs| {
+            let now = now.into_iter().map(|rest| Prefixed {
+                prefix: slabs.prefixes.acquire(&prefix),
+                rest,
+            });
+            let old = std::mem::replace(&mut t.findings, now.collect());
+            old.iter().for_each(|f| slabs.prefixes.release(f.prefix));
+        });
     }
 
     /// Removes every series of one target.
@@ -904,9 +970,9 @@ impl Store {
             }
             RttHistogram::Trunk => {
                 w.family(&RTT);
-                self.each_trunk(&mut w, |w, t| {
+                self.each_trunk(&mut w, |w, p, t| {
                     for (key, h) in &t.rtt {
-                        w.histogram(Labels::whole(key), h);
+                        w.histogram(p.labels(key), h);
                     }
                 });
             }
@@ -923,15 +989,15 @@ impl Store {
             w.sample(DNS_ADDRESSES.name, key, "", v);
         });
         w.family(&TRUNK_INFO);
-        self.each_trunk(&mut w, |w, t| {
+        self.each_trunk(&mut w, |w, p, t| {
             if let Some(key) = &t.info {
-                w.sample(TRUNK_INFO.name, Labels::whole(key), "", Value::Int(1));
+                w.sample(TRUNK_INFO.name, p.labels(key), "", Value::Int(1));
             }
         });
         w.family(&FINDING);
-        self.each_trunk(&mut w, |w, t| {
+        self.each_trunk(&mut w, |w, p, t| {
             for key in &t.findings {
-                w.sample(FINDING.name, Labels::whole(key), "", Value::Int(1));
+                w.sample(FINDING.name, p.labels(key), "", Value::Int(1));
             }
         });
         w.flush();
@@ -948,15 +1014,18 @@ impl Store {
         }
     }
 
-    fn each_trunk(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &Trunk)) {
-        self.each_shard(w, |w, s| s.trunks.0.iter().for_each(|t| f(w, t)));
+    fn each_trunk(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &Prefixes, &Trunk)) {
+        self.each_shard(w, |w, s| {
+            let prefixes = &s.slabs.prefixes;
+            s.trunks.0.iter().for_each(|t| f(w, prefixes, t));
+        });
     }
 
     fn each_target(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, Labels, &Target)) {
         self.each_shard(w, |w, s| {
             let prefixes = &s.slabs.prefixes;
             for (p, rest, t) in s.slabs.targets.iter() {
-                f(w, Labels(prefixes.label(u32::from(p)), rest), t);
+                f(w, Labels(prefixes.label(p), rest), t);
             }
         });
     }
@@ -965,7 +1034,7 @@ impl Store {
         self.each_shard(w, |w, s| {
             let prefixes = &s.slabs.prefixes;
             for (p, rest, g) in s.slabs.gateways.iter() {
-                f(w, Labels(prefixes.label(u32::from(p)), rest), g);
+                f(w, Labels(prefixes.label(p), rest), g);
             }
         });
     }
@@ -989,9 +1058,9 @@ struct TargetFamily {
 #[derive(Clone, Copy)]
 struct Labels<'a>(&'a str, &'a str);
 
-impl Labels<'_> {
-    fn whole(labels: &str) -> Labels<'_> {
-        Labels("", labels)
+impl Prefixes {
+    fn labels<'a>(&'a self, l: &'a Prefixed) -> Labels<'a> {
+        Labels(self.label(l.prefix), &l.rest)
     }
 }
 
@@ -1971,11 +2040,11 @@ trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",transport=
         fill(&s, "t9439", "trunk t9439", 4);
         {
             let shard = s.shard("t9439");
-            let prefixes: Vec<&str> = shard.slabs.prefixes.iter().map(|(_, p, _)| p).collect();
+            let prefixes: Vec<&str> = shard.slabs.prefixes.0.iter().map(|(_, p, _)| p).collect();
             // Nine prefixes; the fifth trunk forgotten compacted them to four
             // (the sixth is dead since), in order. `trunk t1826` stays for its
             // gateways.
-            assert_eq!(shard.slabs.prefixes.items.len(), 4);
+            assert_eq!(shard.slabs.prefixes.0.items.len(), 4);
             assert_eq!(
                 prefixes,
                 [
