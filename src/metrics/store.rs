@@ -173,14 +173,12 @@ struct Gateway {
     addresses: u32,
 }
 
-/// Every series of one trunk: its targets and gateways are entries of the
-/// shard's [`Slab`]s, listed here as `(hash of the label set, index)`.
+/// The trunk-level series of one trunk; its targets and gateways are the
+/// entries of the shard's [`Slabs`] under its prefixes.
 #[derive(Default)]
 struct Trunk {
     id: Box<str>,
     generation: u64,
-    targets: Vec<(u32, u32)>,
-    gateways: Vec<(u32, u32)>,
     rtt: TrunkRtt,
     info: Option<Prefixed>,
     /// Sorted, without duplicates.
@@ -290,47 +288,63 @@ struct Slabs {
 }
 
 impl Slabs {
-    /// Removes the target labelled `prefix + rest` from `list`.
-    fn remove_target(&mut self, list: &mut Vec<(u32, u32)>, prefix: &str, rest: &str) {
-        let Some(p) = self.prefixes.find(prefix) else {
-            return;
-        };
-        if let Some(at) = self.targets.position(list, fnv32(rest), p, rest) {
-            let (_, i) = list.swap_remove(at);
-            kill(&mut self.prefixes, &mut self.targets, i);
+    /// The target labelled `prefix + rest`, added when new.
+    fn target(&mut self, prefix: &str, rest: &str) -> &mut Target {
+        entry(&mut self.prefixes, &mut self.targets, prefix, rest)
+    }
+
+    /// The gateway labelled `prefix + rest`, added when new.
+    fn gateway(&mut self, prefix: &str, rest: &str) -> &mut Gateway {
+        entry(&mut self.prefixes, &mut self.gateways, prefix, rest)
+    }
+
+    /// Removes the target labelled `prefix + rest`.
+    fn remove_target(&mut self, prefix: &str, rest: &str) {
+        if let Some(p) = self.prefixes.find(prefix) {
+            if let Some(i) = self.targets.position(p, rest) {
+                kill(&mut self.prefixes, &mut self.targets, i);
+            }
         }
     }
 
-    /// The target labelled `prefix + rest` of `list`, added when new.
-    fn target(&mut self, list: &mut Vec<(u32, u32)>, prefix: &str, rest: &str) -> &mut Target {
-        entry(&mut self.prefixes, &mut self.targets, list, prefix, rest)
-    }
-
-    /// The gateway labelled `prefix + rest` of `list`, added when new.
-    fn gateway(&mut self, list: &mut Vec<(u32, u32)>, prefix: &str, rest: &str) -> &mut Gateway {
-        entry(&mut self.prefixes, &mut self.gateways, list, prefix, rest)
+    /// Removes every target and gateway of trunk `id`: those whose prefix
+    /// begins `trunk_id="…",` with its escaped id (exactly theirs: an escaped
+    /// value ends at its first unescaped quote).
+    fn remove_trunk(&mut self, id: &str) {
+        let mut head = String::new();
+        push_label(&mut head, "trunk_id", id);
+        head.push(',');
+        let Slabs {
+            prefixes,
+            targets,
+            gateways,
+            ..
+        } = self;
+        let theirs = prefixes.starting_with(&head);
+        for i in 0..targets.items.len() as u32 {
+            if theirs.contains(&targets.items[i as usize].prefix) {
+                kill(prefixes, targets, i);
+            }
+        }
+        for i in 0..gateways.items.len() as u32 {
+            if theirs.contains(&gateways.items[i as usize].prefix) {
+                kill(prefixes, gateways, i);
+            }
+        }
     }
 }
 
-/// The entry of `slab` and `list` labelled `prefix + rest`, added when new.
+/// The entry of `slab` labelled `prefix + rest`, added when new.
 fn entry<'a, T: Default>(
     prefixes: &mut Prefixes,
     slab: &'a mut Slab<T>,
-    list: &mut Vec<(u32, u32)>,
     prefix: &str,
     rest: &str,
 ) -> &'a mut T {
-    let hash = fnv32(rest);
-    let found = prefixes
-        .find(prefix)
-        .and_then(|p| slab.position(list, hash, p, rest));
+    let found = prefixes.find(prefix).and_then(|p| slab.position(p, rest));
     let i = match found {
-        Some(at) => list[at].1,
-        None => {
-            let i = slab.insert(prefixes.acquire(prefix), rest);
-            list.push((hash, i));
-            i
-        }
+        Some(i) => i,
+        None => slab.insert(prefixes.acquire(prefix), rest),
     };
     &mut slab.items[i as usize].v
 }
@@ -354,6 +368,15 @@ impl Prefixes {
         let i = (0..slab.items.len() as u32)
             .find(|&i| slab.items[i as usize].live() && slab.label(i) == key)?;
         Some(prefix_index(i))
+    }
+
+    /// The indices of the prefixes that start with `head`.
+    fn starting_with(&self, head: &str) -> Vec<u16> {
+        let slab = &self.0;
+        (0..slab.items.len() as u32)
+            .filter(|&i| slab.items[i as usize].live() && slab.label(i).starts_with(head))
+            .map(prefix_index)
+            .collect()
     }
 
     /// The index of prefix `key`, counted as used once more (added when new).
@@ -446,11 +469,16 @@ impl<T: Default> Slab<T> {
         &self.text[it.start as usize..][..usize::from(it.len)]
     }
 
-    /// Position in `list` of the entry labelled `prefix` and `key`.
-    fn position(&self, list: &[(u32, u32)], hash: u32, prefix: u16, key: &str) -> Option<usize> {
-        list.iter().position(|&(h, i)| {
-            h == hash && self.items[i as usize].prefix == prefix && self.label(i) == key
-        })
+    /// The live entry labelled `prefix` and `key`. A scan of the shard's
+    /// entries (about a hundred), mostly comparing prefix and length.
+    fn position(&self, prefix: u16, key: &str) -> Option<u32> {
+        let i = self.items.iter().position(|it| {
+            it.prefix == prefix
+                && usize::from(it.len) == key.len()
+                && it.live()
+                && self.text[it.start as usize..][..key.len()] == *key
+        })?;
+        Some(i as u32)
     }
 
     /// Adds an entry labelled `prefix` and `key`; returns its index.
@@ -591,7 +619,7 @@ impl EgressTable {
 }
 
 impl Shard {
-    /// Compacts the slabs that want it, renumbering the trunks' lists.
+    /// Compacts the slabs that want it, renumbering the prefixes used.
     fn tidy(&mut self) {
         let slabs = &mut self.slabs;
         if slabs.prefixes.0.wants_compaction() {
@@ -605,17 +633,11 @@ impl Shard {
                 *p = map[usize::from(*p)] as u16;
             }
         }
-        if self.slabs.targets.wants_compaction() {
-            let map = self.slabs.targets.compact();
-            for t in &mut self.trunks.0 {
-                t.targets.iter_mut().for_each(|e| e.1 = map[e.1 as usize]);
-            }
+        if slabs.targets.wants_compaction() {
+            slabs.targets.compact();
         }
-        if self.slabs.gateways.wants_compaction() {
-            let map = self.slabs.gateways.compact();
-            for t in &mut self.trunks.0 {
-                t.gateways.iter_mut().for_each(|e| e.1 = map[e.1 as usize]);
-            }
+        if slabs.gateways.wants_compaction() {
+            slabs.gateways.compact();
         }
     }
 }
@@ -626,13 +648,6 @@ impl Shard {
 /// unused.
 fn growth(cap: usize, n: usize) -> usize {
     (cap / 4).max(n).max(4)
-}
-
-/// FNV-1a: stable and cheap.
-fn fnv32(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 /// The compact store: see the module documentation.
@@ -684,17 +699,8 @@ impl Store {
         let mut shard = self.shard(trunk_id);
         let Shard { trunks, slabs } = &mut *shard;
         if let Some(mut t) = trunks.remove(trunk_id) {
-            let Slabs {
-                prefixes,
-                targets,
-                gateways,
-                ..
-            } = slabs;
-            t.targets.iter().for_each(|e| kill(prefixes, targets, e.1));
-            t.gateways
-                .iter()
-                .for_each(|e| kill(prefixes, gateways, e.1));
-            t.labels().for_each(|l| prefixes.release(l.prefix));
+            slabs.remove_trunk(trunk_id);
+            t.labels().for_each(|l| slabs.prefixes.release(l.prefix));
             shard.tidy();
         }
     }
@@ -779,7 +785,7 @@ impl Store {
             let (prefix, rest) = key.split_at(prefix);
             self.with_trunk(&l.0[0], gen, |trunk, slabs| {
                 let egress = egress.map(|a| slabs.egress.intern(a, &mut slabs.targets));
-                let t = slabs.target(&mut trunk.targets, prefix, rest);
+                let t = slabs.target(prefix, rest);
                 t.last_probe = unix_now();
                 t.up = up;
                 t.status = r.status_code.unwrap_or(0);
@@ -818,8 +824,8 @@ impl Store {
         };
         let labels = |key: &mut String| self.target_labels(key, l);
         Store::with_labels(labels, |prefix, rest| {
-            self.with_trunk(&l.0[0], gen, |trunk, slabs| {
-                let t = slabs.target(&mut trunk.targets, prefix, rest);
+            self.with_trunk(&l.0[0], gen, |_, slabs| {
+                let t = slabs.target(prefix, rest);
                 match &mut t.mtu {
                     Some(m) => **m = mtu,
                     None => t.mtu = Some(Box::new(mtu)),
@@ -837,8 +843,8 @@ impl Store {
         ];
         let labels = |key: &mut String| self.push_labels(key, &gateway);
         Store::with_labels(labels, |prefix, rest| {
-            self.with_trunk(&l.0[0], gen, |t, slabs| {
-                *slabs.gateway(&mut t.gateways, prefix, rest) = Gateway {
+            self.with_trunk(&l.0[0], gen, |_, slabs| {
+                *slabs.gateway(prefix, rest) = Gateway {
                     lookup_seconds: res.lookup_time.as_secs_f64(),
                     addresses: u32::try_from(res.addresses.len()).unwrap_or(u32::MAX),
                 };
@@ -907,7 +913,7 @@ impl Store {
             let Shard { trunks, slabs } = &mut *shard;
             if let Some(t) = trunks.get_mut(&l.0[0]) {
                 if t.generation == gen {
-                    slabs.remove_target(&mut t.targets, prefix, rest);
+                    slabs.remove_target(prefix, rest);
                     shard.tidy();
                 }
             }
