@@ -653,7 +653,8 @@ fn growth(cap: usize, n: usize) -> usize {
 /// The compact store: see the module documentation.
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
-    /// `,location="…"` or empty: appended to every label set.
+    /// `,location="…"` or empty: appended to every label set when rendered
+    /// (not kept in each).
     location: String,
     rtt: RttHistogram,
 }
@@ -736,24 +737,7 @@ impl Store {
     /// (`trunk_id="…",trunk="…"`) ends.
     fn target_labels(&self, out: &mut String, l: &TargetLabels) -> usize {
         let pairs: [(&str, &str); 5] = std::array::from_fn(|i| (super::TARGET_LABELS[i], &*l.0[i]));
-        self.push_labels(out, &pairs)
-    }
-
-    /// Appends the label set `pairs` and the location; returns where the first
-    /// two (the prefix, `trunk_id="…",trunk="…"`) end.
-    fn push_labels(&self, out: &mut String, pairs: &[(&str, &str)]) -> usize {
-        let mut prefix = out.len();
-        for (i, (k, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_label(out, k, v);
-            if i == 1 {
-                prefix = out.len();
-            }
-        }
-        out.push_str(&self.location);
-        prefix
+        push_labels(out, &pairs)
     }
 
     /// Records one probe of a target and its state after hysteresis.
@@ -779,7 +763,7 @@ impl Store {
             if per_trunk {
                 // `trunk_id, trunk, transport`: the same prefix.
                 key.push(',');
-                self.push_labels(key, &[("transport", &l.0[4])]);
+                push_labels(key, &[("transport", &l.0[4])]);
             }
             let (key, hist_rest) = key.split_at(end);
             let (prefix, rest) = key.split_at(prefix);
@@ -841,7 +825,7 @@ impl Store {
             ("trunk", &*l.0[1]),
             ("gateway", &*l.0[2]),
         ];
-        let labels = |key: &mut String| self.push_labels(key, &gateway);
+        let labels = |key: &mut String| push_labels(key, &gateway);
         Store::with_labels(labels, |prefix, rest| {
             self.with_trunk(&l.0[0], gen, |_, slabs| {
                 *slabs.gateway(prefix, rest) = Gateway {
@@ -865,7 +849,7 @@ impl Store {
         ];
         let pairs: Vec<(&str, &str)> = names.into_iter().zip(info).collect();
         let mut key = String::new();
-        let prefix = self.push_labels(&mut key, &pairs);
+        let prefix = push_labels(&mut key, &pairs);
         let (prefix, rest) = key.split_at(prefix);
         self.with_trunk(info[0], gen, |t, slabs| {
             let info = Prefixed {
@@ -888,7 +872,7 @@ impl Store {
             .iter()
             .map(|(check, severity)| {
                 let mut rest = String::from(",");
-                self.push_labels(&mut rest, &[("check", check), ("severity", severity)]);
+                push_labels(&mut rest, &[("check", check), ("severity", severity)]);
                 rest.into()
             })
             .collect();
@@ -960,6 +944,7 @@ impl Store {
             sink,
             open: true,
             header: None,
+            location: &self.location,
         };
         for fam in TARGET_FAMILIES {
             w.family(&fam.family);
@@ -1249,6 +1234,8 @@ struct Writer<'a> {
     open: bool,
     /// `# HELP`/`# TYPE` of the current family, written before its first sample.
     header: Option<&'static Family>,
+    /// `,location="…"` or empty: ends every label set.
+    location: &'a str,
 }
 
 impl Writer<'_> {
@@ -1280,6 +1267,7 @@ impl Writer<'_> {
         o.push('{');
         o.push_str(labels.0);
         o.push_str(labels.1);
+        o.push_str(self.location);
         if !extra.is_empty() {
             o.push_str(extra);
         }
@@ -1356,6 +1344,22 @@ fn extra_label(name: &str, value: &str) -> String {
     let mut out = String::from(",");
     push_label(&mut out, name, value);
     out
+}
+
+/// Appends the label set `pairs` (without the location: the render adds it);
+/// returns where the first two (the prefix, `trunk_id="…",trunk="…"`) end.
+fn push_labels(out: &mut String, pairs: &[(&str, &str)]) -> usize {
+    let mut prefix = out.len();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_label(out, k, v);
+        if i == 1 {
+            prefix = out.len();
+        }
+    }
+    prefix
 }
 
 /// Appends `name="value"` with the value escaped per the exposition format.
