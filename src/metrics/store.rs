@@ -3,9 +3,11 @@
 //!
 //! At 100,000 targets the `prometheus` crate's vecs cost about 9 KB per target and
 //! `gather()` built the whole family tree on every scrape (seconds, hundreds of MB).
-//! Here each target is one pre-rendered, escaped label string and a small struct;
-//! trunks live in [`SHARDS`] mutex-guarded maps chosen by a hash of the trunk id, so
-//! a render holds one shard for a moment and probes recording meanwhile barely wait.
+//! Here each target is a small struct and its pre-rendered, escaped label string
+//! (all but the `trunk_id`/`trunk` labels its trunk's series share, kept once);
+//! trunks live in [`SHARDS`] mutex-guarded shards chosen by a hash of the trunk id,
+//! so a render holds one shard for a moment and probes recording meanwhile barely
+//! wait. At 100,000 targets the store holds about 400 bytes per target.
 //! The render goes family by family (the format wants each family's lines together),
 //! handing out chunks of about [`CHUNK`] bytes so a scrape never holds the whole text.
 
