@@ -947,6 +947,7 @@ impl Store {
             open: true,
             header: None,
             location: &self.location,
+            joined: String::new(),
         };
         for fam in TARGET_FAMILIES {
             w.family(&fam.family);
@@ -1238,6 +1239,8 @@ struct Writer<'a> {
     header: Option<&'static Family>,
     /// `,location="…"` or empty: ends every label set.
     location: &'a str,
+    /// A histogram's label set, joined.
+    joined: String,
 }
 
 impl Writer<'_> {
@@ -1269,7 +1272,9 @@ impl Writer<'_> {
         o.push('{');
         o.push_str(labels.0);
         o.push_str(labels.1);
-        o.push_str(self.location);
+        if !self.location.is_empty() {
+            o.push_str(self.location);
+        }
         if !extra.is_empty() {
             o.push_str(extra);
         }
@@ -1287,6 +1292,12 @@ impl Writer<'_> {
     /// The lines of one [`RTT`] histogram.
     fn histogram<N: Count>(&mut self, labels: Labels, h: &Hist<N>) {
         const BUCKET: &str = "trunkprobe_options_rtt_seconds_bucket";
+        // Written 16 times: joined once.
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        joined.push_str(labels.0);
+        joined.push_str(labels.1);
+        let labels = Labels("", &joined);
         let mut cumulative = 0;
         for (le, n) in bucket_labels().iter().zip(h.buckets) {
             cumulative += n.into();
@@ -1298,6 +1309,7 @@ impl Writer<'_> {
         self.sample("trunkprobe_options_rtt_seconds_sum", labels, "", sum);
         let count = Value::Int(h.count.into());
         self.sample("trunkprobe_options_rtt_seconds_count", labels, "", count);
+        self.joined = joined;
     }
 
     /// Sets the chunk aside once it is full (a shard's lines can be several
