@@ -3,14 +3,15 @@
 //!
 //! At 100,000 targets the `prometheus` crate's vecs cost about 9 KB per target and
 //! `gather()` built the whole family tree on every scrape (seconds, hundreds of MB).
-//! Here each target is one pre-rendered, escaped label string and a small struct;
-//! trunks live in [`SHARDS`] mutex-guarded maps chosen by a hash of the trunk id, so
-//! a render holds one shard for a moment and probes recording meanwhile barely wait.
+//! Here each target is a small struct and its pre-rendered, escaped label string
+//! (all but the `trunk_id`/`trunk` labels its trunk's series share, kept once);
+//! trunks live in [`SHARDS`] mutex-guarded shards chosen by a hash of the trunk id,
+//! so a render holds one shard for a moment and probes recording meanwhile barely
+//! wait. At 100,000 targets the store holds about 400 bytes per target.
 //! The render goes family by family (the format wants each family's lines together),
 //! handing out chunks of about [`CHUNK`] bytes so a scrape never holds the whole text.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 
@@ -28,35 +29,104 @@ pub const SHARDS: usize = 1024;
 /// A render hands out its text in chunks of about this many bytes.
 pub const CHUNK: usize = 256 * 1024;
 
-/// Bucket counts (not cumulative), count and sum of one RTT histogram.
+/// Bucket counts (not cumulative), count and sum of one RTT histogram; a
+/// target's counts are `u32` (see [`Count`]), a trunk's `u64`.
 #[derive(Default)]
-struct Hist {
-    buckets: [u64; RTT_BUCKETS.len()],
-    count: u64,
+struct Hist<N> {
+    buckets: [N; RTT_BUCKETS.len()],
+    count: N,
     sum: f64,
 }
 
-impl Hist {
+impl<N: Count> Hist<N> {
     fn observe(&mut self, v: f64) {
         if let Some(i) = RTT_BUCKETS.iter().position(|b| v <= *b) {
-            self.buckets[i] += 1;
+            self.buckets[i].inc();
         }
-        self.count += 1;
+        self.count.inc();
         self.sum += v;
     }
 }
 
-/// The last UDP size ladder run on a target.
+/// A counter's integer. A target's probe and histogram counters are `u32`:
+/// probed at most once a second (`qualify_frequency` ≥ 1 s), a target needs
+/// 136 years to count 2^32 probes, and a wrap would read as a counter reset
+/// to Prometheus anyway. A trunk's histogram sums all its targets and stays
+/// `u64`.
+trait Count: Copy + Default + Into<u64> {
+    fn inc(&mut self);
+}
+
+impl Count for u32 {
+    fn inc(&mut self) {
+        *self = self.wrapping_add(1);
+    }
+}
+
+impl Count for u64 {
+    fn inc(&mut self) {
+        *self = self.wrapping_add(1);
+    }
+}
+
+/// An absent gauge of a [`Target`]: no sample is written. (`Option<f64>` takes
+/// 16 bytes; none of these gauges is ever NaN.)
+const ABSENT: f64 = f64::NAN;
+
+/// The gauge's value unless [`ABSENT`].
+fn present(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+/// The last UDP size ladder run on a target. Sizes are of UDP datagrams (at
+/// most 65,535 bytes), so `u32`, with [`Mtu::NONE`] for an absent one.
 struct Mtu {
-    largest: Option<u64>,
-    first_lost: Option<u64>,
-    path_mtu: Option<u64>,
-    invite: Option<u64>,
+    largest: u32,
+    first_lost: u32,
+    path_mtu: u32,
+    invite: u32,
     last_run: f64,
 }
 
+impl Mtu {
+    const NONE: u32 = u32::MAX;
+
+    fn size(b: Option<usize>) -> u32 {
+        b.and_then(|b| u32::try_from(b).ok()).unwrap_or(Mtu::NONE)
+    }
+
+    fn get(b: u32) -> Option<u64> {
+        (b != Mtu::NONE).then_some(u64::from(b))
+    }
+}
+
 /// What one target's last final response said about this prober's address.
-#[derive(Clone, Copy)]
+/// The addresses are interned in the shard's [`EgressTable`] (most targets
+/// share them; a `SocketAddr` and an `IpAddr` inline took 56 bytes), the ports
+/// are the target's own.
+#[derive(Clone, Copy, Default)]
+struct Egress {
+    /// 1 + index of the addresses in the table; 0 while no response was seen.
+    addrs: u32,
+    local_port: u16,
+    rport: u16,
+}
+
+/// The addresses part of an [`Egress`]: the local address's IP (its port is
+/// the target's), the Via `received`, and whether the Via had an `rport`.
+#[derive(Clone, Copy, PartialEq)]
+struct EgressAddrs {
+    local: Option<IpAddr>,
+    received: Option<IpAddr>,
+    has_rport: bool,
+}
+
+/// A shard's distinct [`EgressAddrs`]; entries no target uses any more are
+/// dropped when the table outgrows the shard's targets.
+#[derive(Default)]
+struct EgressTable(Vec<EgressAddrs>);
+
+/// What [`Store::egress`] reads of one target: as the probe reported it.
 struct EgressSeen {
     local: Option<SocketAddr>,
     received: Option<IpAddr>,
@@ -64,57 +134,286 @@ struct EgressSeen {
 }
 
 /// Every series of one target.
-#[derive(Default)]
 struct Target {
-    /// Unix time the last probe finished; `None` before the first (a ladder may
-    /// have run already), when the OPTIONS series are absent.
-    last_probe: Option<f64>,
-    up: bool,
-    status: u16,
-    /// By [`Outcome::ALL`] index; a zero counter is not exported.
-    probes: [u64; 7],
-    last_rtt: Option<f64>,
-    tls_not_after: Option<f64>,
+    /// Unix time the last probe finished; [`ABSENT`] before the first (a ladder
+    /// may have run already), when the OPTIONS series are absent.
+    last_probe: f64,
+    /// [`ABSENT`] until a probe is answered.
+    last_rtt: f64,
+    /// [`ABSENT`] until a TLS certificate is seen.
+    tls_not_after: f64,
     /// Only with [`RttHistogram::Target`].
-    rtt: Option<Box<Hist>>,
+    rtt: Option<Box<Hist<u32>>>,
     mtu: Option<Box<Mtu>>,
-    egress: Option<EgressSeen>,
+    /// By [`Outcome::ALL`] index; a zero counter is not exported.
+    probes: [u32; 7],
+    egress: Egress,
+    status: u16,
+    up: bool,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            last_probe: ABSENT,
+            last_rtt: ABSENT,
+            tls_not_after: ABSENT,
+            rtt: None,
+            mtu: None,
+            probes: [0; 7],
+            egress: Egress::default(),
+            status: 0,
+            up: false,
+        }
+    }
 }
 
 #[derive(Default)]
 struct Gateway {
     lookup_seconds: f64,
-    addresses: u64,
+    /// Addresses of the last lookup (a count of DNS records).
+    addresses: u32,
 }
 
-/// Every series of one trunk: its targets and gateways are entries of the
-/// shard's [`Slab`]s, listed here as `(hash of the label set, index)`.
+/// The trunk-level series of one trunk; its targets and gateways are the
+/// entries of the shard's [`Slabs`] under its prefixes.
 #[derive(Default)]
 struct Trunk {
+    id: Box<str>,
     generation: u64,
-    targets: Vec<(u32, u32)>,
-    gateways: Vec<(u32, u32)>,
     rtt: TrunkRtt,
-    info: Option<Box<str>>,
+    info: Option<Prefixed>,
     /// Sorted, without duplicates.
-    findings: Vec<Box<str>>,
+    findings: Box<[Prefixed]>,
+}
+
+impl Trunk {
+    /// Observes `rtt` in the trunk histogram labelled `prefix + rest`.
+    fn observe(&mut self, prefixes: &mut Prefixes, prefix: &str, rest: &str, rtt: f64) {
+        let p = prefixes.find(prefix);
+        let found = self
+            .rtt
+            .iter_mut()
+            .find(|(k, _)| Some(k.prefix) == p && *k.rest == *rest);
+        match found {
+            Some((_, h)) => h.observe(rtt),
+            None => {
+                let mut h = Hist::default();
+                h.observe(rtt);
+                let key = Prefixed {
+                    prefix: prefixes.acquire(prefix),
+                    rest: rest.into(),
+                };
+                // Normally the only one: not room for four.
+                self.rtt.reserve_exact(1);
+                self.rtt.push((key, h));
+            }
+        }
+    }
+
+    /// The trunk-level label sets, each using a prefix.
+    fn labels(&mut self) -> impl Iterator<Item = &mut Prefixed> {
+        let rtt = self.rtt.iter_mut().map(|(k, _)| k);
+        self.info
+            .iter_mut()
+            .chain(self.findings.iter_mut())
+            .chain(rtt)
+    }
+}
+
+/// A shard's trunks, sorted by id: found by binary search (a shard holds some
+/// tens), without the empty slots of a hash map (a third of its 136-byte
+/// slots on average).
+#[derive(Default)]
+struct Trunks(Vec<Trunk>);
+
+impl Trunks {
+    fn get_mut(&mut self, id: &str) -> Option<&mut Trunk> {
+        let i = self.0.binary_search_by(|t| (*t.id).cmp(id)).ok()?;
+        Some(&mut self.0[i])
+    }
+
+    /// The trunk `id`, added (with no series) when new.
+    fn get_or_insert(&mut self, id: &str) -> &mut Trunk {
+        let i = match self.0.binary_search_by(|t| (*t.id).cmp(id)) {
+            Ok(i) => i,
+            Err(i) => {
+                if self.0.len() == self.0.capacity() {
+                    self.0.reserve_exact(growth(self.0.capacity(), 1));
+                }
+                let id = id.into();
+                self.0.insert(
+                    i,
+                    Trunk {
+                        id,
+                        ..Trunk::default()
+                    },
+                );
+                i
+            }
+        };
+        &mut self.0[i]
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Trunk> {
+        let i = self.0.binary_search_by(|t| (*t.id).cmp(id)).ok()?;
+        let t = self.0.remove(i);
+        if self.0.len() * 2 < self.0.capacity() {
+            self.0.shrink_to(self.0.len() * 5 / 4);
+        }
+        Some(t)
+    }
 }
 
 /// Only with [`RttHistogram::Trunk`]: a trunk's histograms by their label set
 /// `trunk_id, trunk, transport` (normally one).
-type TrunkRtt = Vec<(Box<str>, Hist)>;
+type TrunkRtt = Vec<(Prefixed, Hist<u64>)>;
 
 /// The trunks of one shard and the series of their targets and gateways.
 #[derive(Default)]
 struct Shard {
-    trunks: HashMap<Box<str>, Trunk>,
+    trunks: Trunks,
     slabs: Slabs,
 }
 
+/// The series of a shard's targets and gateways. Each label set starts with
+/// `trunk_id="…",trunk="…"`, the same for all the series of a trunk: that
+/// prefix is kept once, in `prefixes` (with the number of entries using it),
+/// and each target and gateway keeps its index and the rest of its label set
+/// (from `,gateway=`). Repeated in every entry, it was a third of the text.
 #[derive(Default)]
 struct Slabs {
+    prefixes: Prefixes,
     targets: Slab<Target>,
     gateways: Slab<Gateway>,
+    egress: EgressTable,
+}
+
+impl Slabs {
+    /// The target labelled `prefix + rest`, added when new.
+    fn target(&mut self, prefix: &str, rest: &str) -> &mut Target {
+        entry(&mut self.prefixes, &mut self.targets, prefix, rest)
+    }
+
+    /// The gateway labelled `prefix + rest`, added when new.
+    fn gateway(&mut self, prefix: &str, rest: &str) -> &mut Gateway {
+        entry(&mut self.prefixes, &mut self.gateways, prefix, rest)
+    }
+
+    /// Removes the target labelled `prefix + rest`.
+    fn remove_target(&mut self, prefix: &str, rest: &str) {
+        if let Some(p) = self.prefixes.find(prefix) {
+            if let Some(i) = self.targets.position(p, rest) {
+                kill(&mut self.prefixes, &mut self.targets, i);
+            }
+        }
+    }
+
+    /// Removes every target and gateway of trunk `id`: those whose prefix
+    /// begins `trunk_id="…",` with its escaped id (exactly theirs: an escaped
+    /// value ends at its first unescaped quote).
+    fn remove_trunk(&mut self, id: &str) {
+        let mut head = String::new();
+        push_label(&mut head, "trunk_id", id);
+        head.push(',');
+        let Slabs {
+            prefixes,
+            targets,
+            gateways,
+            ..
+        } = self;
+        let theirs = prefixes.starting_with(&head);
+        for i in 0..targets.items.len() as u32 {
+            if theirs.contains(&targets.items[i as usize].prefix) {
+                kill(prefixes, targets, i);
+            }
+        }
+        for i in 0..gateways.items.len() as u32 {
+            if theirs.contains(&gateways.items[i as usize].prefix) {
+                kill(prefixes, gateways, i);
+            }
+        }
+    }
+}
+
+/// The entry of `slab` labelled `prefix + rest`, added when new.
+fn entry<'a, T: Default>(
+    prefixes: &mut Prefixes,
+    slab: &'a mut Slab<T>,
+    prefix: &str,
+    rest: &str,
+) -> &'a mut T {
+    let found = prefixes.find(prefix).and_then(|p| slab.position(p, rest));
+    let i = match found {
+        Some(i) => i,
+        None => slab.insert(prefixes.acquire(prefix), rest),
+    };
+    &mut slab.items[i as usize].v
+}
+
+/// Removes entry `i` of `slab`, and its prefix once no entry uses it.
+fn kill<T: Default>(prefixes: &mut Prefixes, slab: &mut Slab<T>, i: u32) {
+    if let Some(p) = slab.kill(i) {
+        prefixes.release(p);
+    }
+}
+
+/// The `trunk_id="…",trunk="…"` prefixes of a shard's label sets (normally
+/// one per trunk), each with the number of series using it.
+#[derive(Default)]
+struct Prefixes(Slab<u32>);
+
+impl Prefixes {
+    /// The index of prefix `key`, if a series uses it.
+    fn find(&self, key: &str) -> Option<u16> {
+        let slab = &self.0;
+        let i = (0..slab.items.len() as u32)
+            .find(|&i| slab.items[i as usize].live() && slab.label(i) == key)?;
+        Some(prefix_index(i))
+    }
+
+    /// The indices of the prefixes that start with `head`.
+    fn starting_with(&self, head: &str) -> Vec<u16> {
+        let slab = &self.0;
+        (0..slab.items.len() as u32)
+            .filter(|&i| slab.items[i as usize].live() && slab.label(i).starts_with(head))
+            .map(prefix_index)
+            .collect()
+    }
+
+    /// The index of prefix `key`, counted as used once more (added when new).
+    fn acquire(&mut self, key: &str) -> u16 {
+        let p = match self.find(key) {
+            Some(p) => p,
+            None => prefix_index(self.0.insert(0, key)),
+        };
+        self.0.items[usize::from(p)].v += 1;
+        p
+    }
+
+    /// Counts prefix `p` used once less; drops it with its last user.
+    fn release(&mut self, p: u16) {
+        let users = &mut self.0.items[usize::from(p)].v;
+        *users -= 1;
+        if *users == 0 {
+            self.0.kill(u32::from(p));
+        }
+    }
+
+    fn label(&self, p: u16) -> &str {
+        self.0.label(u32::from(p))
+    }
+}
+
+fn prefix_index(i: u32) -> u16 {
+    u16::try_from(i).expect("under 65,536 prefixes in a shard")
+}
+
+/// A trunk-level label set (info, finding, trunk histogram): prefix `prefix`
+/// of the shard's [`Prefixes`] and the rest.
+struct Prefixed {
+    prefix: u16,
+    rest: Box<str>,
 }
 
 /// One kind of series of a shard, kept so a render walks memory in order: the
@@ -135,11 +434,24 @@ struct Slab<T> {
 }
 
 struct Item<T> {
-    /// The label set is `text[start..start + len]`.
+    /// The label set is prefix `prefix` of [`Slabs::prefixes`] (unused in that
+    /// slab itself) followed by `text[start..start + len]`; `start` is [`DEAD`]
+    /// once the entry is removed. Label values are bounded
+    /// ([`super::MAX_LABEL`] characters), so a set is far under 64 KiB, and a
+    /// shard holds some hundred trunks, far under 65,536.
     start: u32,
-    len: u32,
-    live: bool,
+    len: u16,
+    prefix: u16,
     v: T,
+}
+
+/// [`Item::start`] of a removed entry.
+const DEAD: u32 = u32::MAX;
+
+impl<T> Item<T> {
+    fn live(&self) -> bool {
+        self.start != DEAD
+    }
 }
 
 impl<T> Default for Slab<T> {
@@ -156,61 +468,63 @@ impl<T> Default for Slab<T> {
 impl<T: Default> Slab<T> {
     fn label(&self, i: u32) -> &str {
         let it = &self.items[i as usize];
-        &self.text[it.start as usize..][..it.len as usize]
+        &self.text[it.start as usize..][..usize::from(it.len)]
     }
 
-    /// Position in `list` of the entry labelled `key`.
-    fn position(&self, list: &[(u32, u32)], hash: u32, key: &str) -> Option<usize> {
-        list.iter()
-            .position(|&(h, i)| h == hash && self.label(i) == key)
+    /// The live entry labelled `prefix` and `key`. A scan of the shard's
+    /// entries (about a hundred), mostly comparing prefix and length.
+    fn position(&self, prefix: u16, key: &str) -> Option<u32> {
+        let i = self.items.iter().position(|it| {
+            it.prefix == prefix
+                && usize::from(it.len) == key.len()
+                && it.live()
+                && self.text[it.start as usize..][..key.len()] == *key
+        })?;
+        Some(i as u32)
     }
 
-    /// The entry labelled `key` of `list`, added when new.
-    fn get_or_insert(&mut self, list: &mut Vec<(u32, u32)>, key: &str) -> &mut T {
-        let hash = fnv32(key);
-        let i = match self.position(list, hash, key) {
-            Some(p) => list[p].1,
-            None => {
-                let item = Item {
-                    start: u32::try_from(self.text.len()).expect("shard text under 4 GB"),
-                    len: key.len() as u32,
-                    live: true,
-                    v: T::default(),
-                };
-                self.text.push_str(key);
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        self.items[i as usize] = item;
-                        i
-                    }
-                    None => {
-                        self.items.push(item);
-                        (self.items.len() - 1) as u32
-                    }
-                };
-                list.push((hash, i));
+    /// Adds an entry labelled `prefix` and `key`; returns its index.
+    fn insert(&mut self, prefix: u16, key: &str) -> u32 {
+        let item = Item {
+            start: u32::try_from(self.text.len())
+                .ok()
+                .filter(|s| *s != DEAD)
+                .expect("shard text under 4 GB"),
+            len: u16::try_from(key.len()).expect("label set under 64 KiB"),
+            prefix,
+            v: T::default(),
+        };
+        if self.text.capacity() - self.text.len() < key.len() {
+            let more = growth(self.text.capacity(), key.len());
+            self.text.reserve_exact(more);
+        }
+        self.text.push_str(key);
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i as usize] = item;
                 i
             }
-        };
-        &mut self.items[i as usize].v
-    }
-
-    /// Removes the entry labelled `key` from `list` and the slab.
-    fn remove(&mut self, list: &mut Vec<(u32, u32)>, key: &str) {
-        if let Some(p) = self.position(list, fnv32(key), key) {
-            let (_, i) = list.swap_remove(p);
-            self.kill(i);
+            None => {
+                if self.items.len() == self.items.capacity() {
+                    self.items.reserve_exact(growth(self.items.capacity(), 1));
+                }
+                self.items.push(item);
+                (self.items.len() - 1) as u32
+            }
         }
     }
 
-    fn kill(&mut self, i: u32) {
+    /// Marks entry `i` removed; returns its prefix if it was live.
+    fn kill(&mut self, i: u32) -> Option<u16> {
         let it = &mut self.items[i as usize];
-        if it.live {
-            it.live = false;
-            it.v = T::default();
-            self.dead += it.len as usize;
-            self.free.push(i);
+        if !it.live() {
+            return None;
         }
+        it.start = DEAD;
+        it.v = T::default();
+        self.dead += usize::from(it.len);
+        self.free.push(i);
+        Some(it.prefix)
     }
 
     fn wants_compaction(&self) -> bool {
@@ -224,17 +538,17 @@ impl<T: Default> Slab<T> {
         let mut map = Vec::with_capacity(self.items.len());
         let mut n = 0;
         for it in &mut self.items {
-            if it.live {
+            if it.live() {
                 let start = it.start as usize;
                 it.start = text.len() as u32;
-                text.push_str(&self.text[start..][..it.len as usize]);
+                text.push_str(&self.text[start..][..usize::from(it.len)]);
                 map.push(n);
                 n += 1;
             } else {
                 map.push(u32::MAX);
             }
         }
-        self.items.retain(|it| it.live);
+        self.items.retain(Item::live);
         self.items.shrink_to(self.items.len() * 5 / 4);
         self.free.clear();
         self.free.shrink_to_fit();
@@ -243,44 +557,106 @@ impl<T: Default> Slab<T> {
         map
     }
 
-    /// The live entries in memory order.
-    fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.items
-            .iter()
-            .filter(|it| it.live)
-            .map(|it| (&self.text[it.start as usize..][..it.len as usize], &it.v))
+    /// The live entries in memory order, with their prefix.
+    fn iter(&self) -> impl Iterator<Item = (u16, &str, &T)> {
+        self.items.iter().filter(|it| it.live()).map(|it| {
+            let rest = &self.text[it.start as usize..][..usize::from(it.len)];
+            (it.prefix, rest, &it.v)
+        })
+    }
+
+    fn live(&self) -> usize {
+        self.items.len() - self.free.len()
+    }
+}
+
+impl EgressTable {
+    /// The [`Egress::addrs`] of `a`, added when new.
+    fn intern(&mut self, a: EgressAddrs, targets: &mut Slab<Target>) -> u32 {
+        if let Some(i) = self.0.iter().position(|e| *e == a) {
+            return i as u32 + 1;
+        }
+        if self.0.len() >= 8 && self.0.len() > 2 * targets.live() {
+            self.drop_unused(targets);
+        }
+        self.0.push(a);
+        self.0.len() as u32
+    }
+
+    /// Drops the entries no target uses, renumbering the targets' (a removed
+    /// target's entry is reset, so it uses none).
+    fn drop_unused(&mut self, targets: &mut Slab<Target>) {
+        let mut map = vec![0; self.0.len()];
+        for it in &targets.items {
+            if let Some(i) = it.v.egress.addrs.checked_sub(1) {
+                map[i as usize] = 1;
+            }
+        }
+        let mut n = 0;
+        let mut i = 0;
+        self.0.retain(|_| {
+            let used = map[i] != 0;
+            if used {
+                n += 1;
+                map[i] = n;
+            }
+            i += 1;
+            used
+        });
+        for it in &mut targets.items {
+            if let Some(i) = it.v.egress.addrs.checked_sub(1) {
+                it.v.egress.addrs = map[i as usize];
+            }
+        }
+    }
+
+    fn get(&self, e: Egress) -> Option<EgressSeen> {
+        let a = self.0.get(e.addrs.checked_sub(1)? as usize)?;
+        Some(EgressSeen {
+            local: a.local.map(|ip| SocketAddr::new(ip, e.local_port)),
+            received: a.received,
+            rport: a.has_rport.then_some(e.rport),
+        })
     }
 }
 
 impl Shard {
-    /// Compacts the slabs that want it, renumbering the trunks' lists.
+    /// Compacts the slabs that want it, renumbering the prefixes used.
     fn tidy(&mut self) {
-        if self.slabs.targets.wants_compaction() {
-            let map = self.slabs.targets.compact();
-            for t in self.trunks.values_mut() {
-                t.targets.iter_mut().for_each(|e| e.1 = map[e.1 as usize]);
+        let slabs = &mut self.slabs;
+        if slabs.prefixes.0.wants_compaction() {
+            let map = slabs.prefixes.0.compact();
+            let targets = slabs.targets.items.iter_mut().filter(|it| it.live());
+            let gateways = slabs.gateways.items.iter_mut().filter(|it| it.live());
+            let entries = targets.map(|it| &mut it.prefix);
+            let entries = entries.chain(gateways.map(|it| &mut it.prefix));
+            let trunks = self.trunks.0.iter_mut().flat_map(Trunk::labels);
+            for p in entries.chain(trunks.map(|l| &mut l.prefix)) {
+                *p = map[usize::from(*p)] as u16;
             }
         }
-        if self.slabs.gateways.wants_compaction() {
-            let map = self.slabs.gateways.compact();
-            for t in self.trunks.values_mut() {
-                t.gateways.iter_mut().for_each(|e| e.1 = map[e.1 as usize]);
-            }
+        if slabs.targets.wants_compaction() {
+            slabs.targets.compact();
+        }
+        if slabs.gateways.wants_compaction() {
+            slabs.gateways.compact();
         }
     }
 }
 
-/// FNV-1a: stable and cheap.
-fn fnv32(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+/// How much a full slab `Vec` or `String` of capacity `cap` that needs `n`
+/// more grows by: a quarter rather than doubling (still amortized O(1)). A
+/// shard holds about 100 targets, and doubling left 25 to 50 % of its slabs
+/// unused.
+fn growth(cap: usize, n: usize) -> usize {
+    (cap / 4).max(n).max(4)
 }
 
 /// The compact store: see the module documentation.
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
-    /// `,location="…"` or empty: appended to every label set.
+    /// `,location="…"` or empty: appended to every label set when rendered
+    /// (not kept in each).
     location: String,
     rtt: RttHistogram,
 }
@@ -315,26 +691,19 @@ impl Store {
 
     /// Starts (or restarts) a trunk at `generation`, keeping its series.
     pub fn track(&self, trunk_id: &str, generation: u64) {
-        let mut shard = self.shard(trunk_id);
-        match shard.trunks.get_mut(trunk_id) {
-            Some(t) => t.generation = generation,
-            None => {
-                let t = Trunk {
-                    generation,
-                    ..Trunk::default()
-                };
-                shard.trunks.insert(trunk_id.into(), t);
-            }
-        }
+        self.shard(trunk_id)
+            .trunks
+            .get_or_insert(trunk_id)
+            .generation = generation;
     }
 
     /// Removes a trunk and every series of it.
     pub fn forget(&self, trunk_id: &str) {
         let mut shard = self.shard(trunk_id);
         let Shard { trunks, slabs } = &mut *shard;
-        if let Some(t) = trunks.remove(trunk_id) {
-            t.targets.iter().for_each(|e| slabs.targets.kill(e.1));
-            t.gateways.iter().for_each(|e| slabs.gateways.kill(e.1));
+        if let Some(mut t) = trunks.remove(trunk_id) {
+            slabs.remove_trunk(trunk_id);
+            t.labels().for_each(|l| slabs.prefixes.release(l.prefix));
             shard.tidy();
         }
     }
@@ -351,116 +720,121 @@ impl Store {
         }
     }
 
-    /// Runs `f` on a target's series (created when new) if its trunk is tracked
-    /// at `generation`.
-    fn with_target(&self, gen: u64, l: &TargetLabels, f: impl FnOnce(&mut Target, &mut TrunkRtt)) {
+    /// Runs `f` with the prefix and the rest of a label set that `labels`
+    /// renders (in a buffer of this thread: looking a series up allocates
+    /// nothing) and splits.
+    fn with_labels<R>(
+        labels: impl FnOnce(&mut String) -> usize,
+        f: impl FnOnce(&str, &str) -> R,
+    ) -> R {
         SCRATCH.with_borrow_mut(|key| {
             key.clear();
-            self.target_labels(key, l);
-            self.with_trunk(&l.0[0], gen, |t, slabs| {
-                let target = slabs.targets.get_or_insert(&mut t.targets, key);
-                f(target, &mut t.rtt);
-            });
-        });
+            let prefix = labels(key);
+            let (prefix, rest) = key.split_at(prefix);
+            f(prefix, rest)
+        })
     }
 
-    fn target_labels(&self, out: &mut String, l: &TargetLabels) {
-        for (i, (k, v)) in super::TARGET_LABELS.iter().zip(&l.0).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_label(out, k, v);
-        }
-        out.push_str(&self.location);
-    }
-
-    fn labels(&self, pairs: &[(&str, &str)]) -> Box<str> {
-        let mut out = String::new();
-        for (i, (k, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            push_label(&mut out, k, v);
-        }
-        out.push_str(&self.location);
-        out.into()
+    /// Appends a target's label set; returns where its prefix
+    /// (`trunk_id="…",trunk="…"`) ends.
+    fn target_labels(&self, out: &mut String, l: &TargetLabels) -> usize {
+        let pairs: [(&str, &str); 5] = std::array::from_fn(|i| (super::TARGET_LABELS[i], &*l.0[i]));
+        push_labels(out, &pairs)
     }
 
     /// Records one probe of a target and its state after hysteresis.
     pub fn record_probe(&self, gen: u64, l: &TargetLabels, r: &TargetResult, up: bool) {
         let rtt = r.rtt.map(|d| d.as_secs_f64());
-        let trunk_key = match (self.rtt, rtt) {
-            (RttHistogram::Trunk, Some(_)) => Some(self.labels(&[
-                ("trunk_id", &l.0[0]),
-                ("trunk", &l.0[1]),
-                ("transport", &l.0[4]),
-            ])),
-            _ => None,
-        };
         let per_target = self.rtt == RttHistogram::Target;
-        self.with_target(gen, l, |t, trunk_rtt| {
-            t.last_probe = Some(unix_now());
-            t.up = up;
-            t.status = r.status_code.unwrap_or(0);
-            let i = Outcome::ALL
-                .iter()
-                .position(|o| *o == r.outcome)
-                .unwrap_or(0);
-            t.probes[i] += 1;
-            if let Some(rtt) = rtt {
-                t.last_rtt = Some(rtt);
-                if per_target {
-                    t.rtt.get_or_insert_with(Box::default).observe(rtt);
-                }
+        let per_trunk = self.rtt == RttHistogram::Trunk;
+        let egress = r.response.as_ref().map(|_| EgressAddrs {
+            local: r.local.map(|a| a.ip()),
+            received: r.received,
+            has_rport: r.rport.is_some(),
+        });
+        let outcome = Outcome::ALL
+            .iter()
+            .position(|o| *o == r.outcome)
+            .unwrap_or(0);
+        SCRATCH.with_borrow_mut(|key| {
+            // The target's label set, then the trunk histogram's if it has one:
+            // looking them up allocates nothing.
+            key.clear();
+            let prefix = self.target_labels(key, l);
+            let end = key.len();
+            if per_trunk {
+                // `trunk_id, trunk, transport`: the same prefix.
+                key.push(',');
+                push_labels(key, &[("transport", &l.0[4])]);
             }
-            if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
-                t.tls_not_after = Some(cert.not_after as f64);
-            }
-            if r.response.is_some() {
-                t.egress = Some(EgressSeen {
-                    local: r.local,
-                    received: r.received,
-                    rport: r.rport,
-                });
-            }
-            if let (Some(key), Some(rtt)) = (trunk_key, rtt) {
-                match trunk_rtt.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, h)) => h.observe(rtt),
-                    None => {
-                        let mut h = Hist::default();
-                        h.observe(rtt);
-                        trunk_rtt.push((key, h));
+            let (key, hist_rest) = key.split_at(end);
+            let (prefix, rest) = key.split_at(prefix);
+            self.with_trunk(&l.0[0], gen, |trunk, slabs| {
+                let egress = egress.map(|a| slabs.egress.intern(a, &mut slabs.targets));
+                let t = slabs.target(prefix, rest);
+                t.last_probe = unix_now();
+                t.up = up;
+                t.status = r.status_code.unwrap_or(0);
+                t.probes[outcome].inc();
+                if let Some(rtt) = rtt {
+                    t.last_rtt = rtt;
+                    if per_target {
+                        t.rtt.get_or_insert_with(Box::default).observe(rtt);
                     }
                 }
-            }
+                if let Some(cert) = r.tls.as_ref().and_then(|t| t.cert.as_ref()) {
+                    t.tls_not_after = cert.not_after as f64;
+                }
+                if let Some(addrs) = egress {
+                    t.egress = Egress {
+                        addrs,
+                        local_port: r.local.map_or(0, |a| a.port()),
+                        rport: r.rport.unwrap_or(0),
+                    };
+                }
+                if let (true, Some(rtt)) = (per_trunk, rtt) {
+                    trunk.observe(&mut slabs.prefixes, prefix, hist_rest, rtt);
+                }
+            });
         });
     }
 
     /// Records one UDP size ladder run on a target.
     pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &MtuResult) {
-        self.with_target(gen, l, |t, _| {
-            t.mtu = Some(Box::new(Mtu {
-                largest: r.largest_answered.map(|b| b as u64),
-                first_lost: r.first_lost.map(|b| b as u64),
-                path_mtu: r.path_mtu.map(u64::from),
-                invite: r.invite_bytes.map(|b| b as u64),
-                last_run: unix_now(),
-            }));
+        let mtu = Mtu {
+            largest: Mtu::size(r.largest_answered),
+            first_lost: Mtu::size(r.first_lost),
+            path_mtu: r.path_mtu.unwrap_or(Mtu::NONE),
+            invite: Mtu::size(r.invite_bytes),
+            last_run: unix_now(),
+        };
+        let labels = |key: &mut String| self.target_labels(key, l);
+        Store::with_labels(labels, |prefix, rest| {
+            self.with_trunk(&l.0[0], gen, |_, slabs| {
+                let t = slabs.target(prefix, rest);
+                match &mut t.mtu {
+                    Some(m) => **m = mtu,
+                    None => t.mtu = Some(Box::new(mtu)),
+                }
+            });
         });
     }
 
     /// Records a gateway's last lookup.
     pub fn record_dns(&self, gen: u64, l: &TargetLabels, res: &Resolution) {
-        let key = self.labels(&[
-            ("trunk_id", &l.0[0]),
-            ("trunk", &l.0[1]),
-            ("gateway", &l.0[2]),
-        ]);
-        self.with_trunk(&l.0[0], gen, |t, slabs| {
-            *slabs.gateways.get_or_insert(&mut t.gateways, &key) = Gateway {
-                lookup_seconds: res.lookup_time.as_secs_f64(),
-                addresses: res.addresses.len() as u64,
-            };
+        let gateway = [
+            ("trunk_id", &*l.0[0]),
+            ("trunk", &*l.0[1]),
+            ("gateway", &*l.0[2]),
+        ];
+        let labels = |key: &mut String| push_labels(key, &gateway);
+        Store::with_labels(labels, |prefix, rest| {
+            self.with_trunk(&l.0[0], gen, |_, slabs| {
+                *slabs.gateway(prefix, rest) = Gateway {
+                    lookup_seconds: res.lookup_time.as_secs_f64(),
+                    addresses: u32::try_from(res.addresses.len()).unwrap_or(u32::MAX),
+                };
+            });
         });
     }
 
@@ -476,38 +850,56 @@ impl Store {
             "auth_type",
         ];
         let pairs: Vec<(&str, &str)> = names.into_iter().zip(info).collect();
-        let key = self.labels(&pairs);
-        self.with_trunk(info[0], gen, |t, _| t.info = Some(key));
+        let mut key = String::new();
+        let prefix = push_labels(&mut key, &pairs);
+        let (prefix, rest) = key.split_at(prefix);
+        self.with_trunk(info[0], gen, |t, slabs| {
+            let info = Prefixed {
+                prefix: slabs.prefixes.acquire(prefix),
+                rest: rest.into(),
+            };
+            if let Some(old) = t.info.replace(info) {
+                slabs.prefixes.release(old.prefix);
+            }
+        });
     }
 
     /// Replaces a trunk's findings with `(check, severity)` pairs.
     pub fn set_findings(&self, gen: u64, id: &str, name: &str, findings: &[(&str, &str)]) {
+        let mut prefix = String::new();
+        push_label(&mut prefix, "trunk_id", id);
+        prefix.push(',');
+        push_label(&mut prefix, "trunk", name);
         let mut now: Vec<Box<str>> = findings
             .iter()
             .map(|(check, severity)| {
-                self.labels(&[
-                    ("trunk_id", id),
-                    ("trunk", name),
-                    ("check", check),
-                    ("severity", severity),
-                ])
+                let mut rest = String::from(",");
+                push_labels(&mut rest, &[("check", check), ("severity", severity)]);
+                rest.into()
             })
             .collect();
+        // In the order of the whole label sets: they share the prefix.
         now.sort();
         now.dedup();
-        self.with_trunk(id, gen, |t, _| t.findings = now);
+        self.with_trunk(id, gen, |t, slabs| {
+            let now = now.into_iter().map(|rest| Prefixed {
+                prefix: slabs.prefixes.acquire(&prefix),
+                rest,
+            });
+            let old = std::mem::replace(&mut t.findings, now.collect());
+            old.iter().for_each(|f| slabs.prefixes.release(f.prefix));
+        });
     }
 
     /// Removes every series of one target.
     pub fn forget_target(&self, gen: u64, l: &TargetLabels) {
-        SCRATCH.with_borrow_mut(|key| {
-            key.clear();
-            self.target_labels(key, l);
+        let labels = |key: &mut String| self.target_labels(key, l);
+        Store::with_labels(labels, |prefix, rest| {
             let mut shard = self.shard(&l.0[0]);
             let Shard { trunks, slabs } = &mut *shard;
-            if let Some(t) = trunks.get_mut(&*l.0[0]) {
+            if let Some(t) = trunks.get_mut(&l.0[0]) {
                 if t.generation == gen {
-                    slabs.targets.remove(&mut t.targets, key);
+                    slabs.remove_target(prefix, rest);
                     shard.tidy();
                 }
             }
@@ -523,7 +915,9 @@ impl Store {
         let mut nat = None;
         for shard in self.shards.iter() {
             let shard = lock(shard);
-            for e in shard.slabs.targets.iter().filter_map(|(_, t)| t.egress) {
+            let slabs = &shard.slabs;
+            let seen = slabs.targets.iter().map(|(_, _, t)| t.egress);
+            for e in seen.filter_map(|e| slabs.egress.get(e)) {
                 if e.received.is_none() && e.rport.is_none() {
                     continue;
                 }
@@ -552,10 +946,12 @@ impl Store {
             sink,
             open: true,
             header: None,
+            location: &self.location,
+            joined: String::new(),
         };
         for fam in TARGET_FAMILIES {
             w.family(&fam.family);
-            self.each_target(&mut w, |w, key, t| (fam.write)(w, key, t));
+            self.each_target(&mut w, fam.write);
         }
         match self.rtt {
             RttHistogram::Target => {
@@ -568,37 +964,34 @@ impl Store {
             }
             RttHistogram::Trunk => {
                 w.family(&RTT);
-                self.each_trunk(&mut w, |w, t| {
+                self.each_trunk(&mut w, |w, p, t| {
                     for (key, h) in &t.rtt {
-                        w.histogram(key, h);
+                        w.histogram(p.labels(key), h);
                     }
                 });
             }
             RttHistogram::Off => {}
         }
         w.family(&DNS_LOOKUP);
-        self.each_shard(&mut w, |w, s| {
-            for (key, g) in s.slabs.gateways.iter() {
-                let v = Value::Float(g.lookup_seconds);
-                w.sample(DNS_LOOKUP.name, key, "", v);
-            }
+        self.each_gateway(&mut w, |w, key, g| {
+            let v = Value::Float(g.lookup_seconds);
+            w.sample(DNS_LOOKUP.name, key, "", v);
         });
         w.family(&DNS_ADDRESSES);
-        self.each_shard(&mut w, |w, s| {
-            for (key, g) in s.slabs.gateways.iter() {
-                w.sample(DNS_ADDRESSES.name, key, "", Value::Int(g.addresses));
-            }
+        self.each_gateway(&mut w, |w, key, g| {
+            let v = Value::Int(u64::from(g.addresses));
+            w.sample(DNS_ADDRESSES.name, key, "", v);
         });
         w.family(&TRUNK_INFO);
-        self.each_trunk(&mut w, |w, t| {
+        self.each_trunk(&mut w, |w, p, t| {
             if let Some(key) = &t.info {
-                w.sample(TRUNK_INFO.name, key, "", Value::Int(1));
+                w.sample(TRUNK_INFO.name, p.labels(key), "", Value::Int(1));
             }
         });
         w.family(&FINDING);
-        self.each_trunk(&mut w, |w, t| {
+        self.each_trunk(&mut w, |w, p, t| {
             for key in &t.findings {
-                w.sample(FINDING.name, key, "", Value::Int(1));
+                w.sample(FINDING.name, p.labels(key), "", Value::Int(1));
             }
         });
         w.flush();
@@ -615,14 +1008,27 @@ impl Store {
         }
     }
 
-    fn each_trunk(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &Trunk)) {
-        self.each_shard(w, |w, s| s.trunks.values().for_each(|t| f(w, t)));
+    fn each_trunk(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &Prefixes, &Trunk)) {
+        self.each_shard(w, |w, s| {
+            let prefixes = &s.slabs.prefixes;
+            s.trunks.0.iter().for_each(|t| f(w, prefixes, t));
+        });
     }
 
-    fn each_target(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, &str, &Target)) {
+    fn each_target(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, Labels, &Target)) {
         self.each_shard(w, |w, s| {
-            for (key, t) in s.slabs.targets.iter() {
-                f(w, key, t);
+            let prefixes = &s.slabs.prefixes;
+            for (p, rest, t) in s.slabs.targets.iter() {
+                f(w, Labels(prefixes.label(p), rest), t);
+            }
+        });
+    }
+
+    fn each_gateway(&self, w: &mut Writer, mut f: impl FnMut(&mut Writer, Labels, &Gateway)) {
+        self.each_shard(w, |w, s| {
+            let prefixes = &s.slabs.prefixes;
+            for (p, rest, g) in s.slabs.gateways.iter() {
+                f(w, Labels(prefixes.label(p), rest), g);
             }
         });
     }
@@ -638,7 +1044,18 @@ struct Family {
 /// A per-target family and how a target's sample of it is written.
 struct TargetFamily {
     family: Family,
-    write: fn(&mut Writer, &str, &Target),
+    write: fn(&mut Writer, Labels, &Target),
+}
+
+/// A label set in two parts, written one after the other: a trunk's prefix
+/// (`trunk_id="…",trunk="…"`) and the rest.
+#[derive(Clone, Copy)]
+struct Labels<'a>(&'a str, &'a str);
+
+impl Prefixes {
+    fn labels<'a>(&'a self, l: &'a Prefixed) -> Labels<'a> {
+        Labels(self.label(l.prefix), &l.rest)
+    }
 }
 
 const fn gauge(name: &'static str, help: &'static str) -> Family {
@@ -668,7 +1085,7 @@ const FINDING: Family = gauge(
     "1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).",
 );
 
-fn mtu_gauge(w: &mut Writer, name: &str, key: &str, v: Option<Option<u64>>) {
+fn mtu_gauge(w: &mut Writer, name: &str, key: Labels, v: Option<Option<u64>>) {
     if let Some(Some(v)) = v {
         w.sample(name, key, "", Value::Int(v));
     }
@@ -681,7 +1098,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "1 if the target answers OPTIONS healthily, after up/down hysteresis.",
         ),
         write: |w, key, t| {
-            if t.last_probe.is_some() {
+            if present(t.last_probe).is_some() {
                 w.sample("trunkprobe_options_up", key, "", Value::Int(t.up as u64));
             }
         },
@@ -692,7 +1109,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "SIP status code of the last final response (0 when none).",
         ),
         write: |w, key, t| {
-            if t.last_probe.is_some() {
+            if present(t.last_probe).is_some() {
                 let v = Value::Int(u64::from(t.status));
                 w.sample("trunkprobe_options_last_status_code", key, "", v);
             }
@@ -707,7 +1124,8 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
         write: |w, key, t| {
             for (outcome, n) in outcome_labels().iter().zip(t.probes) {
                 if n > 0 {
-                    w.sample("trunkprobe_options_probes_total", key, outcome, Value::Int(n));
+                    let v = Value::Int(u64::from(n));
+                    w.sample("trunkprobe_options_probes_total", key, outcome, v);
                 }
             }
         },
@@ -718,7 +1136,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Unix time the last probe of the target finished.",
         ),
         write: |w, key, t| {
-            if let Some(at) = t.last_probe {
+            if let Some(at) = present(t.last_probe) {
                 let name = "trunkprobe_options_last_probe_timestamp_seconds";
                 w.sample(name, key, "", Value::Float(at));
             }
@@ -730,7 +1148,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "OPTIONS round-trip time of the target's last answered probe (absent until one).",
         ),
         write: |w, key, t| {
-            if let Some(rtt) = t.last_rtt {
+            if let Some(rtt) = present(t.last_rtt) {
                 let name = "trunkprobe_options_last_rtt_seconds";
                 w.sample(name, key, "", Value::Float(rtt));
             }
@@ -742,7 +1160,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Unix time the target's TLS leaf certificate expires.",
         ),
         write: |w, key, t| {
-            if let Some(at) = t.tls_not_after {
+            if let Some(at) = present(t.tls_not_after) {
                 let name = "trunkprobe_tls_cert_not_after_timestamp_seconds";
                 w.sample(name, key, "", Value::Float(at));
             }
@@ -754,7 +1172,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Largest OPTIONS of the UDP size ladder the target answered (absent when none).",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.largest);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.largest));
             mtu_gauge(w, "trunkprobe_mtu_largest_answered_bytes", key, v);
         },
     },
@@ -764,7 +1182,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Smallest OPTIONS of the UDP size ladder the target did not answer (absent when none was lost).",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.first_lost);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.first_lost));
             mtu_gauge(w, "trunkprobe_mtu_first_lost_bytes", key, v);
         },
     },
@@ -774,7 +1192,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Path MTU the kernel learned for the target (IP_MTU after the ladder; absent when unknown).",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.path_mtu);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.path_mtu));
             mtu_gauge(w, "trunkprobe_mtu_path_mtu_bytes", key, v);
         },
     },
@@ -784,7 +1202,7 @@ const TARGET_FAMILIES: &[TargetFamily] = &[
             "Estimated size of the INVITE Bolna would send on the target's trunk.",
         ),
         write: |w, key, t| {
-            let v = t.mtu.as_ref().map(|m| m.invite);
+            let v = t.mtu.as_ref().map(|m| Mtu::get(m.invite));
             mtu_gauge(w, "trunkprobe_mtu_invite_estimate_bytes", key, v);
         },
     },
@@ -819,6 +1237,10 @@ struct Writer<'a> {
     open: bool,
     /// `# HELP`/`# TYPE` of the current family, written before its first sample.
     header: Option<&'static Family>,
+    /// `,location="…"` or empty: ends every label set.
+    location: &'a str,
+    /// A histogram's label set, joined.
+    joined: String,
 }
 
 impl Writer<'_> {
@@ -828,7 +1250,7 @@ impl Writer<'_> {
 
     /// One line: `name` (with its `_bucket`/`_sum`/`_count` suffix) and `extra`
     /// (`,le="…"`, `,outcome="…"` or empty) are written as they are.
-    fn sample(&mut self, name: &str, labels: &str, extra: &str, value: Value) {
+    fn sample(&mut self, name: &str, labels: Labels, extra: &str, value: Value) {
         if let Some(f) = self.header.take() {
             let o = &mut self.out;
             for s in [
@@ -848,7 +1270,11 @@ impl Writer<'_> {
         let o = &mut self.out;
         o.push_str(name);
         o.push('{');
-        o.push_str(labels);
+        o.push_str(labels.0);
+        o.push_str(labels.1);
+        if !self.location.is_empty() {
+            o.push_str(self.location);
+        }
         if !extra.is_empty() {
             o.push_str(extra);
         }
@@ -864,19 +1290,26 @@ impl Writer<'_> {
     }
 
     /// The lines of one [`RTT`] histogram.
-    fn histogram(&mut self, labels: &str, h: &Hist) {
+    fn histogram<N: Count>(&mut self, labels: Labels, h: &Hist<N>) {
         const BUCKET: &str = "trunkprobe_options_rtt_seconds_bucket";
+        // Written 16 times: joined once.
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        joined.push_str(labels.0);
+        joined.push_str(labels.1);
+        let labels = Labels("", &joined);
         let mut cumulative = 0;
         for (le, n) in bucket_labels().iter().zip(h.buckets) {
-            cumulative += n;
+            cumulative += n.into();
             self.sample(BUCKET, labels, le, Value::Int(cumulative));
         }
         let inf = ",le=\"+Inf\"";
-        self.sample(BUCKET, labels, inf, Value::Int(h.count));
+        self.sample(BUCKET, labels, inf, Value::Int(h.count.into()));
         let sum = Value::Float(h.sum);
         self.sample("trunkprobe_options_rtt_seconds_sum", labels, "", sum);
-        let count = Value::Int(h.count);
+        let count = Value::Int(h.count.into());
         self.sample("trunkprobe_options_rtt_seconds_count", labels, "", count);
+        self.joined = joined;
     }
 
     /// Sets the chunk aside once it is full (a shard's lines can be several
@@ -925,6 +1358,22 @@ fn extra_label(name: &str, value: &str) -> String {
     let mut out = String::from(",");
     push_label(&mut out, name, value);
     out
+}
+
+/// Appends the label set `pairs` (without the location: the render adds it);
+/// returns where the first two (the prefix, `trunk_id="…",trunk="…"`) end.
+fn push_labels(out: &mut String, pairs: &[(&str, &str)]) -> usize {
+    let mut prefix = out.len();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_label(out, k, v);
+        if i == 1 {
+            prefix = out.len();
+        }
+    }
+    prefix
 }
 
 /// Appends `name="value"` with the value escaped per the exposition format.
@@ -990,18 +1439,22 @@ mod tests {
             text.push_str(&c);
             true
         });
-        // The probe's finishing time is the only value that is not fixed.
+        // The times a probe or ladder finished are the only values not fixed.
         text.lines()
-            .map(
-                |l| match l.strip_prefix("trunkprobe_options_last_probe_timestamp_seconds{") {
-                    Some(rest) => {
-                        let (labels, at) = rest.rsplit_once(' ').unwrap();
+            .map(|l| {
+                let now = [
+                    "trunkprobe_options_last_probe_timestamp_seconds{",
+                    "trunkprobe_mtu_last_run_timestamp_seconds{",
+                ];
+                match now.iter().find(|p| l.starts_with(**p)) {
+                    Some(_) => {
+                        let (series, at) = l.rsplit_once(' ').unwrap();
                         assert!(at.parse::<f64>().unwrap() > 1.7e9, "{l}");
-                        format!("trunkprobe_options_last_probe_timestamp_seconds{{{labels} NOW\n")
+                        format!("{series} NOW\n")
                     }
                     None => format!("{l}\n"),
-                },
-            )
+                }
+            })
             .collect()
     }
 
@@ -1192,6 +1645,464 @@ trunkprobe_finding{{trunk_id=\"id1\",trunk=\"Main \\\"A\\\" \\\\ trunk\",check=\
         // Gateways of forgotten trunks are gone, the others stay.
         assert_eq!(text.matches("trunkprobe_dns_addresses{").count(), 1333 * 6);
         assert!(!text.contains("trunk_id=\"trunk0\""));
+    }
+
+    /// A store with most of what the daemon records: egress, TLS, MTU, DNS, info
+    /// and findings, a target removed and its slot reused, a trunk forgotten so its
+    /// shard's slabs compact, and records of a stale generation.
+    fn scenario(mode: RttHistogram) -> Store {
+        let s = Store::new(Some("eu-west"), mode);
+        let probe = |l: &TargetLabels, gen, r: &TargetResult, up| s.record_probe(gen, l, r, up);
+        let egress = |r: &mut TargetResult, local: &str, received: Option<&str>, rport| {
+            r.response = Some(
+                crate::sip::message::parse_response(
+                    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.5:40000;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                )
+                .unwrap(),
+            );
+            r.local = Some(local.parse().unwrap());
+            r.received = received.map(|a| a.parse().unwrap());
+            r.rport = rport;
+        };
+        let timeout = probe::blank_result(None, 5060, Transport::Udp, Outcome::Timeout);
+
+        // id1 (shard 899): two UDP targets behind one gateway, one TLS target.
+        s.track("id1", 1);
+        let t1 = labels();
+        let mut t2 = labels();
+        t2.0[3] = "192.0.2.2:5060".into();
+        let t3 = TargetLabels::new(
+            "id1",
+            &t1.0[1],
+            "[2001:db8::1]:5061",
+            "[2001:db8::1]:5061",
+            "tls",
+        );
+        let mut t4 = labels();
+        t4.0[3] = "192.0.2.4:5060".into();
+        let mut r = answered(3);
+        egress(&mut r, "10.0.0.5:40000", Some("203.0.113.7"), Some(61000));
+        probe(&t1, 1, &r, true);
+        probe(&t1, 1, &answered(7), true);
+        probe(&t1, 1, &timeout, true);
+        probe(&t2, 1, &timeout, false);
+        let mut r = answered(40);
+        r.tls = Some(crate::transport::TlsObservation {
+            version: Some("TLSv1_3".into()),
+            cert: Some(crate::transport::CertInfo {
+                subject: "CN=gw".into(),
+                issuer: "CN=ca".into(),
+                san: vec![],
+                not_after: 1_893_456_000,
+                not_before: 1_700_000_000,
+                self_signed: false,
+            }),
+            identity_via_rfc5922: false,
+        });
+        egress(&mut r, "10.0.0.5:51234", None, None);
+        probe(&t3, 1, &r, true);
+        let mut r = answered(1200);
+        r.outcome = Outcome::SipError;
+        r.status_code = Some(503);
+        probe(&t3, 1, &r, false);
+        let mut mtu = MtuResult::new("192.0.2.1:5060".parse().unwrap(), vec![], Some(1500), None);
+        mtu.largest_answered = Some(1400);
+        mtu.invite_bytes = Some(1650);
+        s.record_mtu(1, &t1, &mtu);
+        let mut res = resolution();
+        res.addresses.push("192.0.2.2".parse().unwrap());
+        s.record_dns(1, &t1, &res);
+        let mut literal = resolution();
+        literal.lookup_time = Duration::ZERO;
+        s.record_dns(1, &t3, &literal);
+        // t4 takes t2's slot.
+        s.forget_target(1, &t2);
+        probe(&t4, 1, &answered(6000), true);
+        s.set_info(1, ["id1", &t1.0[1], "custom", "udp", "no", "ip-based"]);
+        let f = [
+            ("qualify_slow", "warning"),
+            ("a_check", "error"),
+            ("qualify_slow", "warning"),
+        ];
+        s.set_findings(1, "id1", &t1.0[1], &f);
+
+        // xba and xkz share shard 922; forgetting xkz compacts it.
+        let x = |id: &str, i: u32| {
+            let gw = format!("gw{i}.{id}.example.net:5060");
+            TargetLabels::new(
+                id,
+                &format!("trunk {id}"),
+                &gw,
+                &format!("198.51.100.{i}:5060"),
+                "udp",
+            )
+        };
+        s.track("xba", 2);
+        s.track("xkz", 3);
+        for i in 1..4 {
+            let mut r = answered(u64::from(i) * 11);
+            egress(
+                &mut r,
+                "198.51.100.200:5060",
+                Some("198.51.100.200"),
+                Some(5060),
+            );
+            probe(&x("xba", i), 2, &r, true);
+            s.record_dns(2, &x("xba", i), &resolution());
+            for j in 0..3 {
+                probe(&x("xkz", i * 10 + j), 3, &answered(2), true);
+                s.record_dns(3, &x("xkz", i * 10 + j), &resolution());
+            }
+        }
+        s.set_findings(3, "xkz", "trunk xkz", &[("qualify_slow", "warning")]);
+        s.forget_target(2, &x("xba", 2));
+        s.forget("xkz");
+        probe(&x("xba", 9), 2, &answered(1), true);
+        s.set_info(
+            2,
+            ["xba", "trunk xba", "twilio", "udp", "srtp", "credentials"],
+        );
+        // Stale generations are dropped.
+        probe(&x("xba", 5), 1, &answered(1), true);
+        s.track("xkz", 4);
+        probe(&x("xkz", 1), 3, &answered(1), true);
+        s
+    }
+
+    /// [`scenario`] rendered with `--rtt-histogram off`: every family but the
+    /// histogram. Pinned so a change of the store's layout cannot change a byte.
+    const SCENARIO_OFF: &str = r##"# HELP trunkprobe_options_up 1 if the target answers OPTIONS healthily, after up/down hysteresis.
+# TYPE trunkprobe_options_up gauge
+trunkprobe_options_up{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 0
+trunkprobe_options_up{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_up{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 1
+# HELP trunkprobe_options_last_status_code SIP status code of the last final response (0 when none).
+# TYPE trunkprobe_options_last_status_code gauge
+trunkprobe_options_last_status_code{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 0
+trunkprobe_options_last_status_code{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 200
+trunkprobe_options_last_status_code{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 503
+trunkprobe_options_last_status_code{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 200
+trunkprobe_options_last_status_code{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 200
+trunkprobe_options_last_status_code{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 200
+# HELP trunkprobe_options_probes_total OPTIONS probes by outcome (ok, sip_error, timeout, refused, tls_error, dns_error, network_error).
+# TYPE trunkprobe_options_probes_total counter
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",outcome="ok"} 2
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",outcome="timeout"} 1
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",outcome="sip_error"} 1
+trunkprobe_options_probes_total{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",outcome="ok"} 1
+trunkprobe_options_probes_total{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",outcome="ok"} 1
+# HELP trunkprobe_options_last_probe_timestamp_seconds Unix time the last probe of the target finished.
+# TYPE trunkprobe_options_last_probe_timestamp_seconds gauge
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} NOW
+trunkprobe_options_last_probe_timestamp_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} NOW
+# HELP trunkprobe_options_last_rtt_seconds OPTIONS round-trip time of the target's last answered probe (absent until one).
+# TYPE trunkprobe_options_last_rtt_seconds gauge
+trunkprobe_options_last_rtt_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 0.007
+trunkprobe_options_last_rtt_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 6.0
+trunkprobe_options_last_rtt_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 1.2
+trunkprobe_options_last_rtt_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 0.011
+trunkprobe_options_last_rtt_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 0.033
+trunkprobe_options_last_rtt_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 0.001
+# HELP trunkprobe_tls_cert_not_after_timestamp_seconds Unix time the target's TLS leaf certificate expires.
+# TYPE trunkprobe_tls_cert_not_after_timestamp_seconds gauge
+trunkprobe_tls_cert_not_after_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 1893456000.0
+# HELP trunkprobe_mtu_largest_answered_bytes Largest OPTIONS of the UDP size ladder the target answered (absent when none).
+# TYPE trunkprobe_mtu_largest_answered_bytes gauge
+trunkprobe_mtu_largest_answered_bytes{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1400
+# HELP trunkprobe_mtu_path_mtu_bytes Path MTU the kernel learned for the target (IP_MTU after the ladder; absent when unknown).
+# TYPE trunkprobe_mtu_path_mtu_bytes gauge
+trunkprobe_mtu_path_mtu_bytes{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1500
+# HELP trunkprobe_mtu_invite_estimate_bytes Estimated size of the INVITE Bolna would send on the target's trunk.
+# TYPE trunkprobe_mtu_invite_estimate_bytes gauge
+trunkprobe_mtu_invite_estimate_bytes{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 1650
+# HELP trunkprobe_mtu_last_run_timestamp_seconds Unix time the UDP size ladder last ran against the target.
+# TYPE trunkprobe_mtu_last_run_timestamp_seconds gauge
+trunkprobe_mtu_last_run_timestamp_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} NOW
+# HELP trunkprobe_dns_lookup_seconds Duration of the gateway's last A/AAAA lookup (0 for an IP literal).
+# TYPE trunkprobe_dns_lookup_seconds gauge
+trunkprobe_dns_lookup_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",location="eu-west"} 0.002
+trunkprobe_dns_lookup_seconds{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",location="eu-west"} 0.0
+trunkprobe_dns_lookup_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",location="eu-west"} 0.002
+trunkprobe_dns_lookup_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw2.xba.example.net:5060",location="eu-west"} 0.002
+trunkprobe_dns_lookup_seconds{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",location="eu-west"} 0.002
+# HELP trunkprobe_dns_addresses Addresses the gateway resolved to at the last lookup.
+# TYPE trunkprobe_dns_addresses gauge
+trunkprobe_dns_addresses{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",location="eu-west"} 2
+trunkprobe_dns_addresses{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",location="eu-west"} 1
+trunkprobe_dns_addresses{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",location="eu-west"} 1
+trunkprobe_dns_addresses{trunk_id="xba",trunk="trunk xba",gateway="gw2.xba.example.net:5060",location="eu-west"} 1
+trunkprobe_dns_addresses{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",location="eu-west"} 1
+# HELP trunkprobe_trunk_info Trunk definition, always 1.
+# TYPE trunkprobe_trunk_info gauge
+trunkprobe_trunk_info{trunk_id="id1",trunk="Main \"A\" \\ trunk",provider="custom",transport="udp",media_encryption="no",auth_type="ip-based",location="eu-west"} 1
+trunkprobe_trunk_info{trunk_id="xba",trunk="trunk xba",provider="twilio",transport="udp",media_encryption="srtp",auth_type="credentials",location="eu-west"} 1
+# HELP trunkprobe_finding 1 while a finding holds for the trunk (static, or learnt from probing: media, ip_identifiers, MTU).
+# TYPE trunkprobe_finding gauge
+trunkprobe_finding{trunk_id="id1",trunk="Main \"A\" \\ trunk",check="a_check",severity="error",location="eu-west"} 1
+trunkprobe_finding{trunk_id="id1",trunk="Main \"A\" \\ trunk",check="qualify_slow",severity="warning",location="eu-west"} 1
+"##;
+
+    /// The histogram family of [`scenario`] with `--rtt-histogram target`; it comes
+    /// before `trunkprobe_dns_lookup_seconds`.
+    const SCENARIO_TARGET_RTT: &str = r##"# HELP trunkprobe_options_rtt_seconds OPTIONS round-trip time, first send to final response.
+# TYPE trunkprobe_options_rtt_seconds histogram
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.01"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.025"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.05"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.25"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="0.5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west",le="+Inf"} 2
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 0.01
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.1:5060",transport="udp",location="eu-west"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.05"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.1"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.25"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="0.5"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="1"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="2"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="3"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="5"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 6.0
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="gw.example.com:5060",target="192.0.2.4:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west",le="+Inf"} 2
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 1.24
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",gateway="[2001:db8::1]:5061",target="[2001:db8::1]:5061",transport="tls",location="eu-west"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="2"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="3"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 0.011
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",gateway="gw1.xba.example.net:5060",target="198.51.100.1:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="2"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="3"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 0.033
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",gateway="gw3.xba.example.net:5060",target="198.51.100.3:5060",transport="udp",location="eu-west"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.001"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.0025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.01"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="2"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="3"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west",le="+Inf"} 1
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 0.001
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",gateway="gw9.xba.example.net:5060",target="198.51.100.9:5060",transport="udp",location="eu-west"} 1
+"##;
+
+    /// The same with `--rtt-histogram trunk`.
+    const SCENARIO_TRUNK_RTT: &str = r##"# HELP trunkprobe_options_rtt_seconds OPTIONS round-trip time, first send to final response.
+# TYPE trunkprobe_options_rtt_seconds histogram
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.01"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.025"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.05"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.25"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="0.5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="1"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west",le="+Inf"} 3
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west"} 6.01
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="udp",location="eu-west"} 3
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.001"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.0025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.005"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.01"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.025"} 0
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.05"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.25"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="0.5"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="1"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="2"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="3"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="5"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west",le="+Inf"} 2
+trunkprobe_options_rtt_seconds_sum{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west"} 1.24
+trunkprobe_options_rtt_seconds_count{trunk_id="id1",trunk="Main \"A\" \\ trunk",transport="tls",location="eu-west"} 2
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.001"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.0025"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.005"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.01"} 1
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.025"} 3
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.05"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.1"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.25"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="0.5"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="1"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="2"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="3"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="5"} 4
+trunkprobe_options_rtt_seconds_bucket{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west",le="+Inf"} 4
+trunkprobe_options_rtt_seconds_sum{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west"} 0.067
+trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",transport="udp",location="eu-west"} 4
+"##;
+
+    #[test]
+    fn the_scenario_renders_to_the_pinned_text_in_every_mode() {
+        let dns = "# HELP trunkprobe_dns_lookup_seconds";
+        let (head, tail) = SCENARIO_OFF.split_at(SCENARIO_OFF.find(dns).unwrap());
+        for (mode, rtt) in [
+            (RttHistogram::Off, ""),
+            (RttHistogram::Target, SCENARIO_TARGET_RTT),
+            (RttHistogram::Trunk, SCENARIO_TRUNK_RTT),
+        ] {
+            let s = scenario(mode);
+            let got = render(&s);
+            let want = format!("{head}{rtt}{tail}");
+            if got != want {
+                let line = got.lines().zip(want.lines()).position(|(g, w)| g != w);
+                panic!("{mode:?}: first difference at line {line:?}\n{got}");
+            }
+            let public = ["203.0.113.7", "198.51.100.200"].map(|a| a.parse().unwrap());
+            assert_eq!(s.egress(), (public.to_vec(), Some(true)));
+        }
+    }
+
+    /// A trunk's prefix is kept once per shard, counted, dropped with its
+    /// last entry, and compacted away: the render is what a store fed only the
+    /// surviving series shows (in another order: slots were reused).
+    #[test]
+    fn prefixes_are_shared_counted_and_compacted() {
+        // All in shard 922.
+        let ids = [
+            "t1826", "t2207", "t3491", "t4911", "t5996", "t6221", "t7675", "t9439",
+        ];
+        let l = |id: &str, name: &str, i: u32| {
+            let a = format!("192.0.2.{i}:5060");
+            TargetLabels::new(id, name, &format!("gw{i}:5060"), &a, "udp")
+        };
+        let fill = |s: &Store, id: &str, name: &str, from: u32| {
+            for i in from..from + 3 {
+                s.record_probe(1, &l(id, name, i), &answered(3), true);
+                s.record_dns(1, &l(id, name, i), &resolution());
+            }
+        };
+        let s = Store::new(None, RttHistogram::Off);
+        let survivors = Store::new(None, RttHistogram::Off);
+        for id in ids {
+            s.track(id, 1);
+            fill(&s, id, &format!("trunk {id}"), 1);
+        }
+        // One trunk's targets under two names: two prefixes.
+        fill(&s, "t1826", "renamed", 7);
+        for id in &ids[1..7] {
+            s.forget(id);
+        }
+        for i in 1..4 {
+            s.forget_target(1, &l("t1826", "trunk t1826", i));
+        }
+        fill(&s, "t9439", "trunk t9439", 4);
+        {
+            let shard = s.shard("t9439");
+            let prefixes: Vec<&str> = shard.slabs.prefixes.0.iter().map(|(_, p, _)| p).collect();
+            // Nine prefixes; the fifth trunk forgotten compacted them to four
+            // (the sixth is dead since), in order. `trunk t1826` stays for its
+            // gateways.
+            assert_eq!(shard.slabs.prefixes.0.items.len(), 4);
+            assert_eq!(
+                prefixes,
+                [
+                    r#"trunk_id="t1826",trunk="trunk t1826""#,
+                    r#"trunk_id="t9439",trunk="trunk t9439""#,
+                    r#"trunk_id="t1826",trunk="renamed""#,
+                ]
+            );
+        }
+        survivors.track("t1826", 1);
+        survivors.track("t9439", 1);
+        fill(&survivors, "t1826", "trunk t1826", 1);
+        for i in 1..4 {
+            survivors.forget_target(1, &l("t1826", "trunk t1826", i));
+        }
+        fill(&survivors, "t9439", "trunk t9439", 1);
+        fill(&survivors, "t1826", "renamed", 7);
+        fill(&survivors, "t9439", "trunk t9439", 4);
+        let sorted = |s: &Store| {
+            let mut lines: Vec<String> = render(s).lines().map(String::from).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&s), sorted(&survivors));
+    }
+
+    /// What a target, a gateway and a target's histogram cost, before slab
+    /// slack and label text: each is paid 100,000 times.
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Item<Target>>(), 88);
+        assert_eq!(std::mem::size_of::<Item<Gateway>>(), 24);
+        assert_eq!(std::mem::size_of::<Hist<u32>>(), 64);
+        assert_eq!(std::mem::size_of::<Mtu>(), 24);
     }
 
     #[test]
