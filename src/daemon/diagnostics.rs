@@ -632,10 +632,10 @@ mod tests {
         assert!(other.all().is_empty(), "{:?}", other.all());
     }
 
-    #[test]
-    fn mtu_findings_hold_per_target() {
+    /// One rung of a size ladder: answered with a 200, or lost.
+    fn rung(size: usize, ok: bool) -> crate::checks::mtu::Rung {
         use crate::checks::mtu::{Rung, RungStatus};
-        let rung = |size, ok: bool| Rung {
+        Rung {
             size,
             bytes: size,
             status: if ok {
@@ -647,7 +647,11 @@ mod tests {
             rtt: None,
             retransmissions: 0,
             detail: None,
-        };
+        }
+    }
+
+    #[test]
+    fn mtu_findings_hold_per_target() {
         let addr = "127.0.0.1:5060".parse().unwrap();
         let mut lost = MtuResult::new(addr, vec![rung(600, true), rung(1400, false)], None, None);
         let mut f = TrunkFindings::new(Trunk::with_defaults("t"), Vec::new(), true, true);
@@ -903,7 +907,6 @@ mod tests {
     }
 
     fn ladder(addr: std::net::SocketAddr, kind: usize) -> MtuResult {
-        use crate::checks::mtu::{Rung, RungStatus};
         let pattern: &[bool] = match kind {
             0 => &[true, true, true],
             1 => &[true, false, false],
@@ -913,19 +916,7 @@ mod tests {
         let rungs = pattern
             .iter()
             .zip([600, 1200, 1400])
-            .map(|(&ok, size)| Rung {
-                size,
-                bytes: size,
-                status: if ok {
-                    RungStatus::Answered
-                } else {
-                    RungStatus::Lost
-                },
-                status_code: ok.then_some(200),
-                rtt: None,
-                retransmissions: 0,
-                detail: None,
-            })
+            .map(|(&ok, size)| rung(size, ok))
             .collect();
         MtuResult::new(addr, rungs, Some(1500), None)
     }
