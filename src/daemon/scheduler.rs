@@ -387,6 +387,13 @@ struct TrunkJob {
     interval: Duration,
 }
 
+impl TrunkJob {
+    /// Sets the trunk's findings series from `f` (its locked findings).
+    fn publish(&self, f: &TrunkFindings) {
+        f.publish(&self.ctx.metrics, self.generation, &self.key);
+    }
+}
+
 /// One gateway of a trunk whose name DNS resolves: follows its answers and runs
 /// a loop per address.
 struct GatewayJob {
@@ -431,11 +438,7 @@ impl GatewayJob {
                         .forget_target(self.trunk.generation, &labels);
                     let mut f = diagnostics::lock(&self.trunk.findings);
                     f.forget_target(diagnostics::target_key(&labels));
-                    f.publish(
-                        &self.trunk.ctx.metrics,
-                        self.trunk.generation,
-                        &self.trunk.key,
-                    );
+                    self.trunk.publish(&f);
                 }
             }
             for a in owned {
@@ -484,11 +487,7 @@ impl GatewayJob {
                 current.clone_from(&res.addresses);
                 let mut f = diagnostics::lock(&self.trunk.findings);
                 if f.observe_addresses(&self.host, current) && publish {
-                    f.publish(
-                        &self.trunk.ctx.metrics,
-                        self.trunk.generation,
-                        &self.trunk.key,
-                    );
+                    self.trunk.publish(&f);
                 }
                 current.iter().copied().map(Some).collect()
             }
@@ -621,10 +620,12 @@ async fn run_wheel(
             biased;
             _ = stop.wait_for(|s| *s) => return,
             permit = acquire_if(&limit, !waiting.is_empty()) => {
-                let mut permit = Some(permit);
-                while let Some(p) = permit.take().or_else(|| limit.clone().try_acquire_owned().ok()) {
+                // This slot and any others free by now go to the oldest waiting.
+                let mut slot = Some(permit);
+                while let Some(p) = slot.take() {
                     let Some(t) = waiting.pop_front() else { break };
                     t.job.fire(t.due, t.at, Some(p));
+                    slot = limit.clone().try_acquire_owned().ok();
                 }
             }
             _ = sleep_until_some(next) => {
@@ -638,7 +639,13 @@ async fn run_wheel(
                         t.job.fire(t.due, t.at, None);
                         continue;
                     }
-                    match waiting.is_empty().then(|| limit.clone().try_acquire_owned().ok()).flatten() {
+                    // Behind the waiting ones, even if a slot just came free.
+                    let slot = if waiting.is_empty() {
+                        limit.clone().try_acquire_owned().ok()
+                    } else {
+                        None
+                    };
+                    match slot {
                         Some(p) => t.job.fire(t.due, t.at, Some(p)),
                         None => waiting.push_back(t),
                     }
@@ -861,22 +868,14 @@ impl TargetJob {
             .record_probe(self.trunk.generation, &self.labels, result, up);
         let mut f = diagnostics::lock(&self.trunk.findings);
         if f.observe_reply(diagnostics::target_key(&self.labels), result) {
-            f.publish(
-                &self.trunk.ctx.metrics,
-                self.trunk.generation,
-                &self.trunk.key,
-            );
+            self.trunk.publish(&f);
         }
     }
 
     fn record_ladder(&self, target: &Target, result: &mut MtuResult) {
         let mut f = diagnostics::lock(&self.trunk.findings);
         f.observe_mtu(diagnostics::target_key(&self.labels), &target.host, result);
-        f.publish(
-            &self.trunk.ctx.metrics,
-            self.trunk.generation,
-            &self.trunk.key,
-        );
+        self.trunk.publish(&f);
         drop(f);
         self.trunk
             .ctx
