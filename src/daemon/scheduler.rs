@@ -1187,6 +1187,29 @@ mod tests {
         );
     }
 
+    /// Probes that waited for a slot all get one: with one slot and 20 targets
+    /// due at once (a closed port refuses each probe at once), every target
+    /// is probed, and again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_probes_all_run() {
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let mut gw = test_gateway_every(test_ctx(false), Duration::from_millis(20));
+        gw.host = "127.0.0.1".into();
+        gw.port = port;
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let handles: Vec<TargetHandle> = (0..20)
+            .map(|_| TargetHandle::start(gw.target_job(Some(ip), None)))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let probed: Vec<u32> = handles.iter().map(|h| h.0.lock().health.fail_run).collect();
+        assert!(
+            probed.iter().all(|n| *n >= 2),
+            "probes per target: {probed:?}"
+        );
+    }
+
     #[test]
     fn trunk_keys_are_unique() {
         let mut a = Trunk::with_defaults("same");
