@@ -421,10 +421,11 @@ fn prometheus_evaluates_everything_against_the_daemon() {
     evaluate_against_the_daemon(&[]);
 }
 
-/// `--rtt-histogram trunk`: no per-target histogram, and still every panel and rule has data.
+/// `--rtt-histogram target` (the default is `trunk`): a histogram per target, and
+/// still every panel and rule has data.
 #[test]
-fn prometheus_evaluates_everything_against_the_daemon_with_a_histogram_per_trunk() {
-    evaluate_against_the_daemon(&["--rtt-histogram", "trunk"]);
+fn prometheus_evaluates_everything_against_the_daemon_with_a_histogram_per_target() {
+    evaluate_against_the_daemon(&["--rtt-histogram", "target"]);
 }
 
 /// Runs the daemon (with `extra` flags) against SIPp, Kamailio and dnsmasq, and a real

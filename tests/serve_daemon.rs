@@ -37,12 +37,20 @@ fn healthy_target_goes_down_after_failures_and_up_when_restarted() {
     ]);
     let target = addr.to_string();
     let t = [("trunk_id", "udp1"), ("target", target.as_str())];
+    // The RTT histogram is the trunk's by default (`--rtt-histogram trunk`).
+    let h = [("trunk_id", "udp1"), ("transport", "udp")];
     d.wait_for("target up with an RTT observed", |d| {
         let m = d.metrics();
         sample(&m, "trunkprobe_options_up", &t) == Some(1.0)
-            && sample(&m, "trunkprobe_options_rtt_seconds_count", &t).unwrap_or(0.0) >= 1.0
+            && sample(&m, "trunkprobe_options_last_rtt_seconds", &t).is_some()
+            && sample(&m, "trunkprobe_options_rtt_seconds_count", &h).unwrap_or(0.0) >= 1.0
     });
     let m = d.metrics();
+    assert!(
+        !m.lines()
+            .any(|l| l.starts_with("trunkprobe_options_rtt_seconds") && l.contains("target=")),
+        "no per-target histogram by default: {m}"
+    );
     assert_eq!(
         sample(&m, "trunkprobe_options_last_status_code", &t),
         Some(200.0)

@@ -62,10 +62,10 @@ pub struct ServeArgs {
     /// Adds a location="NAME" label to every series (compare probers in several regions).
     #[arg(long, value_name = "NAME")]
     pub location: Option<String>,
-    /// Granularity of the trunkprobe_options_rtt_seconds histogram: per target
-    /// (16 series each), per trunk and transport, or off. Each target's last RTT
-    /// is always in trunkprobe_options_last_rtt_seconds.
-    #[arg(long, value_enum, default_value_t = RttHistogram::Target, value_name = "MODE")]
+    /// Granularity of the trunkprobe_options_rtt_seconds histogram: per trunk and
+    /// transport, per target (16 series each), or off. Each target's last RTT is
+    /// always in trunkprobe_options_last_rtt_seconds.
+    #[arg(long, value_enum, default_value_t = RttHistogram::Trunk, value_name = "MODE")]
     pub rtt_histogram: RttHistogram,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
