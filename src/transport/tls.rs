@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -26,63 +26,88 @@ use x509_parser::extensions::GeneralName;
 use crate::error::Error;
 
 /// Trust configuration shared by every TLS probe of a run.
-#[derive(Debug, Clone)]
+///
+/// The system roots are loaded on the first TLS handshake, not before: reading
+/// them (a bundle file and every file of `/etc/ssl/certs`, a few hundred) is
+/// most of a UDP `ping -c 1`'s start-up, and most runs probe no TLS target.
+/// `--ca-file` is read and checked at once, so a bad one is an error up front.
+#[derive(Debug)]
 pub struct TlsSettings {
-    verifier: Arc<WebPkiServerVerifier>,
+    /// The roots given explicitly (`--ca-file`, or the only roots).
+    given: RootCertStore,
+    /// Whether the system roots (or the bundled Mozilla set) join `given`.
+    system: bool,
+    verifier: OnceLock<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
-    /// Where the roots came from, for `--verbose` and the report.
-    pub roots_description: String,
 }
 
 impl TlsSettings {
     /// System roots (or the bundled Mozilla set when the system has none), plus
     /// every certificate in `ca_file`.
     pub fn new(ca_file: Option<&Path>) -> Result<TlsSettings, Error> {
-        let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-        let mut description = if added > 0 {
-            format!("{added} system roots")
-        } else {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            format!("{} bundled Mozilla roots", roots.len())
-        };
+        let mut given = RootCertStore::empty();
         if let Some(path) = ca_file {
-            let n = add_ca_file(&mut roots, path)?;
-            description.push_str(&format!(" + {n} from {}", path.display()));
+            add_ca_file(&mut given, path)?;
         }
-        Self::from_roots(roots, description)
+        Ok(TlsSettings::with(given, true))
     }
 
     /// Only the certificates in `ca_pem` (used by `demo` and tests).
     pub fn with_only_roots(ca_pem: &[u8]) -> Result<TlsSettings, Error> {
-        let mut roots = RootCertStore::empty();
+        let mut given = RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(ca_pem) {
             let cert = cert.map_err(|e| Error::Usage(format!("bad CA PEM: {e}")))?;
-            roots
+            given
                 .add(cert)
                 .map_err(|e| Error::Usage(format!("bad CA certificate: {e}")))?;
         }
-        Self::from_roots(roots, "given CA".into())
+        if given.is_empty() {
+            return Err(Error::Usage("no CA certificate given".into()));
+        }
+        Ok(TlsSettings::with(given, false))
     }
 
-    fn from_roots(roots: RootCertStore, description: String) -> Result<TlsSettings, Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| Error::Usage(format!("cannot build the TLS verifier: {e}")))?;
-        Ok(TlsSettings {
-            verifier,
-            provider,
-            roots_description: description,
-        })
+    fn with(given: RootCertStore, system: bool) -> TlsSettings {
+        TlsSettings {
+            given,
+            system,
+            verifier: OnceLock::new(),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        }
+    }
+
+    /// The chain verifier, built on first use.
+    fn verifier(&self) -> Arc<WebPkiServerVerifier> {
+        self.verifier
+            .get_or_init(|| {
+                let mut roots = self.given.clone();
+                if self.system {
+                    let native = rustls_native_certs::load_native_certs();
+                    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+                    if added == 0 {
+                        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                    }
+                    tracing::debug!(
+                        system = added,
+                        given = self.given.len(),
+                        total = roots.len(),
+                        "TLS trust roots loaded"
+                    );
+                }
+                // Never empty (the system or bundled roots, or the given ones,
+                // checked when the settings were made), and without CRLs: the
+                // build has nothing left to fail on.
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                    .build()
+                    .expect("a non-empty root store without CRLs builds a verifier")
+            })
+            .clone()
     }
 
     /// A client configuration whose verifier records what it saw into `record`.
     pub fn client_config(&self, record: Arc<Mutex<CertRecord>>) -> Arc<ClientConfig> {
         let verifier = Arc::new(RecordingVerifier {
-            inner: self.verifier.clone(),
+            inner: self.verifier(),
             record,
         });
         let config = ClientConfig::builder_with_provider(self.provider.clone())
@@ -391,6 +416,24 @@ impl ServerCertVerifier for RecordingVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_roots_load_on_the_first_handshake_and_a_bad_ca_file_fails_at_once() {
+        let tls = TlsSettings::new(None).unwrap();
+        assert!(
+            tls.verifier.get().is_none(),
+            "no roots read before a TLS probe"
+        );
+        tls.client_config(Arc::default());
+        assert!(tls.verifier.get().is_some());
+
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = TlsSettings::new(Some(&empty)).unwrap_err().to_string();
+        assert!(err.contains("no CERTIFICATE block"), "{err}");
+        assert!(TlsSettings::with_only_roots(b"").is_err());
+    }
 
     fn cert_with(sans: Vec<rcgen::SanType>, cn: &str) -> Vec<u8> {
         let mut params = rcgen::CertificateParams::default();
