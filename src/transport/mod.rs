@@ -15,11 +15,13 @@ use crate::sip::{build_options, OptionsSpec, OptionsTemplate, OptionsTransaction
 use crate::trunk::Transport;
 
 pub mod ladder;
+pub mod shared_stream;
 pub mod shared_udp;
 pub mod stream;
 pub mod tls;
 pub mod udp;
 
+pub use shared_stream::StreamProber;
 pub use shared_udp::UdpProber;
 pub use tls::{CertInfo, TlsFailure, TlsSettings};
 
