@@ -133,6 +133,9 @@ enum Behaviour {
     /// On the first connection, after this many answers, a header announcing a
     /// gigabyte body; later connections answer everything.
     OversizedAfter(usize),
+    /// No answer, only RFC 5626 keep-alives (`\r\n\r\n`), as fast as the
+    /// connection takes them.
+    KeepAliveFlood,
 }
 
 /// One request as the peer read it, with the address its connection came from.
@@ -180,6 +183,11 @@ async fn serve(
     let mut count = 0usize;
     let mut held: Option<Vec<u8>> = None;
     let mut closed = false;
+    if let Behaviour::KeepAliveFlood = behaviour {
+        let flood = b"\r\n\r\n".repeat(4096);
+        while tcp.write_all(&flood).await.is_ok() {}
+        return;
+    }
     loop {
         let n = match tcp.read(&mut buf).await {
             Ok(0) | Err(_) => return,
@@ -463,6 +471,23 @@ async fn an_oversized_answer_ends_the_connection_as_framing() {
     assert!((1..=4).contains(&framing), "{framing}");
     assert_eq!(all.iter().filter(|ex| answered(ex)).count(), 40 - framing);
     assert_eq!(peer.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_keep_alives_cannot_hold_a_transaction_past_its_deadline() {
+    let peer = peer(Behaviour::KeepAliveFlood).await;
+    let deadline = Duration::from_millis(500);
+    let prober = StreamProber::new(target(peer.addr), ExchangeConfig::new(deadline));
+    let started = std::time::Instant::now();
+    let all = tokio::time::timeout(Duration::from_secs(10), run(&prober, 4, 4))
+        .await
+        .expect("every transaction must end near its deadline");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for ex in &all {
+        assert!(ex.failure.is_none(), "{:?}", ex.failure);
+        let outcome = ex.transaction.as_ref().and_then(|t| t.outcome());
+        assert_eq!(outcome, Some(&TxOutcome::Timeout));
+    }
 }
 
 #[tokio::test]

@@ -210,40 +210,10 @@ impl Driver {
                 }
             }
             let failure = tokio::select! {
+                // Deadlines first, then new requests, then writes: a peer that
+                // keeps the read side busy (a flood of keep-alives) can starve
+                // none of them.
                 biased;
-                r = reader.read(&mut self.buf) => match r {
-                    Ok(0) => Some(TransportFailure::Closed),
-                    Ok(n) => self.received(&mut conn, n),
-                    Err(e) => Some(TransportFailure::from_io(&e)),
-                },
-                r = write_or_flush(&mut writer, conn.pipe.unsent()), if unsent || unflushed => {
-                    match r {
-                        Ok(Some(0)) => Some(TransportFailure::Closed),
-                        Ok(Some(n)) => {
-                            conn.pipe.wrote(n);
-                            stalled_since = None;
-                            unflushed = true;
-                            None
-                        }
-                        Ok(None) => {
-                            unflushed = false;
-                            None
-                        }
-                        Err(e) => Some(TransportFailure::from_io(&e)),
-                    }
-                },
-                job = rx.recv(), if open => {
-                    match job {
-                        Some(job) => {
-                            self.start(&mut conn, job, None);
-                            while let Ok(job) = rx.try_recv() {
-                                self.start(&mut conn, job, None);
-                            }
-                        }
-                        None => open = false,
-                    }
-                    None
-                },
                 _ = &mut sleep, if wake.is_some() => {
                     let now = Instant::now();
                     conn.pipe.handle_timeout(now, &mut self.finished);
@@ -263,6 +233,39 @@ impl Driver {
                         }),
                         _ => None,
                     }
+                },
+                job = rx.recv(), if open => {
+                    match job {
+                        Some(job) => {
+                            self.start(&mut conn, job, None);
+                            while let Ok(job) = rx.try_recv() {
+                                self.start(&mut conn, job, None);
+                            }
+                        }
+                        None => open = false,
+                    }
+                    None
+                },
+                r = write_or_flush(&mut writer, conn.pipe.unsent()), if unsent || unflushed => {
+                    match r {
+                        Ok(Some(0)) => Some(TransportFailure::Closed),
+                        Ok(Some(n)) => {
+                            conn.pipe.wrote(n);
+                            stalled_since = None;
+                            unflushed = true;
+                            None
+                        }
+                        Ok(None) => {
+                            unflushed = false;
+                            None
+                        }
+                        Err(e) => Some(TransportFailure::from_io(&e)),
+                    }
+                },
+                r = reader.read(&mut self.buf) => match r {
+                    Ok(0) => Some(TransportFailure::Closed),
+                    Ok(n) => self.received(&mut conn, n),
+                    Err(e) => Some(TransportFailure::from_io(&e)),
                 },
             };
             if let Some(failure) = failure {
