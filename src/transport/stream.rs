@@ -2,9 +2,9 @@
 //! once, and frame the answers by Content-Length. No retransmissions: the
 //! transport is reliable.
 //!
-//! [`exchange`] opens a connection for its one request (a probe sees the
-//! carrier as a new caller does); [`connect`] is shared with
-//! [`super::shared_stream`], which keeps one connection for many.
+//! `exchange` opens a connection for its one request (a probe sees the carrier
+//! as a new caller does); `connect` is shared with
+//! [`StreamProber`](super::StreamProber), which keeps one connection for many.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
