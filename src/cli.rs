@@ -178,6 +178,12 @@ pub struct PingArgs {
     /// Add each request's Call-ID to its reply line (to pair replies with a packet capture).
     #[arg(long)]
     pub show_call_id: bool,
+    /// TCP/TLS: send every request over one connection, up to --concurrency in flight
+    /// (pipelined, as SIPp -t t1 does), reopened when the peer closes it; RTT then excludes
+    /// connect and handshake. Default: a new connection per request, as a new caller sees
+    /// the carrier. UDP: no effect (requests already share one socket).
+    #[arg(long)]
+    pub reuse_connection: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
 }
@@ -320,6 +326,7 @@ async fn ping(args: PingArgs) -> Result<u8> {
         concurrency: settings.concurrency,
         quiet: args.quiet,
         show_call_id: args.show_call_id,
+        reuse_connection: args.reuse_connection,
         exchange: settings.exchange,
         healthy: settings.healthy,
     };

@@ -6,9 +6,11 @@
 //! - [`trunk`]: the trunk model, defaults applied (plain data).
 //! - [`source`]: loading trunks from the API, a JSON file, or flags.
 //! - [`checks`]: findings (static lint of a trunk definition).
-//! - [`sip`]: sans-IO SIP: OPTIONS building, response parsing, framing, the client transaction.
+//! - [`sip`]: sans-IO SIP: OPTIONS building, response parsing, framing, the client
+//!   transaction, and many transactions on one socket (table) or connection (pipeline).
 //! - [`resolve`]: gateway name to addresses (RFC 3263 A/AAAA; SRV and NAPTR shown).
-//! - [`transport`]: the sockets: UDP, TCP and TLS drivers of one OPTIONS exchange.
+//! - [`transport`]: the sockets: UDP, TCP and TLS drivers of one OPTIONS exchange, the
+//!   shared UDP socket, and one TCP/TLS connection reused by `ping --reuse-connection`.
 //! - [`probe`]: orchestration of `check` and the closed set of target outcomes.
 //! - [`checks::reachability`]: what an outcome means and how to fix it.
 //! - [`checks::mtu`], [`transport::ladder`], [`probe::mtu`]: the UDP size ladder

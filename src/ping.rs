@@ -4,13 +4,13 @@
 //! Every request is its own transaction (a fresh branch and Call-ID), matched
 //! exactly as in `check`. Over UDP all requests share one socket and its
 //! transaction table ([`UdpProber`]); over TCP and TLS each opens its own
-//! connection. `-i 0` with `--concurrency N` keeps N transactions in flight for
-//! as fast as possible.
+//! connection, or with `--reuse-connection` all share one ([`StreamProber`]),
+//! reopened when it ends. `-i 0` with `--concurrency N` keeps N transactions in
+//! flight for as fast as possible.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -18,7 +18,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use crate::error::{Error, Result};
 use crate::probe::{evaluate, HealthyCodes, Outcome};
 use crate::resolve::GatewayResolver;
-use crate::transport::{exchange, ExchangeConfig, Target, UdpProber};
+use crate::transport::{exchange, Exchange, ExchangeConfig, StreamProber, Target, UdpProber};
 use crate::trunk::Transport;
 
 /// The gateway `ping` sends to (`sip:host[:port][;transport=...]`, `sips:` for TLS).
@@ -35,6 +35,9 @@ pub struct PingOptions {
     pub quiet: bool,
     /// Append `call-id=...` to each reply line.
     pub show_call_id: bool,
+    /// TCP/TLS: run every request over one connection (reopened when it ends)
+    /// instead of a connection each. No effect on UDP.
+    pub reuse_connection: bool,
     pub exchange: ExchangeConfig,
     pub healthy: HealthyCodes,
 }
@@ -49,6 +52,12 @@ pub struct PingStats {
     pub rtts: Vec<Duration>,
     pub codes: BTreeMap<u16, u64>,
     pub failures: BTreeMap<&'static str, u64>,
+    /// TCP/TLS connections established (connected, and for TLS the handshake
+    /// done); `None` over UDP.
+    pub connections: Option<u64>,
+    /// Responses that answered no request: forged, late or duplicate ones, and
+    /// those with a request's branch but not its Call-ID or CSeq.
+    pub strays: u64,
     pub elapsed: Duration,
 }
 
@@ -105,6 +114,16 @@ impl PingStats {
                 .collect();
             let _ = writeln!(out, "no answer: {}", f.join(" "));
         }
+        if let Some(n) = self.connections {
+            let _ = writeln!(out, "connections: {n} opened");
+        }
+        if self.strays > 0 {
+            let _ = writeln!(
+                out,
+                "stray responses: {} (matched no request, not counted)",
+                self.strays
+            );
+        }
         if let Some((min, avg, max, mdev)) = self.rtt_summary() {
             let _ = writeln!(
                 out,
@@ -137,13 +156,20 @@ pub async fn run(
         println!("PING {raw} ({}) over {}", target.addr, uri.transport);
     }
     let concurrency = options.concurrency.max(1);
-    let config = Arc::new(options.exchange.clone());
-    let udp = (uri.transport == Transport::Udp)
-        .then(|| Arc::new(UdpProber::new(options.exchange.clone())));
+    let prober = match uri.transport {
+        Transport::Udp => Prober::SharedUdp(UdpProber::new(options.exchange.clone())),
+        _ if options.reuse_connection => {
+            Prober::SharedStream(StreamProber::new(target.clone(), options.exchange.clone()))
+        }
+        _ => Prober::PerRequest(options.exchange.clone()),
+    };
     // In-flight probes are futures polled here, not spawned tasks: nothing to
     // schedule or allocate a task for, and a probe's reply wakes only this loop.
     let mut jobs = FuturesUnordered::new();
-    let mut stats = PingStats::default();
+    let mut stats = PingStats {
+        connections: (uri.transport != Transport::Udp).then_some(0),
+        ..Default::default()
+    };
     let started = Instant::now();
     let mut next_send = tokio::time::Instant::now();
     tokio::pin!(stop);
@@ -172,14 +198,11 @@ pub async fn run(
                     }
                     stats.sent += 1;
                     let seq = stats.sent;
-                    let (target, config, udp) = (&target, &config, udp.as_deref());
+                    let (target, prober) = (&target, &prober);
                     let healthy = &options.healthy;
                     let show_call_id = options.show_call_id;
                     jobs.push(async move {
-                        let ex = match udp {
-                            Some(udp) => udp.exchange(target).await,
-                            None => exchange(target, config).await,
-                        };
+                        let ex = prober.exchange(target).await;
                         let call_id = show_call_id
                             .then(|| ex.transaction.as_ref().map(|t| t.ids().call_id.clone()))
                             .flatten();
@@ -190,7 +213,39 @@ pub async fn run(
         }
     }
     stats.elapsed = started.elapsed();
+    stats.strays += prober.strays();
     Ok(stats)
+}
+
+/// How `ping` sends its requests.
+enum Prober {
+    /// UDP: one socket shared by every request.
+    SharedUdp(UdpProber),
+    /// TCP/TLS with `--reuse-connection`: one connection shared by every request.
+    SharedStream(StreamProber),
+    /// TCP/TLS: a connection per request.
+    PerRequest(ExchangeConfig),
+}
+
+impl Prober {
+    async fn exchange(&self, target: &Target) -> Exchange {
+        match self {
+            Prober::SharedUdp(udp) => udp.exchange(target).await,
+            Prober::SharedStream(stream) => stream.exchange().await,
+            Prober::PerRequest(config) => exchange(target, config).await,
+        }
+    }
+
+    /// Responses that matched no request in flight, beyond those counted by
+    /// each transaction (a connection per request has no such responses: each
+    /// belongs to its transaction).
+    fn strays(&self) -> u64 {
+        match self {
+            Prober::SharedUdp(udp) => udp.strays(),
+            Prober::SharedStream(stream) => stream.strays(),
+            Prober::PerRequest(_) => 0,
+        }
+    }
 }
 
 /// Sleeps until `when`, or not at all when it has passed (a timer would round
@@ -208,6 +263,13 @@ fn record(
     call_id: Option<&str>,
     options: &PingOptions,
 ) {
+    stats.strays += u64::from(r.stray_responses);
+    if r.connect_time.is_some() {
+        // Only the exchange that opened a connection carries its connect time.
+        if let Some(n) = &mut stats.connections {
+            *n += 1;
+        }
+    }
     match (r.status_code, r.rtt) {
         (Some(code), Some(rtt)) => {
             stats.answered += 1;

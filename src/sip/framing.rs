@@ -3,7 +3,8 @@
 //! A stream carries messages back to back; each ends after its header block
 //! (`\r\n\r\n`) plus Content-Length bytes of body. Between messages a peer may
 //! send RFC 5626 keep-alives (`\r\n\r\n` ping, `\r\n` pong), which are skipped.
-//! The header block is found with a cheap byte scan; nothing is parsed twice and
+//! The header block is found with a cheap byte scan; nothing is parsed twice,
+//! a message can be borrowed from the buffer without a copy, and
 //! nothing larger than the limit is ever buffered.
 
 use super::message::find;
@@ -24,9 +25,13 @@ pub enum FrameError {
 #[derive(Debug)]
 pub struct StreamFramer {
     buf: Vec<u8>,
+    /// Bytes at the front of `buf` already handed out or skipped; dropped on
+    /// the next [`push`](Self::push), so a returned message can be borrowed.
+    start: usize,
     max_message: usize,
-    /// How far the buffer has been searched for `\r\n\r\n` without success, so
-    /// that each byte is scanned about once however the stream is split.
+    /// How far past `start` the buffer has been searched for `\r\n\r\n`
+    /// without success, so that each byte is scanned about once however the
+    /// stream is split.
     scanned: usize,
 }
 
@@ -36,37 +41,43 @@ impl StreamFramer {
     pub fn new(max_message: usize) -> Self {
         StreamFramer {
             buf: Vec::new(),
+            start: 0,
             max_message,
             scanned: 0,
         }
     }
 
-    /// Appends bytes read from the stream; then call [`next_message`](Self::next_message)
-    /// until it returns `Ok(None)`.
+    /// Appends bytes read from the stream; then call [`next_frame`](Self::next_frame)
+    /// (or [`next_message`](Self::next_message)) until it returns `Ok(None)`.
     pub fn push(&mut self, data: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(data);
     }
 
-    /// The next whole message, or `Ok(None)` when more bytes are needed.
-    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+    /// The next whole message, borrowed from the framer's buffer (nothing is
+    /// copied or allocated), or `Ok(None)` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
         // Keep-alives, and stray CRLFs before a start line (RFC 3261 §18.3), are skipped.
-        let skip = self
-            .buf
+        let skip = self.buf[self.start..]
             .iter()
             .position(|&b| b != b'\r' && b != b'\n')
-            .unwrap_or(self.buf.len());
+            .unwrap_or(self.buf.len() - self.start);
         if skip > 0 {
-            self.buf.drain(..skip);
+            self.start += skip;
             self.scanned = 0;
         }
-        if self.buf.is_empty() {
+        let pending = &self.buf[self.start..];
+        if pending.is_empty() {
             return Ok(None);
         }
 
         let from = self.scanned.saturating_sub(3);
-        let Some(pos) = find(&self.buf[from..], b"\r\n\r\n") else {
-            self.scanned = self.buf.len();
-            if self.buf.len() > self.max_message {
+        let Some(pos) = find(&pending[from..], b"\r\n\r\n") else {
+            self.scanned = pending.len();
+            if pending.len() > self.max_message {
                 return Err(FrameError::HeadersTooLong {
                     limit: self.max_message,
                 });
@@ -74,24 +85,30 @@ impl StreamFramer {
             return Ok(None);
         };
         let head_end = from + pos + 4;
-        let body_len = content_length(&self.buf[..head_end])?;
+        let body_len = content_length(&pending[..head_end])?;
         let total = head_end
             .checked_add(body_len)
             .filter(|&t| t <= self.max_message)
             .ok_or(FrameError::TooLarge {
                 limit: self.max_message,
             })?;
-        if self.buf.len() < total {
+        if pending.len() < total {
             return Ok(None);
         }
         self.scanned = 0;
-        let rest = self.buf.split_off(total);
-        Ok(Some(std::mem::replace(&mut self.buf, rest)))
+        let at = self.start;
+        self.start += total;
+        Ok(Some(&self.buf[at..at + total]))
+    }
+
+    /// Like [`next_frame`](Self::next_frame), the message copied out.
+    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        Ok(self.next_frame()?.map(<[u8]>::to_vec))
     }
 
     /// Bytes held that are not yet part of a returned message.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 }
 
@@ -171,6 +188,28 @@ mod tests {
         let mut f = StreamFramer::new(LIMIT);
         f.push(&[a.clone(), b.clone()].concat());
         assert_eq!(drain(&mut f), vec![a, b]);
+    }
+
+    #[test]
+    fn frames_are_borrowed_and_the_buffer_reused() {
+        let (a, b) = (msg("first"), msg(""));
+        let mut f = StreamFramer::new(LIMIT);
+        f.push(&[a.clone(), b.clone(), a[..7].to_vec()].concat());
+        assert_eq!(f.next_frame(), Ok(Some(a.as_slice())));
+        assert_eq!(f.next_frame(), Ok(Some(b.as_slice())));
+        assert_eq!(f.next_frame(), Ok(None));
+        assert_eq!(f.buffered(), 7);
+        f.push(&a[7..]);
+        assert_eq!(f.next_frame(), Ok(Some(a.as_slice())));
+        // A steady stream of messages no longer grows or reallocates the buffer.
+        let capacity = f.buf.capacity();
+        for _ in 0..1000 {
+            f.push(&[a.clone(), b.clone()].concat());
+            assert_eq!(f.next_frame(), Ok(Some(a.as_slice())));
+            assert_eq!(f.next_frame(), Ok(Some(b.as_slice())));
+        }
+        assert_eq!(f.buf.capacity(), capacity);
+        assert_eq!(f.buffered(), 0);
     }
 
     #[test]

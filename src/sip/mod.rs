@@ -13,9 +13,14 @@
 //!    [`OptionsTransaction::handle_timeout`]; repeat from 2 until
 //!    [`OptionsTransaction::is_done`];
 //! 4. read [`OptionsTransaction::outcome`].
+//!
+//! Many transactions on one socket: a [`TransactionTable`] (shared UDP socket)
+//! or a [`Pipeline`] (one TCP/TLS connection reused) routes each message to
+//! its transaction by the branch of its top Via.
 
 pub mod framing;
 pub mod message;
+pub mod pipeline;
 pub mod sdp;
 pub mod table;
 pub mod template;
@@ -27,6 +32,7 @@ pub use message::{
     build_options, build_response, parse_request, parse_response, OptionsSpec, ParseError, Request,
     Response, TransactionIds,
 };
+pub use pipeline::Pipeline;
 pub use table::TransactionTable;
 pub use template::OptionsTemplate;
 pub use transaction::{Disposition, OptionsTransaction, StrayReason, TxOutcome, T1, T2};

@@ -143,6 +143,12 @@ impl<K> TransactionTable<K> {
         gone.iter().filter_map(|b| self.live.remove(b)).collect()
     }
 
+    /// Takes every transaction out (their connection ended); no timer is left.
+    pub fn drain(&mut self) -> impl Iterator<Item = Finished<K>> + '_ {
+        self.timers.clear();
+        self.live.drain().map(|(_, entry)| entry)
+    }
+
     /// The token and transaction in flight under `branch`.
     pub fn get_mut(&mut self, branch: &str) -> Option<&mut (K, OptionsTransaction)> {
         self.live.get_mut(branch)

@@ -129,6 +129,11 @@ impl OptionsTransaction {
         }
     }
 
+    /// Bytes of the request (what [`poll_transmit`](Self::poll_transmit) hands out).
+    pub fn request_len(&self) -> usize {
+        self.request.len()
+    }
+
     /// Bytes to send now, if any: the request once at the start, then once each
     /// time [`handle_timeout`](Self::handle_timeout) fires Timer E (UDP only).
     /// Call after `new` and after every `handle_timeout`.

@@ -15,11 +15,13 @@ use crate::sip::{build_options, OptionsSpec, OptionsTemplate, OptionsTransaction
 use crate::trunk::Transport;
 
 pub mod ladder;
+pub mod shared_stream;
 pub mod shared_udp;
 pub mod stream;
 pub mod tls;
 pub mod udp;
 
+pub use shared_stream::StreamProber;
 pub use shared_udp::UdpProber;
 pub use tls::{CertInfo, TlsFailure, TlsSettings};
 
@@ -125,11 +127,13 @@ pub struct Exchange {
     pub target: Target,
     /// Our local address (the Via sent-by).
     pub local: Option<SocketAddr>,
-    /// TCP connect, plus the TLS handshake, for stream transports.
+    /// TCP connect, plus the TLS handshake, for stream transports. On a reused
+    /// connection ([`StreamProber`]) only the exchange that opened it has one.
     pub connect_time: Option<Duration>,
     /// The transaction, once a request was sent.
     pub transaction: Option<OptionsTransaction>,
     pub failure: Option<TransportFailure>,
+    /// The handshake's facts; on a reused connection, only for the exchange that opened it.
     pub tls: Option<TlsObservation>,
     /// Bytes of the OPTIONS request as sent.
     pub request_size: usize,

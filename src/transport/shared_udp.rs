@@ -13,6 +13,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ pub struct UdpProber {
     config: Arc<ExchangeConfig>,
     v4: OnceCell<mpsc::UnboundedSender<Submit>>,
     v6: OnceCell<mpsc::UnboundedSender<Submit>>,
+    strays: Arc<AtomicU64>,
 }
 
 struct Submit {
@@ -51,7 +53,15 @@ impl UdpProber {
             config: Arc::new(config),
             v4: OnceCell::new(),
             v6: OnceCell::new(),
+            strays: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Datagrams so far that named no transaction in flight (late, duplicate,
+    /// forged, garbage). Those that named a transaction's branch but not its
+    /// source, Call-ID or CSeq are that transaction's strays instead.
+    pub fn strays(&self) -> u64 {
+        self.strays.load(Ordering::Relaxed)
     }
 
     /// Sends one OPTIONS to a UDP `target` and waits for its final response or
@@ -66,7 +76,9 @@ impl UdpProber {
             ex
         };
         let submit = match cell
-            .get_or_try_init(|| async { start_driver(v4, self.config.clone()) })
+            .get_or_try_init(|| async {
+                start_driver(v4, self.config.clone(), self.strays.clone())
+            })
             .await
         {
             Ok(s) => s,
@@ -89,6 +101,7 @@ impl UdpProber {
 fn start_driver(
     v4: bool,
     config: Arc<ExchangeConfig>,
+    strays: Arc<AtomicU64>,
 ) -> io::Result<mpsc::UnboundedSender<Submit>> {
     let bind: SocketAddr = if v4 {
         (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -101,7 +114,7 @@ fn start_driver(
     let _ = enable_recverr(std_socket.as_raw_fd(), v4);
     let socket = UdpSocket::from_std(std_socket)?;
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(Driver::new(socket, config).run(rx));
+    tokio::spawn(Driver::new(socket, config, strays).run(rx));
     Ok(tx)
 }
 
@@ -116,6 +129,8 @@ struct Driver {
     /// The request of each target, built once and stamped per probe.
     templates: GenerationalCache<(Target, SocketAddr), OptionsTemplate>,
     port: u16,
+    /// The prober's count of datagrams no transaction took (shared by both families).
+    strays: Arc<AtomicU64>,
 }
 
 /// Destinations whose source address is kept (twice this at most, ≈ 10 MB),
@@ -128,7 +143,7 @@ const SOURCES: usize = 1 << 17;
 const TEMPLATES: usize = 1024;
 
 impl Driver {
-    fn new(socket: UdpSocket, config: Arc<ExchangeConfig>) -> Driver {
+    fn new(socket: UdpSocket, config: Arc<ExchangeConfig>, strays: Arc<AtomicU64>) -> Driver {
         let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         Driver {
             socket,
@@ -137,6 +152,7 @@ impl Driver {
             sources: GenerationalCache::new(SOURCES),
             templates: GenerationalCache::new(TEMPLATES),
             port,
+            strays,
         }
     }
 
@@ -196,8 +212,11 @@ impl Driver {
     fn received(&mut self, r: io::Result<(usize, SocketAddr)>, buf: &mut Vec<u8>) {
         match r {
             Ok((_, from)) => {
+                let unmatched = self.table.unmatched();
                 if let Some(f) = self.table.handle_datagram(Instant::now(), from, buf) {
                     complete(f, None);
+                } else if self.table.unmatched() > unmatched {
+                    self.strays.fetch_add(1, Ordering::Relaxed);
                 }
             }
             // IP_RECVERR: an ICMP error is pending; the queue says for whom.

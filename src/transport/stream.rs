@@ -1,7 +1,12 @@
 //! OPTIONS over TCP and TLS: connect (and handshake) within the deadline, send
 //! once, and frame the answers by Content-Length. No retransmissions: the
 //! transport is reliable.
+//!
+//! `exchange` opens a connection for its one request (a probe sees the carrier
+//! as a new caller does); `connect` is shared with
+//! [`StreamProber`](super::StreamProber), which keeps one connection for many.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -24,15 +29,47 @@ pub(super) async fn exchange(
     deadline: Instant,
 ) -> Exchange {
     let mut ex = Exchange::new(target);
+    let Some((connection, local)) = connect(target, config, deadline, &mut ex).await else {
+        return ex;
+    };
+    let mut tx = start_transaction(target, config, local, deadline);
+    ex.failure = match connection {
+        Connection::Tcp(mut tcp) => {
+            drive(&mut tcp, &mut tx, target.addr, &mut ex.request_size).await
+        }
+        Connection::Tls(mut tls) => {
+            drive(&mut *tls, &mut tx, target.addr, &mut ex.request_size).await
+        }
+    };
+    ex.transaction = Some(tx);
+    ex
+}
+
+/// An established connection to a target, ready for SIP.
+pub(super) enum Connection {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Connects to `target` (and for TLS completes the handshake) before
+/// `deadline`, and returns the connection with its local address. What it
+/// observed goes into `ex`: `local`, `connect_time` once established, the TLS
+/// version and certificate (also when the handshake failed), or the `failure`.
+pub(super) async fn connect(
+    target: &Target,
+    config: &ExchangeConfig,
+    deadline: Instant,
+    ex: &mut Exchange,
+) -> Option<(Connection, SocketAddr)> {
     let started = Instant::now();
     let tcp = match timeout_at(deadline.into(), TcpStream::connect(target.addr)).await {
         Err(_) => {
             ex.failure = Some(TransportFailure::ConnectTimeout);
-            return ex;
+            return None;
         }
         Ok(Err(e)) => {
             ex.failure = Some(TransportFailure::from_io(&e));
-            return ex;
+            return None;
         }
         Ok(Ok(s)) => s,
     };
@@ -42,29 +79,25 @@ pub(super) async fn exchange(
         ex.failure = Some(TransportFailure::Io {
             detail: "no local address".into(),
         });
-        return ex;
+        return None;
     };
 
     if target.transport != Transport::Tls {
         ex.connect_time = Some(started.elapsed());
-        let mut tx = start_transaction(target, config, local, deadline);
-        let mut tcp = tcp;
-        ex.failure = drive(&mut tcp, &mut tx, target.addr, &mut ex.request_size).await;
-        ex.transaction = Some(tx);
-        return ex;
+        return Some((Connection::Tcp(tcp), local));
     }
 
     let Some(settings) = config.tls.as_ref() else {
         ex.failure = Some(TransportFailure::Tls(TlsFailure::Protocol {
             detail: "no TLS settings configured".into(),
         }));
-        return ex;
+        return None;
     };
     let server_name = match server_name(&target.host) {
         Ok(n) => n,
         Err(detail) => {
             ex.failure = Some(TransportFailure::Tls(TlsFailure::Protocol { detail }));
-            return ex;
+            return None;
         }
     };
     let record = Arc::new(Mutex::new(CertRecord::default()));
@@ -76,26 +109,23 @@ pub(super) async fn exchange(
         cert: observed.leaf,
         identity_via_rfc5922: observed.identity_via_rfc5922,
     };
-    let mut tls = match handshake {
+    let tls = match handshake {
         Err(_) => {
             ex.failure = Some(TransportFailure::Tls(TlsFailure::HandshakeTimeout));
             ex.tls = Some(obs);
-            return ex;
+            return None;
         }
         Ok(Err(e)) => {
             ex.failure = Some(TransportFailure::Tls(TlsFailure::from_io(&e, &target.host)));
             ex.tls = Some(obs);
-            return ex;
+            return None;
         }
         Ok(Ok(s)) => s,
     };
     ex.connect_time = Some(started.elapsed());
     obs.version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
     ex.tls = Some(obs);
-    let mut tx = start_transaction(target, config, local, deadline);
-    ex.failure = drive(&mut tls, &mut tx, target.addr, &mut ex.request_size).await;
-    ex.transaction = Some(tx);
-    ex
+    Some((Connection::Tls(Box::new(tls)), local))
 }
 
 /// The TLS server name: the configured host (an IP literal verifies against IP SANs).
@@ -112,7 +142,7 @@ fn server_name(host: &str) -> Result<ServerName<'static>, String> {
 async fn drive<S>(
     stream: &mut S,
     tx: &mut OptionsTransaction,
-    peer: std::net::SocketAddr,
+    peer: SocketAddr,
     sent: &mut usize,
 ) -> Option<TransportFailure>
 where
@@ -143,9 +173,9 @@ where
                 Ok(n) => {
                     framer.push(&buf[..n]);
                     loop {
-                        match framer.next_message() {
+                        match framer.next_frame() {
                             Ok(Some(msg)) => {
-                                tx.handle_message(Instant::now(), peer, &msg);
+                                tx.handle_message(Instant::now(), peer, msg);
                             }
                             Ok(None) => break,
                             Err(e) => {
