@@ -2,9 +2,9 @@
 # Loopback OPTIONS throughput, side by side in one run:
 #   trunkprobe ping -i 0 and SIPp as UAC (bench/sipp/options_uac.xml), each against
 #   a SIPp UAS and against Kamailio over UDP; over TCP in like-for-like pairs against
-#   the same SIPp UAS: trunkprobe's default (a connection per request) vs SIPp -t tn
-#   (a socket per call), and ping --reuse-connection (one connection, pipelined) vs
-#   SIPp -t t1; and trunkprobe in both modes against Kamailio over TCP.
+#   the same peer (a SIPp UAS, Kamailio): trunkprobe's default (a connection per
+#   request) vs SIPp -t tn (a socket per call), and ping --reuse-connection (one
+#   connection, pipelined) vs SIPp -t t1.
 # Prints a markdown table (rate, failures, connections, CPU seconds per 1,000
 # transactions, peak RSS) and writes it to bench/results/. Not run by CI: numbers on
 # a shared machine vary, only the ratios measured in the same run mean much.
@@ -93,9 +93,11 @@ OUT=bench/results/throughput-$(date -u +%Y%m%d-%H%M).md
   read -r e u s m f k < <(tp "$SIPP_T1" tcp $REUSE); row "trunkprobe ping $REUSE" "SIPp UAS -t t1" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
   read -r e u s m f k < <(sp "$SIPP_T1" t1);   row "SIPp UAC -t t1" "SIPp UAS -t t1" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
   read -r e u s m f k < <(tp "$KAM" tcp);      row "trunkprobe ping" "Kamailio" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"
+  read -r e u s m f k < <(sp "$KAM" tn);       row "SIPp UAC -t tn" "Kamailio" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"
   read -r e u s m f k < <(tp "$KAM" tcp $REUSE); row "trunkprobe ping $REUSE" "Kamailio" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
+  read -r e u s m f k < <(sp "$KAM" t1);       row "SIPp UAC -t t1" "Kamailio" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
   echo
-  echo "TCP rows come in like-for-like pairs against the same SIPp UAS: trunkprobe's default, a new"
+  echo "TCP rows come in like-for-like pairs against the same peer: trunkprobe's default, a new"
   echo "connection per request (a probe measures the carrier as a new caller sees it), against SIPp -t tn"
   echo "(a socket per call); and ping --reuse-connection (one connection, up to $C requests pipelined on it)"
   echo "against SIPp -t t1. \"failed\" is trunkprobe's lost requests and SIPp's failed calls; \"connections\""
