@@ -149,6 +149,103 @@ async fn udp_garbage_is_ignored_and_times_out() {
     assert!(p.result.status_code.is_none());
 }
 
+/// A peer that floods the shared UDP socket (what `ping`, `check` and `serve` send
+/// from) with answers to nobody, from the probed address itself, as fast as two
+/// threads can send. The driver must not read the socket ahead of its timers and
+/// new requests for as long as datagrams keep coming: the probe of the silent
+/// peer retransmits (Timer E) and ends at its deadline, and a probe of another
+/// peer started during the flood is sent and retransmitted or answered. (An
+/// answer may be dropped by the kernel while the flood fills the socket's
+/// queue: a timeout after retransmitting is honest; one without any is a
+/// starved driver. Reading first, this failed about one run in six.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_flood_holds_no_deadline_or_request_of_the_shared_socket() {
+    use std::sync::atomic::AtomicBool;
+    use trunkprobe::transport::UdpProber;
+
+    let flooder = std::net::UdpSocket::bind(lo()).unwrap();
+    let silent = flooder.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    // Waits for the first request (it names the prober's socket), then floods it.
+    let flood = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            flooder
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let Ok((n, prober)) = flooder.recv_from(&mut buf) else {
+                return;
+            };
+            let request = parse_request(&buf[..n]).unwrap();
+            let stray = set_header(
+                &ok_for(&request, prober),
+                "Via",
+                "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKnobody",
+            );
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let socket = flooder.try_clone().unwrap();
+                    let (stop, sent, stray) = (stop.clone(), sent.clone(), stray.clone());
+                    std::thread::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            if socket.send_to(stray.as_bytes(), prober).is_ok() {
+                                sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+    };
+    let answering = udp_peer(|request, from| vec![ok_for(request, from).into_bytes()]).await;
+
+    let prober = Arc::new(UdpProber::new(ExchangeConfig::new(PROBE)));
+    let target = |addr: SocketAddr| Target {
+        host: addr.ip().to_string().into(),
+        addr,
+        transport: Transport::Udp,
+    };
+    let started = Instant::now();
+    let first = tokio::spawn({
+        let prober = prober.clone();
+        async move { prober.exchange(&target(silent)).await }
+    });
+    // The flood is under way before the second probe is submitted.
+    while sent.load(Ordering::Relaxed) < 10_000 && started.elapsed() < SLACK {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let second = tokio::time::timeout(PROBE + SLACK, prober.exchange(&target(answering))).await;
+    let first = tokio::time::timeout(PROBE + SLACK, first).await;
+    stop.store(true, Ordering::Relaxed);
+    flood.join().unwrap();
+
+    let second = evaluate(
+        second.expect("a probe submitted during the flood must end"),
+        &HealthyCodes::default(),
+    );
+    assert!(
+        second.outcome == Outcome::Ok || second.retransmissions > 0,
+        "{second:?}"
+    );
+    let first = evaluate(
+        first
+            .expect("the flooded probe must end near its deadline")
+            .unwrap(),
+        &HealthyCodes::default(),
+    );
+    assert_eq!(first.outcome, Outcome::Timeout, "{first:?}");
+    assert!(first.retransmissions > 0, "{first:?}");
+    assert!(
+        prober.strays() > 0,
+        "the flood was read and counted as strays"
+    );
+}
+
 #[tokio::test]
 async fn udp_responses_with_wrong_branch_call_id_or_cseq_do_not_count() {
     let addr = udp_peer(|req, from| {

@@ -131,7 +131,14 @@ struct Driver {
     port: u16,
     /// The prober's count of datagrams no transaction took (shared by both families).
     strays: Arc<AtomicU64>,
+    /// Retransmissions and finished transactions of one timer run, reused.
+    sends: Vec<(SocketAddr, Vec<u8>)>,
+    finished: Vec<Finished<Pending>>,
 }
+
+/// Datagrams read in one go after a wake-up, before due timers and new
+/// requests get their turn again.
+const BATCH: usize = 64;
 
 /// Destinations whose source address is kept (twice this at most, ≈ 10 MB),
 /// above the 100,000 targets `serve` is sized for: a plain cap below the fleet
@@ -153,17 +160,41 @@ impl Driver {
             templates: GenerationalCache::new(TEMPLATES),
             port,
             strays,
+            sends: Vec::new(),
+            finished: Vec::new(),
         }
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Submit>) {
         // Capacity only: recv_buf_from appends without zeroing, and the buffer is reused.
         let mut buf: Vec<u8> = Vec::with_capacity(MAX_MESSAGE);
-        let (mut sends, mut finished) = (Vec::new(), Vec::new());
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
         let mut open = true;
+        // The last read left datagrams queued (a burst, or a flood of strays).
+        let mut backlog = false;
         loop {
+            if backlog {
+                // Reads come first below, so an answer is stamped as soon as it is
+                // in; but datagrams come at whatever rate anyone sends them, and
+                // must not hold retransmissions, deadlines and new requests for as
+                // long as they keep coming. After each full batch, those go first.
+                backlog = false;
+                if self
+                    .table
+                    .poll_timeout()
+                    .is_some_and(|at| at <= Instant::now())
+                {
+                    self.fire_timers().await;
+                }
+                while open {
+                    match rx.try_recv() {
+                        Ok(job) => self.start(job).await,
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                    }
+                }
+            }
             if !open && self.table.is_empty() {
                 return;
             }
@@ -178,9 +209,13 @@ impl Driver {
                 r = self.socket.recv_buf_from(&mut buf) => {
                     self.received(r, &mut buf);
                     // Take whatever else is queued before sleeping again.
-                    for _ in 0..64 {
+                    backlog = true;
+                    for _ in 0..BATCH {
                         match self.socket.try_recv_buf_from(&mut buf) {
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                backlog = false;
+                                break;
+                            }
                             r => self.received(r, &mut buf),
                         }
                     }
@@ -194,19 +229,29 @@ impl Driver {
                     }
                     None => open = false,
                 },
-                _ = &mut sleep, if wake.is_some() => {
-                    self.table.handle_timeout(Instant::now(), &mut sends, &mut finished);
-                    for (peer, bytes) in sends.drain(..) {
-                        if let Err(e) = self.send(&bytes, peer).await {
-                            self.fail_peer(peer, &e);
-                        }
-                    }
-                    for f in finished.drain(..) {
-                        complete(f, None);
-                    }
-                }
+                _ = &mut sleep, if wake.is_some() => self.fire_timers().await,
             }
         }
+    }
+
+    /// Runs the table's due timers: retransmissions go out, timed-out
+    /// transactions end.
+    async fn fire_timers(&mut self) {
+        let (mut sends, mut finished) = (
+            std::mem::take(&mut self.sends),
+            std::mem::take(&mut self.finished),
+        );
+        self.table
+            .handle_timeout(Instant::now(), &mut sends, &mut finished);
+        for (peer, bytes) in sends.drain(..) {
+            if let Err(e) = self.send(&bytes, peer).await {
+                self.fail_peer(peer, &e);
+            }
+        }
+        for f in finished.drain(..) {
+            complete(f, None);
+        }
+        (self.sends, self.finished) = (sends, finished);
     }
 
     fn received(&mut self, r: io::Result<(usize, SocketAddr)>, buf: &mut Vec<u8>) {
