@@ -59,6 +59,7 @@ impl<K> TransactionTable<K> {
         }
         let bytes = tx.poll_transmit();
         if let Some(at) = tx.poll_timeout() {
+            self.shed_stale_timers();
             self.timers.push(Reverse((at, branch.clone())));
         }
         self.live.insert(branch, (token, tx));
@@ -119,7 +120,15 @@ impl<K> TransactionTable<K> {
                 None => finished.extend(self.live.remove(&branch)),
             }
         }
-        // Stale wake-ups of finished transactions must not pile up.
+        self.shed_stale_timers();
+    }
+
+    /// Drops the wake-ups of transactions that ended or moved on, once they
+    /// outnumber the live ones four to one: a transaction answered before its
+    /// first timer leaves its wake-up behind, and at 60,000 requests a second
+    /// over TCP (no retransmission timer, only the 5 s deadline) those piled up
+    /// to 300,000 before the first came due. Amortised O(1) a call.
+    fn shed_stale_timers(&mut self) {
         if self.timers.len() > 64 && self.timers.len() > 4 * self.live.len() {
             let live = &self.live;
             self.timers.retain(|Reverse((at, b))| {
@@ -296,6 +305,33 @@ mod tests {
         let (dup2, _) = start(3, t0);
         assert!(table.insert("c", dup).is_ok());
         assert!(table.insert("c2", dup2).is_err());
+    }
+
+    #[test]
+    fn wake_ups_of_answered_transactions_do_not_pile_up() {
+        let t0 = Instant::now();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let mut table = TransactionTable::new();
+        // Each answered at once, long before its first timer: no handle_timeout runs.
+        for n in 0..10_000 {
+            let (tx, ok) = start(n, t0);
+            table.insert(n, tx).unwrap();
+            assert!(table.handle_datagram(t0, peer, &ok).is_some());
+            assert!(table.timers.len() <= 65, "{} wake-ups", table.timers.len());
+        }
+        // The live transaction's own wake-up is never shed.
+        let (tx, _) = start(10_000, t0);
+        table.insert(10_000, tx).unwrap();
+        for n in 10_001..10_200 {
+            let (tx, ok) = start(n, t0);
+            table.insert(n, tx).unwrap();
+            table.handle_datagram(t0, peer, &ok).unwrap();
+        }
+        assert_eq!(table.len(), 1);
+        assert!(table.poll_timeout().is_some());
+        let (mut send, mut finished) = (Vec::new(), Vec::new());
+        table.handle_timeout(t0 + Duration::from_millis(500), &mut send, &mut finished);
+        assert_eq!(send.len(), 1, "Timer E of the one in flight still fires");
     }
 
     #[test]
