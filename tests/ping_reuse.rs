@@ -43,6 +43,29 @@ async fn ping(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// `ping -q --reuse-connection -i 0 --concurrency C -c N`, then `extra`, then `uri`.
+async fn ping_reusing(
+    concurrency: u32,
+    count: u32,
+    extra: &[&str],
+    uri: &str,
+) -> (Option<i32>, String) {
+    let (c, n) = (concurrency.to_string(), count.to_string());
+    let mut args = vec![
+        "-q",
+        "--reuse-connection",
+        "-i",
+        "0",
+        "--concurrency",
+        &c,
+        "-c",
+        &n,
+    ];
+    args.extend_from_slice(extra);
+    args.push(uri);
+    ping(&args).await
+}
+
 fn ping_sync(args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(BIN)
         .arg("ping")
@@ -344,20 +367,7 @@ fn answered(ex: &Exchange) -> bool {
 async fn a_peer_closing_the_connection_fails_what_is_in_flight_and_ping_reconnects() {
     let peer = peer(Behaviour::CloseFirstAfter(50)).await;
     let uri = peer.uri();
-    let (code, text) = ping(&[
-        "-q",
-        "--reuse-connection",
-        "-i",
-        "0",
-        "--concurrency",
-        "8",
-        "-c",
-        "200",
-        "--timeout",
-        "2s",
-        &uri,
-    ])
-    .await;
+    let (code, text) = ping_reusing(8, 200, &["--timeout", "2s"], &uri).await;
     assert_eq!(code, Some(0), "{text}");
     let answered = count(&text, "requests sent, ").unwrap();
     let lost = count(&text, "network_error×").unwrap();
@@ -403,18 +413,7 @@ async fn in_flight_transactions_end_as_closed_and_the_next_request_reconnects() 
 async fn forged_answers_on_the_stream_never_count() {
     let peer = peer(Behaviour::Forge).await;
     let uri = peer.uri();
-    let (code, text) = ping(&[
-        "-q",
-        "--reuse-connection",
-        "-i",
-        "0",
-        "--concurrency",
-        "8",
-        "-c",
-        "100",
-        &uri,
-    ])
-    .await;
+    let (code, text) = ping_reusing(8, 100, &[], &uri).await;
     assert_eq!(code, Some(0), "{text}");
     assert!(
         text.contains("100 requests sent, 100 answered (100 ok), 0 lost"),
@@ -434,18 +433,7 @@ async fn forged_answers_on_the_stream_never_count() {
 async fn answers_split_across_reads_or_two_in_one_read_all_count() {
     let peer = peer(Behaviour::SplitAndCoalesce).await;
     let uri = peer.uri();
-    let (code, text) = ping(&[
-        "-q",
-        "--reuse-connection",
-        "-i",
-        "0",
-        "--concurrency",
-        "4",
-        "-c",
-        "40",
-        &uri,
-    ])
-    .await;
+    let (code, text) = ping_reusing(4, 40, &[], &uri).await;
     assert_eq!(code, Some(0), "{text}");
     assert!(
         text.contains("40 requests sent, 40 answered (40 ok), 0 lost"),
@@ -493,18 +481,7 @@ async fn a_flood_of_keep_alives_cannot_hold_a_transaction_past_its_deadline() {
 #[tokio::test]
 async fn a_closed_port_refuses_every_request_and_opens_nothing() {
     let uri = format!("sip:127.0.0.1:{};transport=tcp", closed_tcp_port());
-    let (code, text) = ping(&[
-        "-q",
-        "--reuse-connection",
-        "-i",
-        "0",
-        "--concurrency",
-        "4",
-        "-c",
-        "10",
-        &uri,
-    ])
-    .await;
+    let (code, text) = ping_reusing(4, 10, &[], &uri).await;
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("10 requests sent, 0 answered"), "{text}");
     assert!(text.contains("refused×10"), "{text}");

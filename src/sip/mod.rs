@@ -18,6 +18,8 @@
 //! or a [`Pipeline`] (one TCP/TLS connection reused) routes each message to
 //! its transaction by the branch of its top Via.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod framing;
 pub mod message;
 pub mod pipeline;

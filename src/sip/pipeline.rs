@@ -137,53 +137,17 @@ impl<K> Pipeline<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::message::{build_options, build_response, parse_request, OptionsSpec};
-    use crate::sip::{TransactionIds, TxOutcome};
+    use crate::sip::fixtures::{self, PEER};
+    use crate::sip::TxOutcome;
     use crate::trunk::Transport;
     use std::time::Duration;
 
-    const PEER: &str = "198.51.100.7:5060";
-    const LOCAL: &str = "192.0.2.10:40000";
-
     fn start(n: u32, t0: Instant, timeout: Duration) -> (OptionsTransaction, Vec<u8>) {
-        let ids = TransactionIds {
-            branch: format!("z9hG4bKpipe{n:020}"),
-            call_id: format!("call{n}"),
-            from_tag: "tag".into(),
-            cseq: 1,
-        };
-        let spec = OptionsSpec {
-            target_host: "198.51.100.7".into(),
-            target_port: 5060,
-            transport: Transport::Tcp,
-            local: LOCAL.parse().unwrap(),
-            user_agent: "trunkprobe/test".into(),
-            extra_headers: vec![],
-        };
-        let req = build_options(&spec, &ids);
-        let tx = OptionsTransaction::new(
-            req.clone(),
-            ids,
-            PEER.parse().unwrap(),
-            Transport::Tcp,
-            t0,
-            timeout,
-        );
-        (tx, req)
+        fixtures::transaction("pipe", n, Transport::Tcp, t0, timeout)
     }
 
     fn answer(req: &[u8], code: u16) -> Vec<u8> {
-        let reason = if code == 200 { "OK" } else { "Forged" };
-        let source = LOCAL.parse().unwrap();
-        build_response(
-            &parse_request(req).unwrap(),
-            source,
-            code,
-            reason,
-            "tt",
-            &[],
-            None,
-        )
+        fixtures::answer(req, code, if code == 200 { "OK" } else { "Forged" })
     }
 
     fn code(tx: &OptionsTransaction) -> Option<u16> {

@@ -214,48 +214,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::message::{build_options, build_response, parse_request, OptionsSpec};
-    use crate::sip::{Disposition, TransactionIds, TxOutcome};
+    use crate::sip::fixtures::{self, PEER};
+    use crate::sip::{Disposition, TxOutcome};
     use crate::trunk::Transport;
     use std::time::Duration;
 
-    const PEER: &str = "198.51.100.7:5060";
-
+    /// Transaction `n` over UDP and the 200 that answers it.
     fn start(n: u32, t0: Instant) -> (OptionsTransaction, Vec<u8>) {
-        let ids = TransactionIds {
-            branch: format!("z9hG4bKtable{n:020}"),
-            call_id: format!("call{n}"),
-            from_tag: "tag".into(),
-            cseq: 1,
-        };
-        let spec = OptionsSpec {
-            target_host: "198.51.100.7".into(),
-            target_port: 5060,
-            transport: Transport::Udp,
-            local: "192.0.2.10:40000".parse().unwrap(),
-            user_agent: "trunkprobe/test".into(),
-            extra_headers: vec![],
-        };
-        let req = build_options(&spec, &ids);
-        let peer = PEER.parse().unwrap();
-        let tx = OptionsTransaction::new(
-            req.clone(),
-            ids,
-            peer,
-            Transport::Udp,
-            t0,
-            Duration::from_secs(5),
-        );
-        let ok = build_response(
-            &parse_request(&req).unwrap(),
-            "192.0.2.10:40000".parse().unwrap(),
-            200,
-            "OK",
-            "tt",
-            &[],
-            None,
-        );
-        (tx, ok)
+        let (tx, req) =
+            fixtures::transaction("table", n, Transport::Udp, t0, Duration::from_secs(5));
+        (tx, fixtures::answer(&req, 200, "OK"))
     }
 
     #[test]
