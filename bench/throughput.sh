@@ -6,7 +6,8 @@
 #   request) vs SIPp -t tn (a socket per call), and ping --reuse-connection (one
 #   connection, pipelined) vs SIPp -t t1.
 # Prints a markdown table (rate, failures, connections, CPU seconds per 1,000
-# transactions, peak RSS) and writes it to bench/results/. Not run by CI: numbers on
+# transactions, peak RSS) and the trunkprobe/SIPp ratios of rate and CPU per
+# transaction in each pair, and writes them to bench/results/. Not run by CI: numbers on
 # a shared machine vary, only the ratios measured in the same run mean much.
 #
 #   bash bench/throughput.sh            # N=20000 transactions per run, C=64 in flight
@@ -72,6 +73,14 @@ sp() { # peer-port transport(u1|t1|tn)
   echo "$e $u $s $m ${failed:-?} $conns"
 }
 
+# The ratios of each pair: trunkprobe's run (remembered) against SIPp's just after it.
+TP_E=0 TP_CPU=0 RATIOS=""
+remember() { TP_E=$1; TP_CPU=$(awk -v u="$2" -v s="$3" 'BEGIN { print u + s }'); }
+ratio() { # label sipp-elapsed sipp-user sipp-sys
+  RATIOS+=$(awk -v l="$1" -v te="$TP_E" -v tc="$TP_CPU" -v se="$2" -v u="$3" -v s="$4" \
+    'BEGIN { printf "| %s | %.2f× | %.2f× |", l, se / te, tc / (u + s) }')$'\n'
+}
+
 DATE=$(date -u +%Y-%m-%dT%H:%MZ)
 OUT=bench/results/throughput-$(date -u +%Y%m%d-%H%M).md
 {
@@ -84,18 +93,25 @@ OUT=bench/results/throughput-$(date -u +%Y%m%d-%H%M).md
   echo "| client | peer | transport | transactions | rate /s | failed | connections | CPU s / 1,000 | peak RSS MiB |"
   echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   REUSE=--reuse-connection
-  read -r e u s m f k < <(tp "$SIPP_UDP" udp); row "trunkprobe ping" "SIPp UAS" udp "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(sp "$SIPP_UDP" u1);  row "SIPp UAC" "SIPp UAS" udp "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(tp "$KAM" udp);      row "trunkprobe ping" "Kamailio" udp "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(sp "$KAM" u1);       row "SIPp UAC" "Kamailio" udp "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(tp "$SIPP_TN" tcp);  row "trunkprobe ping" "SIPp UAS -t tn" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(sp "$SIPP_TN" tn);   row "SIPp UAC -t tn" "SIPp UAS -t tn" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(tp "$SIPP_T1" tcp $REUSE); row "trunkprobe ping $REUSE" "SIPp UAS -t t1" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(sp "$SIPP_T1" t1);   row "SIPp UAC -t t1" "SIPp UAS -t t1" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(tp "$KAM" tcp);      row "trunkprobe ping" "Kamailio" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(sp "$KAM" tn);       row "SIPp UAC -t tn" "Kamailio" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(tp "$KAM" tcp $REUSE); row "trunkprobe ping $REUSE" "Kamailio" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
-  read -r e u s m f k < <(sp "$KAM" t1);       row "SIPp UAC -t t1" "Kamailio" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"
+  read -r e u s m f k < <(tp "$SIPP_UDP" udp); row "trunkprobe ping" "SIPp UAS" udp "$e" "$u" "$s" "$m" "$f" "$k"; remember "$e" "$u" "$s"
+  read -r e u s m f k < <(sp "$SIPP_UDP" u1);  row "SIPp UAC" "SIPp UAS" udp "$e" "$u" "$s" "$m" "$f" "$k"; ratio "SIPp UAS, udp" "$e" "$u" "$s"
+  read -r e u s m f k < <(tp "$KAM" udp);      row "trunkprobe ping" "Kamailio" udp "$e" "$u" "$s" "$m" "$f" "$k"; remember "$e" "$u" "$s"
+  read -r e u s m f k < <(sp "$KAM" u1);       row "SIPp UAC" "Kamailio" udp "$e" "$u" "$s" "$m" "$f" "$k"; ratio "Kamailio, udp" "$e" "$u" "$s"
+  read -r e u s m f k < <(tp "$SIPP_TN" tcp);  row "trunkprobe ping" "SIPp UAS -t tn" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"; remember "$e" "$u" "$s"
+  read -r e u s m f k < <(sp "$SIPP_TN" tn);   row "SIPp UAC -t tn" "SIPp UAS -t tn" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"; ratio "SIPp UAS -t tn, tcp, a connection per request" "$e" "$u" "$s"
+  read -r e u s m f k < <(tp "$SIPP_T1" tcp $REUSE); row "trunkprobe ping $REUSE" "SIPp UAS -t t1" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"; remember "$e" "$u" "$s"
+  read -r e u s m f k < <(sp "$SIPP_T1" t1);   row "SIPp UAC -t t1" "SIPp UAS -t t1" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"; ratio "SIPp UAS -t t1, tcp, one connection" "$e" "$u" "$s"
+  read -r e u s m f k < <(tp "$KAM" tcp);      row "trunkprobe ping" "Kamailio" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"; remember "$e" "$u" "$s"
+  read -r e u s m f k < <(sp "$KAM" tn);       row "SIPp UAC -t tn" "Kamailio" "tcp, a connection per request" "$e" "$u" "$s" "$m" "$f" "$k"; ratio "Kamailio, tcp, a connection per request" "$e" "$u" "$s"
+  read -r e u s m f k < <(tp "$KAM" tcp $REUSE); row "trunkprobe ping $REUSE" "Kamailio" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"; remember "$e" "$u" "$s"
+  read -r e u s m f k < <(sp "$KAM" t1);       row "SIPp UAC -t t1" "Kamailio" "tcp, one connection" "$e" "$u" "$s" "$m" "$f" "$k"; ratio "Kamailio, tcp, one connection" "$e" "$u" "$s"
+  echo
+  echo "Ratios, trunkprobe over SIPp UAC in each pair (rate: above 1 is faster; CPU per transaction:"
+  echo "below 1 is cheaper):"
+  echo
+  echo "| peer, transport | rate | CPU per transaction |"
+  echo "| --- | ---: | ---: |"
+  printf "%s" "$RATIOS"
   echo
   echo "TCP rows come in like-for-like pairs against the same peer: trunkprobe's default, a new"
   echo "connection per request (a probe measures the carrier as a new caller sees it), against SIPp -t tn"
