@@ -28,8 +28,9 @@ use crate::error::Error;
 /// Trust configuration shared by every TLS probe of a run.
 ///
 /// The system roots are loaded on the first TLS handshake, not before: reading
-/// them (a bundle file and every file of `/etc/ssl/certs`, a few hundred) is
-/// most of a UDP `ping -c 1`'s start-up, and most runs probe no TLS target.
+/// them (a bundle file and every file of `/etc/ssl/certs`, a few hundred) was
+/// half of a UDP `ping -c 1`, and a ping over UDP or TCP, or a fleet without
+/// TLS trunks, never needs them.
 /// `--ca-file` is read and checked at once, so a bad one is an error up front.
 #[derive(Debug)]
 pub struct TlsSettings {
