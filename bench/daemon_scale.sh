@@ -20,12 +20,8 @@ FREQ=${FREQ:-60}
 DURATION=${DURATION:-150}
 GW_PER_TRUNK=${GW_PER_TRUNK:-4}
 SERVE_ARGS=${SERVE_ARGS:-}
-if [ -n "${TRUNKPROBE_BIN:-}" ]; then
-  BIN=$TRUNKPROBE_BIN
-else
-  cargo build --release --quiet
-  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
-fi
+. bench/common.sh
+BIN=$(trunkprobe_bin)
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

@@ -16,8 +16,8 @@ RATE=${RATE:-1000}
 PAUSE=${PAUSE:-20}
 SIPSAK_N=${SIPSAK_N:-300}
 command -v tcpdump >/dev/null || apt-get install -y tcpdump >/dev/null
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
+. bench/common.sh
+BIN=$(trunkprobe_bin)
 WORK=$(mktemp -d); [ -z "${KEEP:-}" ] || echo "work dir: $WORK"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; }

@@ -12,12 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${R:-30}
 bash .ci/install-peers >/dev/null
-if [ -n "${TRUNKPROBE_BIN:-}" ]; then
-  BIN=$TRUNKPROBE_BIN
-else
-  cargo build --release --quiet
-  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
-fi
+. bench/common.sh
+BIN=$(trunkprobe_bin)
 WORK=$(mktemp -d)
 UAS_PID=
 cleanup() { [ -n "$UAS_PID" ] && kill "$UAS_PID" 2>/dev/null; rm -rf "$WORK"; }

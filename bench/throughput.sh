@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 N=${N:-20000}
 C=${C:-64}
 bash .ci/install-peers >/dev/null
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trunkprobe
+. bench/common.sh
+BIN=$(trunkprobe_bin)
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
