@@ -12,11 +12,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use trunkprobe::checks::mtu::MtuResult;
 use trunkprobe::checks::path::ip_identifiers;
 use trunkprobe::checks::{lint, Finding};
 use trunkprobe::metrics::{Metrics, RttHistogram, TargetLabels};
-use trunkprobe::probe::{blank_result, Outcome, TargetResult};
+use trunkprobe::outcome::MtuResult;
+use trunkprobe::outcome::{blank_result, Outcome, TargetResult};
 use trunkprobe::resolve::Resolution;
 use trunkprobe::sip::message::parse_response;
 use trunkprobe::trunk::{Gateway, Transport, Trunk};

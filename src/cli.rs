@@ -1,22 +1,27 @@
-//! The command line: clap structs as typed, then validated settings and the
-//! commands they run. `main.rs` only parses, calls [`run`] and maps the result
-//! to an exit code.
+//! The command line: every clap struct as typed, its validation into each
+//! command's settings, and [`run`], which hands them to the command. `main.rs`
+//! only parses, calls [`run`] and maps the result to an exit code.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::checks::origination::{OriginationPlan, OriginationUri};
 use crate::error::{Error, Result};
-use crate::origination::OriginationUri;
-use crate::probe::{self, CheckSettings, HealthyCodes};
-use crate::report::{self, Format, Style};
+use crate::metrics::RttHistogram;
+use crate::outcome::HealthyCodes;
+use crate::probe::{MtuConfig, ProbeSettings};
+use crate::report::Format;
 use crate::resolve::GatewayResolver;
-use crate::source::{self, ApiSource, FlagTrunk};
+use crate::serve::health::Hysteresis;
+use crate::serve::shard::Shard;
+use crate::sip::padding::SizeList;
+use crate::source::{self, ApiSource, FlagTrunk, Source};
 use crate::transport::{ExchangeConfig, TlsSettings};
-use crate::trunk::Trunk;
+use crate::{check, demo, ping, serve};
 
 /// SIP trunk health prober and connectivity checker for Bolna BYOT trunks.
 #[derive(Debug, Parser)]
@@ -38,7 +43,7 @@ pub enum Command {
     /// Send OPTIONS to one SIP URI like ping(8): a line per reply, then loss and RTT statistics.
     Ping(Box<PingArgs>),
     /// Monitoring daemon: probe every trunk on its qualify_frequency, serve Prometheus metrics.
-    Serve(Box<crate::daemon::ServeArgs>),
+    Serve(Box<ServeArgs>),
 }
 
 /// Where trunk definitions come from: the API (default), `--trunks FILE`, or `--gateway` flags.
@@ -117,7 +122,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub mtu: bool,
     /// With --mtu: total message sizes of the ladder in bytes.
-    #[arg(long, requires = "mtu", value_name = "BYTES,...", value_parser = crate::checks::mtu::parse_sizes)]
+    #[arg(long, requires = "mtu", value_name = "BYTES,...", value_parser = SizeList::parse)]
     pub mtu_sizes: Option<SizeList>,
 }
 
@@ -134,20 +139,16 @@ pub struct OriginationArgs {
 }
 
 impl OriginationArgs {
-    /// The URIs to probe: the flags', or the guide's for the transports of the active trunks.
-    pub fn uris(&self, trunks: &[Trunk]) -> Vec<OriginationUri> {
+    /// The flags' URIs, none with `--no-origination`, else the guide's for
+    /// the transports of the active trunks.
+    pub fn plan(&self) -> OriginationPlan {
         if self.no_origination {
-            return Vec::new();
+            OriginationPlan::Off
+        } else if !self.origination.is_empty() {
+            OriginationPlan::Uris(self.origination.clone())
+        } else {
+            OriginationPlan::Guide
         }
-        if !self.origination.is_empty() {
-            return self.origination.clone();
-        }
-        OriginationUri::defaults_for(
-            trunks
-                .iter()
-                .filter(|t| t.is_active)
-                .filter_map(|t| t.transport.valid()),
-        )
     }
 }
 
@@ -201,10 +202,6 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         .map_err(|e| format!("{s:?} is not a duration ({e}); try 5s or 500ms"))
 }
 
-/// A list of sizes taken as one flag value (`600,1200`); an alias so clap does not
-/// read it as a repeated flag.
-type SizeList = Vec<usize>;
-
 fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
     let (host, ip) = s
         .rsplit_once(':')
@@ -226,7 +223,8 @@ fn parse_pin(s: &str) -> std::result::Result<(String, IpAddr), String> {
 }
 
 impl ProbeArgs {
-    pub(crate) fn settings(&self) -> Result<(CheckSettings, GatewayResolver)> {
+    /// The probe settings and the resolver the flags describe.
+    pub fn settings(&self) -> Result<(ProbeSettings, GatewayResolver)> {
         if self.timeout.is_zero() {
             return Err(Error::Usage("--timeout must be more than zero".into()));
         }
@@ -241,7 +239,7 @@ impl ProbeArgs {
         for (host, ip) in &self.resolve {
             resolver.pin(host, *ip);
         }
-        let settings = CheckSettings {
+        let settings = ProbeSettings {
             exchange,
             healthy: self.healthy_codes.clone(),
             concurrency: self.concurrency.max(1),
@@ -252,23 +250,29 @@ impl ProbeArgs {
 }
 
 impl SourceArgs {
-    /// Loads the trunks from whichever source the flags name.
-    pub async fn load(&self) -> Result<Vec<Trunk>> {
+    /// The source the flags name. A trunk described by flags is built (and
+    /// its flags validated) now.
+    pub fn source(&self) -> Result<Source> {
         if let Some(path) = &self.trunks {
-            return Ok(source::load_file(path)?);
+            return Ok(Source::File(path.clone()));
         }
         if !self.gateway.is_empty() {
-            let flags = FlagTrunk {
-                name: self.name.clone(),
-                gateways: self.gateway.clone(),
-                transport: self.transport.clone(),
-                allow: self.allow.clone(),
-                disallow: self.disallow.clone(),
-                media_encryption: self.media_encryption.clone(),
-            };
-            return Ok(vec![source::trunk_from_flags(&flags)?]);
+            return Ok(Source::Fixed(vec![source::trunk_from_flags(
+                &self.flag_trunk(),
+            )?]));
         }
-        Ok(self.api()?.fetch().await?)
+        Ok(Source::Api(self.api()?))
+    }
+
+    fn flag_trunk(&self) -> FlagTrunk {
+        FlagTrunk {
+            name: self.name.clone(),
+            gateways: self.gateway.clone(),
+            transport: self.transport.clone(),
+            allow: self.allow.clone(),
+            disallow: self.disallow.clone(),
+            media_encryption: self.media_encryption.clone(),
+        }
     }
 
     /// The API source the flags describe (token from `--token-file` or `BOLNA_API_KEY`).
@@ -286,63 +290,180 @@ impl SourceArgs {
     }
 }
 
-/// Runs the parsed command; the value is the process exit code (0 healthy, 1 problems).
-pub async fn run(cli: Cli) -> Result<u8> {
-    match cli.command {
-        Command::Check(args) => {
-            let (mut settings, resolver) = args.probe.settings()?;
-            settings.skip_auth_checks = !args.source.gateway.is_empty();
-            let trunks = args.source.load().await?;
-            let mtu_trunks = args.mtu.then(|| trunks.clone());
-            let uris = args.origination.uris(&trunks);
-            let (mut report, origination) = tokio::join!(
-                probe::check(trunks, &resolver, &settings),
-                crate::origination::check(&uris, &resolver, &settings)
-            );
-            if let Some(trunks) = mtu_trunks {
-                let mut mtu =
-                    probe::MtuConfig::new(settings.exchange.clone(), settings.healthy.clone());
-                if let Some(sizes) = &args.mtu_sizes {
-                    mtu.sizes = sizes.clone();
-                }
-                probe::mtu::run_ladders(&mut report, &trunks, &mtu).await;
-            }
-            report.set_origination(origination);
-            print_report(&report, args.format);
-            Ok(report.exit_code())
-        }
-        Command::Demo(args) => crate::demo::run(args.format, args.timeout).await,
-        Command::Ping(args) => ping(*args).await,
-        Command::Serve(args) => crate::daemon::serve(*args).await,
+/// Log line format of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// Address of the HTTP server (/metrics, /healthz, /-/ready, /probe).
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// How often the trunk list is re-fetched from the API.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub refresh: Duration,
+    /// Consecutive failed probes before a target turns down.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub down_after: u32,
+    /// Consecutive healthy probes before a down target turns up.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub up_after: u32,
+    /// Probe only the targets whose stable hash falls in shard I of N (0-based), e.g. 0/3.
+    #[arg(long, value_parser = Shard::parse, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Adds a location="NAME" label to every series (compare probers in several regions).
+    #[arg(long, value_name = "NAME")]
+    pub location: Option<String>,
+    /// Granularity of the trunkprobe_options_rtt_seconds histogram: per trunk and
+    /// transport, per target (16 series each), or off. Each target's last RTT is
+    /// always in trunkprobe_options_last_rtt_seconds.
+    #[arg(long, value_enum, default_value_t = RttHistogram::Trunk, value_name = "MODE")]
+    pub rtt_histogram: RttHistogram,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// How often the UDP size ladder (fragmentation / path MTU check) runs on each UDP
+    /// target that answers, jittered ±10%; 0 turns it off.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub mtu_interval: Duration,
+    /// Total message sizes of the ladder in bytes.
+    #[arg(long, value_name = "BYTES,...", value_parser = SizeList::parse)]
+    pub mtu_sizes: Option<SizeList>,
+    #[command(flatten)]
+    pub origination: OriginationArgs,
+    /// How often the origination URIs (Bolna's inbound side) are checked.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub origination_interval: Duration,
+    /// Shortest time between two lookups of a gateway name, whatever its TTL (1s to 5m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dns_min_interval: Duration,
+}
+
+impl CheckArgs {
+    pub fn settings(&self) -> Result<check::Settings> {
+        let (mut probe, resolver) = self.probe.settings()?;
+        probe.skip_auth_checks = !self.source.gateway.is_empty();
+        let mtu = self.mtu.then(|| {
+            MtuConfig::new(probe.exchange.clone(), probe.healthy.clone())
+                .with_sizes(self.mtu_sizes.as_ref())
+        });
+        Ok(check::Settings {
+            source: self.source.source()?,
+            resolver,
+            probe,
+            mtu,
+            origination: self.origination.plan(),
+            format: self.format,
+        })
     }
 }
 
-async fn ping(args: PingArgs) -> Result<u8> {
-    let uri = crate::ping::PingUri::parse(&args.uri).map_err(Error::Usage)?;
-    let (settings, resolver) = args.probe.settings()?;
-    let options = crate::ping::PingOptions {
-        count: args.count,
-        interval: args.interval,
-        concurrency: settings.concurrency,
-        quiet: args.quiet,
-        show_call_id: args.show_call_id,
-        reuse_connection: args.reuse_connection,
-        exchange: settings.exchange,
-        healthy: settings.healthy,
-    };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let stats = crate::ping::run(&uri, &args.uri, &resolver, options, stop).await?;
-    print!("{}", stats.render(&args.uri));
-    Ok(if stats.ok > 0 { 0 } else { 1 })
+impl PingArgs {
+    pub fn options(&self) -> Result<(ping::PingUri, ping::PingOptions, GatewayResolver)> {
+        let uri = ping::PingUri::parse(&self.uri).map_err(Error::Usage)?;
+        let (settings, resolver) = self.probe.settings()?;
+        let options = ping::PingOptions {
+            count: self.count,
+            interval: self.interval,
+            concurrency: settings.concurrency,
+            quiet: self.quiet,
+            show_call_id: self.show_call_id,
+            reuse_connection: self.reuse_connection,
+            exchange: settings.exchange,
+            healthy: settings.healthy,
+        };
+        Ok((uri, options, resolver))
+    }
 }
 
-/// Prints a report on stdout in the chosen format.
-pub fn print_report(report: &probe::Report, format: Format) {
-    match format {
-        Format::Json => println!("{}", report::to_json(report)),
-        Format::Text => print!("{}", report::to_text(report, Style::detect())),
+impl ServeArgs {
+    pub async fn settings(&self) -> Result<serve::Settings> {
+        let (check, resolver) = self.probe.settings()?;
+        if self.refresh < Duration::from_secs(1) {
+            return Err(Error::Usage("--refresh must be at least 1s".into()));
+        }
+        if self.dns_min_interval < Duration::from_secs(1)
+            || self.dns_min_interval > serve::fleet::DNS_MAX_INTERVAL
+        {
+            return Err(Error::Usage(
+                "--dns-min-interval must be between 1s and 5m".into(),
+            ));
+        }
+        if self.down_after == 0 || self.up_after == 0 {
+            return Err(Error::Usage(
+                "--down-after and --up-after must be at least 1".into(),
+            ));
+        }
+        if !self.mtu_interval.is_zero() && self.mtu_interval < Duration::from_secs(1) {
+            return Err(Error::Usage(
+                "--mtu-interval must be at least 1s (or 0 to turn the ladder off)".into(),
+            ));
+        }
+        if self.origination_interval < Duration::from_secs(1) {
+            return Err(Error::Usage(
+                "--origination-interval must be at least 1s (--no-origination turns it off)".into(),
+            ));
+        }
+        let mtu = (!self.mtu_interval.is_zero()).then(|| {
+            let config = MtuConfig::new(check.exchange.clone(), check.healthy.clone())
+                .with_sizes(self.mtu_sizes.as_ref());
+            (config, self.mtu_interval)
+        });
+        let s = &self.source;
+        let source = match s.source()? {
+            Source::File(path) if path.as_os_str() != "-" => {
+                // Fail fast on a file that cannot be used at start-up.
+                source::load_file(&path)?;
+                Source::File(path)
+            }
+            // Standard input can be read once only.
+            stdin @ Source::File(_) => Source::Fixed(stdin.load().await?),
+            other => other,
+        };
+        Ok(serve::Settings {
+            listen: self.listen,
+            source,
+            resolver,
+            exchange: check.exchange,
+            healthy: check.healthy,
+            concurrency: check.concurrency,
+            skip_auth_checks: !s.gateway.is_empty(),
+            refresh: self.refresh,
+            hysteresis: Hysteresis {
+                down_after: self.down_after,
+                up_after: self.up_after,
+            },
+            shard: self.shard.unwrap_or_default(),
+            location: self.location.clone(),
+            rtt_histogram: self.rtt_histogram,
+            mtu,
+            origination: self.origination.plan(),
+            origination_interval: self.origination_interval,
+            dns_min_interval: self.dns_min_interval,
+        })
+    }
+}
+
+/// Runs the parsed command; the value is the process exit code (0 healthy, 1 problems).
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Check(args) => check::run(args.settings()?).await,
+        Command::Demo(args) => demo::run(args.format, args.timeout).await,
+        Command::Ping(args) => {
+            let (uri, options, resolver) = args.options()?;
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            ping::run_and_print(&uri, &args.uri, &resolver, options, stop).await
+        }
+        Command::Serve(args) => serve::serve(args.settings().await?).await,
     }
 }
 

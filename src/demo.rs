@@ -16,9 +16,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
+use crate::check::check;
 use crate::error::{Error, Result};
-use crate::probe::{self, CheckSettings, HealthyCodes};
-use crate::report::Format;
+use crate::outcome::HealthyCodes;
+use crate::probe::{ProbeSettings, Prober};
+use crate::report::{print_report, Format};
 use crate::resolve::GatewayResolver;
 use crate::sip::{build_response, parse_request, StreamFramer};
 use crate::transport::{ExchangeConfig, TlsSettings, MAX_MESSAGE};
@@ -257,13 +259,14 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
     resolver.pin(DEMO_TLS_HOST, tls_addr.ip());
     let mut exchange = ExchangeConfig::new(timeout);
     exchange.tls = Some(Arc::new(TlsSettings::with_only_roots(&ca_pem)?));
-    let settings = CheckSettings {
+    let settings = ProbeSettings {
         exchange,
         healthy: HealthyCodes::default(),
         concurrency: 8,
         skip_auth_checks: false,
     };
-    let report = probe::check(trunks, &resolver, &settings).await;
-    crate::cli::print_report(&report, format);
+    let prober = Prober::from_settings(&settings);
+    let report = check(&trunks, &resolver, &prober, &settings).await;
+    print_report(&report, format);
     Ok(0)
 }

@@ -25,21 +25,22 @@
 //! Data flows `source -> Trunk -> checks::lint`, and per gateway
 //! `resolve -> targets -> transport + sip transaction -> outcome -> report`.
 
+pub mod check;
 pub mod checks;
 pub mod cli;
-pub mod daemon;
 pub mod demo;
 pub mod error;
 pub mod metrics;
-pub mod origination;
+pub mod outcome;
 pub mod ping;
 pub mod probe;
 pub mod report;
 pub mod resolve;
+pub mod serve;
 pub mod sip;
 pub mod source;
+pub mod text;
 pub mod transport;
 pub mod trunk;
-pub mod util;
 
 pub use error::{Error, Result};

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use trunkprobe::cli::LogFormat;
 use trunkprobe::cli::{self, Cli};
-use trunkprobe::daemon::LogFormat;
 
 /// mimalloc rather than glibc malloc: `serve` allocates on its worker threads and
 /// frees elsewhere, and glibc's per-thread arenas held on to about a quarter of

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::{Error, Result};
-use crate::probe::{evaluate, HealthyCodes, Outcome};
+use crate::outcome::{evaluate, HealthyCodes, Outcome, TargetResult};
 use crate::resolve::GatewayResolver;
 use crate::transport::{exchange, Exchange, ExchangeConfig, StreamProber, Target, UdpProber};
 use crate::trunk::Transport;
@@ -167,6 +167,20 @@ impl PingStats {
     }
 }
 
+/// Runs `ping` and prints the summary; the exit code is 0 when any reply was
+/// healthy, else 1.
+pub async fn run_and_print(
+    uri: &PingUri,
+    raw: &str,
+    resolver: &GatewayResolver,
+    options: PingOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<u8> {
+    let stats = run(uri, raw, resolver, options, stop).await?;
+    print!("{}", stats.render(raw));
+    Ok(if stats.ok > 0 { 0 } else { 1 })
+}
+
 /// Pings `uri` until `count` requests are done or `stop` resolves, printing as it goes.
 pub async fn run(
     uri: &PingUri,
@@ -292,7 +306,7 @@ async fn wait_until(when: tokio::time::Instant) {
 fn record(
     stats: &mut PingStats,
     seq: u64,
-    r: &crate::probe::TargetResult,
+    r: &TargetResult,
     call_id: Option<&str>,
     options: &PingOptions,
 ) {

@@ -91,7 +91,7 @@ pub struct Resolution {
     /// Whether the answer came from `--resolve` rather than DNS.
     pub pinned: bool,
     /// Time spent on the A/AAAA lookup.
-    #[serde(rename = "lookup_ms", serialize_with = "crate::util::ser_ms")]
+    #[serde(rename = "lookup_ms", serialize_with = "crate::text::ser_ms")]
     pub lookup_time: Duration,
     /// Smallest TTL of the address records, when known.
     pub ttl: Option<u32>,

@@ -6,6 +6,7 @@
 //! that lint can report them as findings instead of the loader failing.
 
 use std::fmt;
+use std::net::Ipv6Addr;
 
 /// A setting that is either one of the documented values or something else the
 /// user wrote (kept verbatim so the report can quote it).
@@ -303,6 +304,60 @@ pub fn parse_codecs(s: &str) -> Vec<String> {
         .map(|c| c.trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty())
         .collect()
+}
+
+/// The one `HOST[:PORT]` grammar (`--gateway`, gateway URIs, `/probe` targets):
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 literal, port 1-65535.
+/// The error says what is wrong in the user's terms.
+pub fn parse_host_port(raw: &str) -> Result<(String, Option<u16>), String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("empty gateway; expected HOST[:PORT]".into());
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or("missing ']' after the IPv6 address")?;
+        v6.parse::<Ipv6Addr>()
+            .map_err(|_| format!("{v6:?} is not an IPv6 address"))?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or("expected ':PORT' after ']'")?),
+        };
+        (v6.to_string(), port)
+    } else {
+        match s.matches(':').count() {
+            0 => (s.to_string(), None),
+            1 => {
+                let (h, p) = s.split_once(':').unwrap_or((s, ""));
+                (h.to_string(), Some(p))
+            }
+            _ => {
+                s.parse::<Ipv6Addr>().map_err(|_| {
+                    "expected HOST[:PORT]; write an IPv6 address with a port as [ADDR]:PORT"
+                        .to_string()
+                })?;
+                (s.to_string(), None)
+            }
+        }
+    };
+    if host.is_empty() {
+        return Err("missing host; expected HOST[:PORT]".into());
+    }
+    if host.contains(['/', ';', '@', ' ', '?', '#']) {
+        return Err("expected a bare HOST[:PORT], not a URI".into());
+    }
+    let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+    if !host.chars().all(host_char) {
+        return Err(format!("{host:?} is not a host name or IP address"));
+    }
+    let port = port
+        .map(|p| match p.parse::<u16>() {
+            Ok(n) if n != 0 => Ok(n),
+            _ => Err(format!("port {p:?} is not a number from 1 to 65535")),
+        })
+        .transpose()?;
+    Ok((host, port))
 }
 
 #[cfg(test)]

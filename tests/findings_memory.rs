@@ -1,4 +1,4 @@
-//! What the daemon's per-trunk findings (`daemon::diagnostics::TrunkFindings`) keep
+//! What the daemon's per-trunk findings (`serve::findings::TrunkFindings`) keep
 //! at scale: 25,000 trunks × 4 IP-literal gateways, each target answering OPTIONS
 //! with a 200 without a body (bench/responder.py), filled the way the scheduler
 //! does (`observe_addresses` per gateway, `observe_reply` per target, then
@@ -10,10 +10,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use trunkprobe::checks::mtu::{MtuResult, Rung, RungStatus};
-use trunkprobe::daemon::diagnostics::TrunkFindings;
-use trunkprobe::probe::{blank_result, Outcome, TargetResult};
+use trunkprobe::outcome::MtuResult;
+use trunkprobe::outcome::{blank_result, Outcome, TargetResult};
+use trunkprobe::serve::findings::TrunkFindings;
 use trunkprobe::sip::message::parse_response;
+use trunkprobe::transport::ladder::{Rung, RungStatus};
 use trunkprobe::trunk::{Transport, Trunk};
 
 /// Requested bytes and blocks alive (what heaptrack reports as "consumed"; the

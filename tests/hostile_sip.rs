@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use trunkprobe::probe::{evaluate, HealthyCodes, Outcome, TargetResult};
+use trunkprobe::outcome::{evaluate, HealthyCodes, Outcome, TargetResult};
 use trunkprobe::sip::{build_response, parse_request, Request};
 use trunkprobe::transport::{
     exchange, Exchange, ExchangeConfig, Target, TlsFailure, TlsSettings, TransportFailure,

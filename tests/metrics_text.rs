@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::prometheus::promtool_check_metrics;
-use trunkprobe::checks::mtu::{MtuResult, Rung, RungStatus};
 use trunkprobe::metrics::{Metrics, RttHistogram, TargetLabels};
-use trunkprobe::probe::{self, Outcome};
+use trunkprobe::outcome::MtuResult;
+use trunkprobe::outcome::{self, Outcome};
 use trunkprobe::resolve::Resolution;
+use trunkprobe::transport::ladder::{Rung, RungStatus};
 use trunkprobe::transport::tls::CertInfo;
 use trunkprobe::transport::TlsObservation;
 use trunkprobe::trunk::{Transport, Trunk};
@@ -62,7 +63,7 @@ fn fleet(rtt: RttHistogram) -> Metrics {
                 .into_iter()
                 .enumerate()
             {
-                let mut r = probe::blank_result(ip.parse().ok(), 5060, transport, outcome);
+                let mut r = outcome::blank_result(ip.parse().ok(), 5060, transport, outcome);
                 if outcome != Outcome::Timeout {
                     r.rtt = Some(Duration::from_millis(3 + 40 * i as u64));
                     r.status_code = Some(if outcome == Outcome::Ok { 200 } else { 503 });

@@ -7,8 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{silent_udp, Sipp};
-use trunkprobe::checks::mtu::{RungStatus, Verdict};
-use trunkprobe::probe::{mtu_ladder, HealthyCodes, MtuConfig, Outcome};
+use trunkprobe::outcome::Verdict;
+use trunkprobe::outcome::{HealthyCodes, Outcome};
+use trunkprobe::probe::{mtu_ladder, MtuConfig};
+use trunkprobe::transport::ladder::RungStatus;
 use trunkprobe::transport::{ExchangeConfig, Target};
 use trunkprobe::trunk::Transport;
 
@@ -51,7 +53,7 @@ async fn a_silent_port_answers_no_size_and_tcp_is_probed() {
         ExchangeConfig::new(Duration::from_secs(2)),
         HealthyCodes::default(),
     );
-    config.sizes = vec![600, 1400];
+    config.sizes = trunkprobe::sip::padding::SizeList(vec![600, 1400]);
     config.rung_timeout = Duration::from_millis(700);
     let r = mtu_ladder(&target(silent.addr()), &config).await;
     assert_eq!(r.verdict, Verdict::NoneAnswered, "{r:#?}");

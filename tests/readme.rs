@@ -1,7 +1,7 @@
 //! The README documents every check id and outcome the code can produce.
 
 use trunkprobe::checks::CheckId;
-use trunkprobe::probe::Outcome;
+use trunkprobe::outcome::Outcome;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()

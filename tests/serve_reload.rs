@@ -12,7 +12,7 @@ use common::serve::{
     label, sample, samples, trunk_json, udp_trunk, write_raw, write_trunks, Daemon, SERVE_TOKEN,
 };
 use common::{DnsRecord, Dnsmasq, Sipp};
-use trunkprobe::daemon::scheduler::{target_key, Shard};
+use trunkprobe::serve::shard::{shard_key, Shard};
 use trunkprobe::trunk::Transport;
 
 fn ok_probes(m: &str, trunk_id: &str) -> f64 {
@@ -171,7 +171,7 @@ fn two_shards_split_the_fleet_and_label_every_series_with_the_location() {
         .iter()
         .map(|s| {
             ids.iter()
-                .filter(|id| s.owns(&target_key(id, &gw.addr().to_string(), Transport::Udp)))
+                .filter(|id| s.owns(&shard_key(id, &gw.addr().to_string(), Transport::Udp)))
                 .cloned()
                 .collect()
         })

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use serde_json::{json, Value};
 
 use super::{CheckId, Finding};
-use crate::probe::TargetResult;
+use crate::outcome::TargetResult;
 use crate::sip::sdp::{self, Codec, Media, Sdp};
 use crate::trunk::{MediaEncryption, Transport, Trunk};
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 pub mod lint;
 pub mod media;
 pub mod mtu;
+pub mod origination;
 pub mod path;
 pub mod reachability;
 

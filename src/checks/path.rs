@@ -3,14 +3,14 @@
 //!
 //! Pure: probe results and resolved addresses in, a summary and findings out.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{CheckId, Finding};
-use crate::probe::TargetResult;
+use crate::outcome::TargetResult;
 use crate::trunk::{AuthType, Field, Trunk};
 
 /// What replies from a different address than the one probed would look like.
@@ -38,6 +38,45 @@ pub struct Egress {
     pub replies_from_elsewhere: Vec<String>,
 }
 
+/// One reply's view of this prober's address: the local address the probe
+/// was sent from and the Via `received` / `rport` the carrier reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting {
+    pub local: Option<SocketAddr>,
+    pub received: Option<IpAddr>,
+    pub rport: Option<u16>,
+}
+
+impl Sighting {
+    pub fn of(t: &TargetResult) -> Sighting {
+        Sighting {
+            local: t.local,
+            received: t.received,
+            rport: t.rport,
+        }
+    }
+
+    /// Whether the carrier reported anything about our address.
+    pub fn reported(&self) -> bool {
+        self.received.is_some() || self.rport.is_some()
+    }
+
+    /// The local address, unless it is the unspecified one (it says nothing).
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.local.filter(|l| !l.ip().is_unspecified())
+    }
+
+    /// Whether the carrier saw another address, and another port, than the
+    /// local one; `None` when it reported nothing or the local address is unknown.
+    pub fn translation(&self) -> Option<(bool, bool)> {
+        let l = self.local().filter(|_| self.reported())?;
+        Some((
+            self.received.is_some_and(|r| r != l.ip()),
+            self.rport.is_some_and(|p| p != l.port()),
+        ))
+    }
+}
+
 /// Summarises what the carriers reported about this prober's address.
 pub fn egress<'a>(targets: impl IntoIterator<Item = &'a TargetResult>) -> Egress {
     let mut e = Egress {
@@ -50,20 +89,20 @@ pub fn egress<'a>(targets: impl IntoIterator<Item = &'a TargetResult>) -> Egress
             e.replies_from_elsewhere
                 .push(format!("{probed} answered from {from}"));
         }
-        let local = t.local.filter(|l| !l.ip().is_unspecified());
-        if let Some(l) = local {
+        let seen = Sighting::of(t);
+        if let Some(l) = seen.local() {
             push_unique(&mut e.local_addresses, l.ip());
         }
-        if t.received.is_none() && t.rport.is_none() {
+        if !seen.reported() {
             continue;
         }
         e.reporting_targets += 1;
         if let Some(ip) = t.received {
             push_unique(&mut e.public_addresses, ip);
         }
-        let Some(l) = local else { continue };
-        let ip_differs = t.received.is_some_and(|r| r != l.ip());
-        let port_differs = t.rport.is_some_and(|p| p != l.port());
+        let Some((ip_differs, port_differs)) = seen.translation() else {
+            continue;
+        };
         if port_differs && !ip_differs {
             e.port_translated = true;
         }
@@ -155,7 +194,7 @@ pub fn ip_identifiers(trunk: &Trunk, gateways: &[(&str, &[IpAddr])]) -> Vec<Find
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{Outcome, TargetResult};
+    use crate::outcome::{Outcome, TargetResult};
     use crate::trunk::Transport;
 
     fn target(local: &str, received: Option<&str>, rport: Option<u16>) -> TargetResult {
@@ -167,7 +206,7 @@ mod tests {
     }
 
     fn blank() -> TargetResult {
-        crate::probe::blank_result(None, 5060, Transport::Udp, Outcome::Ok)
+        crate::outcome::blank_result(None, 5060, Transport::Udp, Outcome::Ok)
     }
 
     #[test]

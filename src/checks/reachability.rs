@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::probe::{Outcome, TargetResult};
+use crate::outcome::{blank_result, Outcome, TargetResult};
 use crate::resolve::DnsFailure;
 use crate::transport::{TlsFailure, TransportFailure};
 use crate::trunk::{Transport, BOLNA_SIP_IP};
@@ -328,6 +328,16 @@ fn fmt_ip(ip: IpAddr) -> String {
         IpAddr::V6(v6) => format!("[{v6}]"),
         IpAddr::V4(v4) => v4.to_string(),
     }
+}
+
+/// The result standing for a gateway that did not resolve.
+pub fn dns_failure_result(failure: &DnsFailure, port: u16, transport: Transport) -> TargetResult {
+    let mut r = blank_result(None, port, transport, Outcome::DnsError);
+    r.detail = failure.describe();
+    let (cause, fix) = explain_dns(failure);
+    r.cause = Some(cause);
+    r.fix = Some(fix);
+    r
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! SIP, sans-IO: building OPTIONS, parsing responses, stream framing and the
-//! non-INVITE client transaction. Nothing here touches a socket or reads a clock.
+//! SIP, sans-IO: building OPTIONS, parsing responses, stream framing, the
+//! non-INVITE client transaction, SDP, and the padded OPTIONS and estimated
+//! INVITE of the UDP size ladder. Nothing here touches a socket or reads a clock.
 //!
 //! A probe, as the I/O layer drives it:
 //!
@@ -21,7 +22,9 @@
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod framing;
+pub mod invite;
 pub mod message;
+pub mod padding;
 pub mod pipeline;
 pub mod sdp;
 pub mod table;

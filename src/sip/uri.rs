@@ -2,9 +2,7 @@
 //! `sips:host[:port]` for TLS. Shared by `ping`, the origination check and the
 //! daemon's `/probe` endpoint, so all three read a target the same way.
 
-use std::net::{IpAddr, Ipv6Addr};
-
-use crate::trunk::Transport;
+use crate::trunk::{parse_host_port, Transport};
 
 /// Host, port and transport of a gateway URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +50,7 @@ impl GatewayUri {
                 }
             }
         }
-        let (host, port) = split_host_port(hostport).ok_or_else(|| bad(s, "bad host or port"))?;
+        let (host, port) = parse_host_port(hostport).map_err(|why| bad(s, &why))?;
         Ok(GatewayUri {
             port: port.unwrap_or(transport.default_port()),
             host,
@@ -78,33 +76,6 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     s.get(..prefix.len())
         .filter(|p| p.eq_ignore_ascii_case(prefix))
         .map(|_| &s[prefix.len()..])
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 literal; port 1-65535.
-fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
-    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0);
-    if let Some(rest) = s.strip_prefix('[') {
-        let (ip, after) = rest.split_once(']')?;
-        ip.parse::<Ipv6Addr>().ok()?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(port(p)?),
-            None if after.is_empty() => None,
-            None => return None,
-        };
-        return Some((ip.to_string(), port));
-    }
-    if s.parse::<IpAddr>().is_ok() {
-        return Some((s.to_string(), None));
-    }
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) => (h, Some(port(p)?)),
-        None => (s, None),
-    };
-    let host_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    if host.is_empty() || !host.chars().all(host_chars) {
-        return None;
-    }
-    Some((host.to_string(), port))
 }
 
 #[cfg(test)]

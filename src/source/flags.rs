@@ -1,10 +1,10 @@
 //! A trunk described on the command line (`--gateway HOST[:PORT]` and friends),
 //! for probing a carrier before the trunk exists on Bolna.
 
-use std::net::Ipv6Addr;
-
 use super::SourceError;
-use crate::trunk::{parse_codecs, Field, Gateway, MediaEncryption, Transport, Trunk};
+use crate::trunk::{
+    parse_codecs, parse_host_port, Field, Gateway, MediaEncryption, Transport, Trunk,
+};
 
 /// The trunk-shaping flags, as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,54 +67,6 @@ pub fn trunk_from_flags(f: &FlagTrunk) -> Result<Trunk, SourceError> {
             .unwrap_or_else(|| "flags".into()),
     };
     Ok(t)
-}
-
-/// Splits `HOST[:PORT]` / `[V6]:PORT` / bare `V6`.
-fn parse_host_port(raw: &str) -> Result<(String, Option<u16>), String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err("empty gateway; expected HOST[:PORT]".into());
-    }
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (v6, after) = rest
-            .split_once(']')
-            .ok_or("missing ']' after the IPv6 address")?;
-        v6.parse::<Ipv6Addr>()
-            .map_err(|_| format!("{v6:?} is not an IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or("expected ':PORT' after ']'")?),
-        };
-        (v6.to_string(), port)
-    } else {
-        match s.matches(':').count() {
-            0 => (s.to_string(), None),
-            1 => {
-                let (h, p) = s.split_once(':').unwrap_or((s, ""));
-                (h.to_string(), Some(p))
-            }
-            _ => {
-                s.parse::<Ipv6Addr>().map_err(|_| {
-                    "expected HOST[:PORT]; write an IPv6 address with a port as [ADDR]:PORT"
-                        .to_string()
-                })?;
-                (s.to_string(), None)
-            }
-        }
-    };
-    if host.is_empty() {
-        return Err("missing host; expected HOST[:PORT]".into());
-    }
-    if host.contains(['/', ';', '@', ' ', '?', '#']) {
-        return Err("expected a bare HOST[:PORT], not a URI".into());
-    }
-    let port = port
-        .map(|p| match p.parse::<u16>() {
-            Ok(n) if n != 0 => Ok(n),
-            _ => Err(format!("port {p:?} is not a number from 1 to 65535")),
-        })
-        .transpose()?;
-    Ok((host, port))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The UDP size ladder's socket: one connected UDP socket sends OPTIONS padded to
 //! each size as its own transaction, then reads the path MTU the kernel learned
-//! (`IP_MTU` / `IPV6_MTU`) and the socket's `IP_MTU_DISCOVER` state.
+//! (`IP_MTU` / `IPV6_MTU`) and the socket's `IP_MTU_DISCOVER` state. The
+//! evidence types of a rung live here, beside the socket that observes them.
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use std::os::fd::AsRawFd;
@@ -9,8 +10,91 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 use super::{ExchangeConfig, Target};
-use crate::checks::mtu::{padded_options, PmtuDiscovery, Rung, RungStatus};
+use serde::Serialize;
+
+use crate::sip::padding::padded_options;
 use crate::sip::{OptionsTransaction, TransactionIds, TxOutcome};
+use crate::text::ser_opt_ms;
+
+/// What became of one rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RungStatus {
+    /// A final response came back: the message arrived whole.
+    Answered,
+    /// `513 Message Too Large`: it arrived, and the carrier refuses messages this size.
+    TooLarge,
+    /// No final response within the rung's deadline.
+    Lost,
+    /// The socket failed (refused, message too long for the local stack, ...).
+    Failed,
+}
+
+/// One rung of the ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rung {
+    /// Requested total message size.
+    pub size: usize,
+    /// Bytes actually sent (larger than `size` only when the bare request is).
+    pub bytes: usize,
+    pub status: RungStatus,
+    pub status_code: Option<u16>,
+    #[serde(rename = "rtt_ms", serialize_with = "ser_opt_ms")]
+    pub rtt: Option<Duration>,
+    pub retransmissions: u32,
+    /// The socket error of a `failed` rung.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Rung {
+    pub fn passed(&self) -> bool {
+        self.status == RungStatus::Answered
+    }
+}
+
+/// `IP_MTU_DISCOVER` of the ladder's socket, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PmtuDiscovery {
+    /// Never set DF; fragment locally.
+    Dont,
+    /// The Linux default: DF while the datagram fits the known path MTU, fragment above it.
+    Want,
+    /// Always DF; larger datagrams fail with EMSGSIZE.
+    Do,
+    Probe,
+    Interface,
+    Omit,
+    Other,
+}
+
+impl PmtuDiscovery {
+    /// From the `IP_PMTUDISC_*` value.
+    pub fn from_raw(v: i32) -> PmtuDiscovery {
+        match v {
+            0 => PmtuDiscovery::Dont,
+            1 => PmtuDiscovery::Want,
+            2 => PmtuDiscovery::Do,
+            3 => PmtuDiscovery::Probe,
+            4 => PmtuDiscovery::Interface,
+            5 => PmtuDiscovery::Omit,
+            _ => PmtuDiscovery::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PmtuDiscovery::Dont => "dont",
+            PmtuDiscovery::Want => "want",
+            PmtuDiscovery::Do => "do",
+            PmtuDiscovery::Probe => "probe",
+            PmtuDiscovery::Interface => "interface",
+            PmtuDiscovery::Omit => "omit",
+            PmtuDiscovery::Other => "other",
+        }
+    }
+}
 
 /// What the socket saw over a whole ladder.
 #[derive(Debug, Clone)]

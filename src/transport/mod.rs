@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::sip::{build_options, OptionsSpec, OptionsTemplate, OptionsTransaction, TransactionIds};
 use crate::trunk::Transport;
 
+pub mod cache;
 pub mod ladder;
 pub mod shared_stream;
 pub mod shared_udp;

@@ -15,15 +15,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
+use super::cache::GenerationalCache;
 use super::{start_from_template, Exchange, ExchangeConfig, Target, TransportFailure, MAX_MESSAGE};
 use crate::sip::table::Finished;
 use crate::sip::{OptionsTemplate, TransactionTable};
-use crate::util::GenerationalCache;
 
 /// Probes UDP targets over shared sockets (one per address family, opened on first use).
 pub struct UdpProber {
@@ -67,7 +67,13 @@ impl UdpProber {
     /// Sends one OPTIONS to a UDP `target` and waits for its final response or
     /// the deadline (`timeout` of the config).
     pub async fn exchange(&self, target: &Target) -> Exchange {
-        let deadline = Instant::now() + self.config.timeout;
+        self.exchange_within(target, self.config.timeout).await
+    }
+
+    /// [`UdpProber::exchange`] with a deadline of its own (a `/probe` request
+    /// bounded by the scrape timeout).
+    pub async fn exchange_within(&self, target: &Target, timeout: Duration) -> Exchange {
+        let deadline = Instant::now() + timeout;
         let v4 = target.addr.is_ipv4();
         let cell = if v4 { &self.v4 } else { &self.v6 };
         let failed = |e: &io::Error| {

@@ -563,7 +563,7 @@ pub fn fake_exposition(n: u64, location: &str) -> String {
     }
     family(&mut o, "trunkprobe_options_probes_total", "counter");
     for t in &targets {
-        for outcome in trunkprobe::probe::Outcome::ALL {
+        for outcome in trunkprobe::outcome::Outcome::ALL {
             let hit =
                 (outcome.as_str() == "ok") == t.5 && matches!(outcome.as_str(), "ok" | "timeout");
             let _ = writeln!(

@@ -1,7 +1,6 @@
-//! The daemon's media and path diagnostics: findings learnt from probing (the
-//! carrier's SDP, the gateways' resolved addresses, the UDP size ladder) kept per
-//! trunk next to its static findings; the slow MTU ladder schedule; and the
-//! periodic origination URI check.
+//! Findings `serve` learns from probing (the carrier's SDP, the gateways'
+//! resolved addresses, the UDP size ladder), kept per trunk next to its static
+//! (lint) findings.
 //!
 //! Findings do not flap per probe: media is evaluated over the latest final
 //! response of each target (a timeout keeps the last reply), ip_identifiers over
@@ -11,26 +10,12 @@
 use std::cmp::Ordering;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rand::Rng;
-use tokio::sync::{watch, Semaphore};
-
-use crate::checks::{self, media, mtu::MtuResult, Finding};
+use crate::checks::{self, media, Finding};
 use crate::metrics::Metrics;
-use crate::origination::{self, OriginationUri};
-use crate::probe::{CheckSettings, MtuConfig, TargetResult};
-use crate::resolve::GatewayResolver;
+use crate::outcome::{MtuResult, TargetResult};
+use crate::sip::invite::estimate_invite;
 use crate::trunk::Trunk;
-
-/// `--mtu-interval` default: the ladder is slow and sends large messages, so hourly.
-pub const DEFAULT_MTU_INTERVAL: Duration = Duration::from_secs(3600);
-/// `--origination-interval` default.
-pub const DEFAULT_ORIGINATION_INTERVAL: Duration = Duration::from_secs(300);
-/// Ladders in flight at once across the fleet (each is sequential inside).
-pub const MTU_LADDERS_IN_FLIGHT: usize = 4;
-/// The first ladder of a target runs at a random time within this (or the interval, if shorter).
-pub const MTU_FIRST_RUN_WITHIN: Duration = Duration::from_secs(60);
 
 /// What a trunk's findings are made of; shared by its probe loops and the fleet.
 ///
@@ -386,7 +371,7 @@ impl TrunkFindings {
 
     /// Keeps the findings of a target's latest ladder (its INVITE estimated for this trunk).
     pub fn observe_mtu(&mut self, target: &str, host: &str, result: &mut MtuResult) {
-        let invite = checks::mtu::estimate_invite(&self.trunk, host, result.target.port());
+        let invite = estimate_invite(&self.trunk, host, result.target.port());
         result.invite_bytes = Some(invite.bytes);
         let findings = checks::mtu::findings(result, invite);
         match self.mtu.binary_search_by(|(k, _)| k.cmp_str(target)) {
@@ -453,106 +438,11 @@ pub fn lock(f: &SharedFindings) -> std::sync::MutexGuard<'_, TrunkFindings> {
     f.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The MTU ladder in `serve` (`--mtu-interval`, off with 0).
-pub struct MtuSchedule {
-    pub config: MtuConfig,
-    pub interval: Duration,
-    pub limit: Arc<Semaphore>,
-}
-
-impl MtuSchedule {
-    /// Delay before a target's first ladder: random within a minute (or the interval).
-    pub fn first_delay(&self) -> Duration {
-        random_upto(self.interval.min(MTU_FIRST_RUN_WITHIN))
-    }
-
-    /// Delay between ladders: the interval ±10%, so a fleet's ladders do not line up.
-    pub fn next_delay(&self) -> Duration {
-        jittered(self.interval)
-    }
-}
-
-fn random_upto(d: Duration) -> Duration {
-    let ms = d.as_millis().max(1) as u64;
-    Duration::from_millis(rand::rng().random_range(0..ms))
-}
-
-/// `d` ±10%.
-pub fn jittered(d: Duration) -> Duration {
-    d.mul_f64(rand::rng().random_range(0.9..=1.1))
-}
-
-/// Which origination URIs `serve` checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OriginationPlan {
-    /// `--no-origination`.
-    Off,
-    /// `--origination URI...`.
-    Uris(Vec<OriginationUri>),
-    /// The setup guide's URIs for the transports the active trunks use.
-    Guide,
-}
-
-impl OriginationPlan {
-    pub fn uris(&self, trunks: &[Trunk]) -> Vec<OriginationUri> {
-        match self {
-            OriginationPlan::Off => Vec::new(),
-            OriginationPlan::Uris(u) => u.clone(),
-            OriginationPlan::Guide => OriginationUri::defaults_for(
-                trunks
-                    .iter()
-                    .filter(|t| t.is_active)
-                    .filter_map(|t| t.transport.valid()),
-            ),
-        }
-    }
-}
-
-/// Checks the origination URIs every `interval` (and at once when the set
-/// changes) until `stop`; `uris` is `None` until the first trunk list loads.
-pub async fn origination_loop(
-    metrics: Arc<Metrics>,
-    resolver: GatewayResolver,
-    settings: CheckSettings,
-    interval: Duration,
-    mut uris: watch::Receiver<Option<Vec<OriginationUri>>>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let current = uris.borrow_and_update().clone();
-        if let Some(list) = current.filter(|l| !l.is_empty()) {
-            let results = tokio::select! {
-                r = origination::check(&list, &resolver, &settings) => r,
-                _ = stop.wait_for(|s| *s) => return,
-            };
-            for r in results.iter().filter(|r| !r.ok) {
-                let outcomes: Vec<&str> = r
-                    .targets
-                    .iter()
-                    .map(|t| t.result.outcome.as_str())
-                    .collect();
-                tracing::warn!(uri = %r.uri, ?outcomes, "origination URI does not answer healthily");
-            }
-            metrics.diag.record_origination(&results);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            r = uris.changed() => if r.is_err() { return },
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
-}
-
-/// `ip:port` of a target's labels, as the findings key targets.
-pub fn target_key(labels: &crate::metrics::TargetLabels) -> &str {
-    &labels.0[3]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::CheckId;
-    use crate::probe::{blank_result, Outcome};
+    use crate::outcome::{blank_result, Outcome};
     use crate::sip::message::parse_response;
     use crate::trunk::{AuthType, Field, Transport};
 
@@ -633,8 +523,8 @@ mod tests {
     }
 
     /// One rung of a size ladder: answered with a 200, or lost.
-    fn rung(size: usize, ok: bool) -> crate::checks::mtu::Rung {
-        use crate::checks::mtu::{Rung, RungStatus};
+    fn rung(size: usize, ok: bool) -> crate::transport::ladder::Rung {
+        use crate::transport::ladder::{Rung, RungStatus};
         Rung {
             size,
             bytes: size,
@@ -663,32 +553,6 @@ mod tests {
         assert!(!checks_of(&f).contains(&CheckId::UdpLargeMessagesLost));
     }
 
-    #[test]
-    fn origination_plan_follows_the_trunks_transports() {
-        let mut tcp = Trunk::with_defaults("t");
-        tcp.transport = Field::Valid(Transport::Tcp);
-        let uris = OriginationPlan::Guide.uris(&[tcp, Trunk::with_defaults("u")]);
-        let got: Vec<&str> = uris.iter().map(|u| u.uri.as_str()).collect();
-        assert_eq!(
-            got,
-            [
-                "sip:sip.bolna.ai:5060",
-                "sip:sip.bolna.ai:5060;transport=tcp"
-            ]
-        );
-        assert!(OriginationPlan::Off
-            .uris(&[Trunk::with_defaults("u")])
-            .is_empty());
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_secs(3600));
-            assert!(d >= Duration::from_secs(3240) && d <= Duration::from_secs(3960));
-        }
-    }
-
     /// The findings as they were kept before the sorted `Vec`s (`BTreeMap`s keyed
     /// by `String`, every reply and ladder kept whole): the differential tests
     /// below hold the new representation to the same answers.
@@ -696,8 +560,10 @@ mod tests {
         use std::collections::BTreeMap;
         use std::net::IpAddr;
 
-        use crate::checks::{self, media, mtu::MtuResult, Finding};
-        use crate::probe::TargetResult;
+        use crate::checks::{self, media, Finding};
+        use crate::outcome::MtuResult;
+        use crate::outcome::TargetResult;
+        use crate::sip::invite::estimate_invite;
         use crate::trunk::Trunk;
 
         #[derive(Debug, Clone, PartialEq, Eq)]
@@ -762,7 +628,7 @@ mod tests {
             }
 
             pub fn observe_mtu(&mut self, target: &str, host: &str, result: &mut MtuResult) {
-                let invite = checks::mtu::estimate_invite(&self.trunk, host, result.target.port());
+                let invite = estimate_invite(&self.trunk, host, result.target.port());
                 result.invite_bytes = Some(invite.bytes);
                 self.mtu
                     .insert(target.to_string(), checks::mtu::findings(result, invite));

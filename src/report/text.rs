@@ -1,27 +1,16 @@
-//! Rendering a [`Report`] for people (text) and machines (JSON).
+//! The text rendering of a [`Report`], for people.
 //!
-//! The text report puts each trunk's findings first, then each gateway and
+//! The report puts each trunk's findings first, then each gateway and
 //! target, and gives every failure its cause and fix. Colour is used only on a
 //! terminal and never when `NO_COLOR` is set.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use super::{GatewayReport, Report, TrunkReport, TrunkStatus};
 use crate::checks::Severity;
-use crate::probe::{GatewayReport, Outcome, Report, TargetResult, TrunkReport, TrunkStatus};
-use crate::util::ms;
-
-/// Output format of `check` and `demo`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-/// The report as one JSON document.
-pub fn to_json(report: &Report) -> String {
-    serde_json::to_string_pretty(report).expect("the report serialises to JSON")
-}
+use crate::outcome::{MtuResult, Outcome, TargetResult};
+use crate::text::ms;
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
@@ -379,8 +368,8 @@ fn write_origination(out: &mut String, r: &Report, st: Style) {
 }
 
 /// The `--mtu` size ladder of one target: rungs, cut-off, path MTU, TCP fallback.
-fn write_mtu(out: &mut String, m: &crate::checks::mtu::MtuResult, st: Style) {
-    use crate::checks::mtu::RungStatus;
+fn write_mtu(out: &mut String, m: &MtuResult, st: Style) {
+    use crate::transport::ladder::RungStatus;
     let rungs: Vec<String> = m
         .sizes
         .iter()

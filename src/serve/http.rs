@@ -11,13 +11,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use prometheus::{Gauge, IntGauge, IntGaugeVec, Opts};
 use serde::Deserialize;
 
-use crate::metrics::{self, Metrics};
-use crate::probe::{self, HealthyCodes, Outcome};
-use crate::resolve::GatewayResolver;
-use crate::transport::{ExchangeConfig, Target};
+use crate::checks::reachability;
+use crate::metrics::{self, Metrics, ProbeRun};
+use crate::probe::Prober;
+use crate::resolve::{DnsFailure, GatewayResolver};
+use crate::transport::Target;
 
 /// What the handlers share with the daemon.
 pub struct AppState {
@@ -27,8 +27,8 @@ pub struct AppState {
     /// Set at shutdown.
     pub stopping: AtomicBool,
     pub resolver: GatewayResolver,
-    pub exchange: ExchangeConfig,
-    pub healthy: HealthyCodes,
+    /// The daemon's prober (its UDP socket is shared with the scheduled probes).
+    pub prober: Prober,
     pub location: Option<String>,
 }
 
@@ -116,106 +116,47 @@ async fn probe_handler(
         Err(e) => return (StatusCode::BAD_REQUEST, format!("bad target: {e}\n")).into_response(),
     };
     // Like blackbox: finish within Prometheus' scrape timeout.
-    let mut exchange = s.exchange.clone();
+    let mut timeout = s.prober.exchange_config().timeout;
     if let Some(limit) = headers
         .get("x-prometheus-scrape-timeout-seconds")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v > 0.6)
     {
-        exchange.timeout = exchange.timeout.min(Duration::from_secs_f64(limit - 0.5));
+        timeout = timeout.min(Duration::from_secs_f64(limit - 0.5));
     }
-    let body = run_probe(&s, &target, &exchange).await;
+    let body = run_probe(&s, &target, timeout).await;
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response()
 }
 
-fn gauge(name: &str, help: &str) -> Gauge {
-    Gauge::with_opts(Opts::new(name, help)).expect("valid metric")
-}
-
-fn int_gauge(name: &str, help: &str) -> IntGauge {
-    IntGauge::with_opts(Opts::new(name, help)).expect("valid metric")
-}
-
-/// Resolves and probes the first address of `target`, and renders a fresh registry.
-async fn run_probe(s: &AppState, target: &ProbeTarget, exchange: &ExchangeConfig) -> String {
+/// Resolves and probes the first address of `target`, and renders the metrics
+/// of that probe alone.
+async fn run_probe(s: &AppState, target: &ProbeTarget, timeout: Duration) -> String {
     let started = Instant::now();
-    let registry = metrics::registry_for(s.location.as_deref());
-    let success = int_gauge("probe_success", "1 if the OPTIONS probe was healthy.");
-    let duration = gauge(
-        "probe_duration_seconds",
-        "How long the probe took, DNS included.",
-    );
-    let dns = gauge(
-        "probe_dns_lookup_time_seconds",
-        "How long the DNS lookup took.",
-    );
-    let status = int_gauge(
-        "probe_sip_status_code",
-        "SIP status code of the final response (0 when none).",
-    );
-    let rtt = gauge(
-        "probe_sip_rtt_seconds",
-        "OPTIONS round-trip time, first send to final response.",
-    );
-    let outcome = IntGaugeVec::new(
-        Opts::new(
-            "probe_sip_outcome",
-            "1 for the outcome of this probe (the closed outcome set of trunkprobe check).",
-        ),
-        &["outcome"],
-    )
-    .expect("valid metric");
-    let ip_protocol = int_gauge(
-        "probe_ip_protocol",
-        "IP version of the probed address (4 or 6; 0 when unresolved).",
-    );
-    for m in [&duration, &dns, &rtt] {
-        let _ = registry.register(Box::new(m.clone()));
-    }
-    for m in [&success, &status, &ip_protocol] {
-        let _ = registry.register(Box::new(m.clone()));
-    }
-    let _ = registry.register(Box::new(outcome.clone()));
-
     let res = s.resolver.resolve(&target.host, target.transport).await;
-    dns.set(res.lookup_time.as_secs_f64());
-    let result = match (res.addresses.first(), &res.failure) {
+    let ip = res.addresses.first().copied();
+    let result = match (ip, &res.failure) {
         (Some(ip), _) => {
-            ip_protocol.set(if ip.is_ipv4() { 4 } else { 6 });
             let t = Target {
                 host: target.host.as_str().into(),
-                addr: (*ip, target.port).into(),
+                addr: (ip, target.port).into(),
                 transport: target.transport,
             };
-            probe::probe_one(&t, exchange, &s.healthy).await
+            s.prober.probe_within(&t, timeout).await
         }
-        (None, failure) => probe::dns_failure_result(
-            failure
-                .as_ref()
-                .unwrap_or(&crate::resolve::DnsFailure::NoAddress),
+        (None, failure) => reachability::dns_failure_result(
+            failure.as_ref().unwrap_or(&DnsFailure::NoAddress),
             target.port,
             target.transport,
         ),
     };
-    success.set((result.outcome == Outcome::Ok) as i64);
-    status.set(result.status_code.unwrap_or(0) as i64);
-    if let Some(d) = result.rtt {
-        rtt.set(d.as_secs_f64());
-    }
-    for o in Outcome::ALL {
-        outcome
-            .with_label_values(&[o.as_str()])
-            .set((o == result.outcome) as i64);
-    }
-    if let Some(cert) = result.tls.as_ref().and_then(|t| t.cert.as_ref()) {
-        let expiry = gauge(
-            "probe_ssl_earliest_cert_expiry",
-            "Unix time the TLS leaf certificate expires.",
-        );
-        expiry.set(cert.not_after as f64);
-        let _ = registry.register(Box::new(expiry));
-    }
-    duration.set(started.elapsed().as_secs_f64());
-    metrics::encode(&registry)
+    metrics::render_probe(
+        s.location.as_deref(),
+        &ProbeRun {
+            result: &result,
+            ip,
+            dns_lookup: res.lookup_time,
+            duration: started.elapsed(),
+        },
+    )
 }

@@ -17,13 +17,15 @@ use prometheus::{
     TextEncoder,
 };
 
-mod diagnostics;
+mod origination_egress;
+mod probe;
 pub mod store;
-pub use diagnostics::{DiagnosticMetrics, MAX_EGRESS_ADDRESSES};
+pub use origination_egress::{OriginationEgressMetrics, MAX_EGRESS_ADDRESSES};
+pub use probe::{render_probe, ProbeRun};
 use store::Store;
 
 use crate::checks::Finding;
-use crate::probe::TargetResult;
+use crate::outcome::{MtuResult, TargetResult};
 use crate::resolve::Resolution;
 use crate::trunk::{Field, Trunk};
 
@@ -43,25 +45,49 @@ const TARGET_LABELS: [&str; 5] = ["trunk_id", "trunk", "gateway", "target", "tra
 /// `target`, so at 100,000 targets the other four are one allocation per
 /// gateway or trunk rather than four per target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TargetLabels(pub [Arc<str>; 5]);
+pub struct TargetLabels {
+    pub trunk_id: Arc<str>,
+    pub trunk: Arc<str>,
+    /// The configured `host:port`.
+    pub gateway: Arc<str>,
+    /// The probed `ip:port`, or `unresolved`; the key the findings use for a target.
+    pub target: Arc<str>,
+    pub transport: Arc<str>,
+}
 
 impl TargetLabels {
     /// `gateway` is the configured `host:port`, `target` the probed `ip:port`
     /// (or `unresolved` while the gateway has no address).
     pub fn new(trunk_id: &str, trunk: &str, gateway: &str, target: &str, transport: &str) -> Self {
-        TargetLabels([
-            bounded(trunk_id).into(),
-            bounded(trunk).into(),
-            bounded(gateway).into(),
-            bounded(target).into(),
-            bounded(transport).into(),
-        ])
+        TargetLabels {
+            trunk_id: bounded(trunk_id).into(),
+            trunk: bounded(trunk).into(),
+            gateway: bounded(gateway).into(),
+            target: bounded(target).into(),
+            transport: bounded(transport).into(),
+        }
+    }
+
+    /// The label values in [`TARGET_LABELS`] order.
+    pub fn values(&self) -> [&str; 5] {
+        [
+            &self.trunk_id,
+            &self.trunk,
+            &self.gateway,
+            &self.target,
+            &self.transport,
+        ]
+    }
+
+    /// `ip:port` of the target, as the findings key targets.
+    pub fn addr(&self) -> &str {
+        &self.target
     }
 
     /// The same labels for another `target` (`ip:port`, or `unresolved`).
     pub fn with_target(&self, target: &str) -> Self {
         let mut l = self.clone();
-        l.0[3] = bounded(target).into();
+        l.target = bounded(target).into();
         l
     }
 }
@@ -187,7 +213,7 @@ pub struct Metrics {
     source_errors: IntCounterVec,
     trunks: IntGaugeVec,
     /// Origination and egress series.
-    pub diag: DiagnosticMetrics,
+    pub origination_egress: OriginationEgressMetrics,
     lateness: Histogram,
     tasks: IntGauge,
     /// Hands out trunk generations.
@@ -227,7 +253,7 @@ impl Metrics {
                 &["state"],
             )
             .unwrap(),
-            diag: DiagnosticMetrics::new(&registry),
+            origination_egress: OriginationEgressMetrics::new(&registry),
             lateness: Histogram::with_opts(
                 HistogramOpts::new(
                     "trunkprobe_probe_lateness_seconds",
@@ -289,7 +315,7 @@ impl Metrics {
     /// of 100,000 targets never holds the whole text.
     pub fn render_chunks(&self, sink: &mut dyn FnMut(String) -> bool) {
         let (public, behind_nat) = self.store.egress();
-        self.diag.set_egress(&public, behind_nat);
+        self.origination_egress.set_egress(&public, behind_nat);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             self.tasks.set(rt.metrics().num_alive_tasks() as i64);
         }
@@ -313,7 +339,7 @@ impl Metrics {
     }
 
     /// Records one UDP size ladder run on a target.
-    pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &crate::checks::mtu::MtuResult) {
+    pub fn record_mtu(&self, gen: u64, l: &TargetLabels, r: &MtuResult) {
         self.store.record_mtu(gen, l, r);
     }
 
@@ -485,13 +511,13 @@ mod tests {
 
     #[test]
     fn egress_is_unknown_until_a_carrier_reports_it() {
-        use crate::probe::{self, Outcome};
+        use crate::outcome::{self, Outcome};
         let m = Metrics::new(None);
         let unknown = "trunkprobe_egress_info{behind_nat=\"unknown\",public_ip=\"unknown\"} 1";
         assert!(m.render().contains(unknown));
         let gen = m.track_trunk("t");
         let l = TargetLabels::new("t", "t", "gw:5060", "192.0.2.1:5060", "udp");
-        let mut t = probe::blank_result(None, 5060, crate::trunk::Transport::Udp, Outcome::Ok);
+        let mut t = outcome::blank_result(None, 5060, crate::trunk::Transport::Udp, Outcome::Ok);
         t.response = Some(crate::sip::message::parse_response(
             b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.5:40000;branch=z9hG4bK1;received=203.0.113.7;rport=61000\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
         )

@@ -1,5 +1,7 @@
 //! The origination URI: Bolna's carrier-facing inbound side (`sip.bolna.ai`),
-//! probed the way a carrier routing your DIDs to Bolna would reach it.
+//! as a carrier routing your DIDs to Bolna would reach it: which URIs to probe,
+//! and what a failed probe of one means (cause, fix, what the carrier sees).
+//! The probing itself is [`crate::probe::origination`].
 //!
 //! By default the URIs of the setup guide for the transports the loaded trunks
 //! use (`sip:sip.bolna.ai:5060` over UDP and TCP, `sip:sip.bolna.ai:5061;transport=tls`
@@ -7,17 +9,14 @@
 //! them (tests point it at loopback peers), `--no-origination` skips it. Each
 //! failure says what a carrier would see.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::IpAddr;
 
 use serde::Serialize;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
-use crate::probe::{self, CheckSettings, Outcome, TargetResult};
-use crate::resolve::{GatewayResolver, Resolution};
-use crate::transport::{self, Target, TransportFailure};
-use crate::trunk::{Transport, BOLNA_SIP_IP};
+use crate::outcome::{Outcome, TargetResult};
+use crate::resolve::Resolution;
+use crate::transport::TransportFailure;
+use crate::trunk::{Transport, Trunk, BOLNA_SIP_IP};
 
 /// The host of the guide's origination URIs.
 pub const DEFAULT_HOST: &str = "sip.bolna.ai";
@@ -68,6 +67,33 @@ impl OriginationUri {
     }
 }
 
+/// Which origination URIs `check` and `serve` probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginationPlan {
+    /// `--no-origination`.
+    Off,
+    /// `--origination URI...`.
+    Uris(Vec<OriginationUri>),
+    /// The setup guide's URIs for the transports the active trunks use.
+    Guide,
+}
+
+impl OriginationPlan {
+    /// The URIs to probe for this trunk list.
+    pub fn uris(&self, trunks: &[Trunk]) -> Vec<OriginationUri> {
+        match self {
+            OriginationPlan::Off => Vec::new(),
+            OriginationPlan::Uris(u) => u.clone(),
+            OriginationPlan::Guide => OriginationUri::defaults_for(
+                trunks
+                    .iter()
+                    .filter(|t| t.is_active)
+                    .filter_map(|t| t.transport.valid()),
+            ),
+        }
+    }
+}
+
 /// One address of an origination URI and what a carrier would see there.
 #[derive(Debug, Clone, Serialize)]
 pub struct OriginationTarget {
@@ -92,75 +118,6 @@ pub struct OriginationResult {
     pub targets: Vec<OriginationTarget>,
     /// Every address answered with a healthy code.
     pub ok: bool,
-}
-
-/// Resolves and probes every URI (each address is its own target).
-pub async fn check(
-    uris: &[OriginationUri],
-    resolver: &GatewayResolver,
-    settings: &CheckSettings,
-) -> Vec<OriginationResult> {
-    let limit = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let mut results = Vec::with_capacity(uris.len());
-    let mut jobs: JoinSet<((usize, usize), TargetResult)> = JoinSet::new();
-    for (ui, u) in uris.iter().enumerate() {
-        let dns = resolver.resolve(&u.host, u.transport).await;
-        let guide_ip: IpAddr = BOLNA_SIP_IP.parse().expect("a literal IP");
-        let resolves_to_guide_ip = (u.host.eq_ignore_ascii_case(DEFAULT_HOST) && !dns.literal)
-            .then(|| dns.addresses.contains(&guide_ip));
-        let mut r = OriginationResult {
-            uri: u.uri.clone(),
-            host: u.host.clone(),
-            port: u.port,
-            transport: u.transport,
-            dns: dns.clone(),
-            guide_ip: BOLNA_SIP_IP,
-            resolves_to_guide_ip,
-            targets: Vec::new(),
-            ok: false,
-        };
-        if let Some(f) = &dns.failure {
-            let mut t = probe::blank_result(None, u.port, u.transport, Outcome::DnsError);
-            t.detail = f.describe();
-            r.targets.push(explain(u, t));
-        }
-        for (ai, ip) in dns.addresses.iter().enumerate() {
-            let target = Target {
-                host: u.host.as_str().into(),
-                addr: SocketAddr::new(*ip, u.port),
-                transport: u.transport,
-            };
-            let config = settings.exchange.clone();
-            let healthy = settings.healthy.clone();
-            let limit = limit.clone();
-            jobs.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                let ex = transport::exchange(&target, &config).await;
-                ((ui, ai), probe::evaluate(ex, &healthy))
-            });
-        }
-        results.push(r);
-    }
-    let mut done = Vec::new();
-    while let Some(joined) = jobs.join_next().await {
-        if let Ok(item) = joined {
-            done.push(item);
-        }
-    }
-    done.sort_by_key(|(k, _)| *k);
-    let ctx = crate::checks::reachability::Context {
-        timeout: settings.exchange.timeout,
-        seen_as: None,
-    };
-    for ((ui, _), mut t) in done {
-        t.detail = crate::checks::reachability::explain(&t, &ctx).detail;
-        let target = explain(&uris[ui], t);
-        results[ui].targets.push(target);
-    }
-    for r in &mut results {
-        r.ok = !r.targets.is_empty() && r.targets.iter().all(|t| t.result.outcome == Outcome::Ok);
-    }
-    results
 }
 
 /// Cause, fix and the carrier's view of one origination target.
@@ -268,6 +225,7 @@ fn addr(t: &TargetResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trunk::Field;
 
     #[test]
     fn uris_parse_with_transport_and_default_ports() {
@@ -318,7 +276,7 @@ mod tests {
     #[test]
     fn failures_say_what_the_carrier_sees() {
         let u = OriginationUri::guide(Transport::Udp);
-        let t = probe::blank_result(
+        let t = crate::outcome::blank_result(
             Some("127.0.0.1".parse().unwrap()),
             5060,
             Transport::Udp,
@@ -326,7 +284,25 @@ mod tests {
         );
         let e = explain(&u, t);
         assert!(e.carrier_sees.unwrap().contains("408"));
-        let ok = probe::blank_result(None, 5060, Transport::Udp, Outcome::Ok);
+        let ok = crate::outcome::blank_result(None, 5060, Transport::Udp, Outcome::Ok);
         assert!(explain(&u, ok).carrier_sees.is_none());
+    }
+
+    #[test]
+    fn origination_plan_follows_the_trunks_transports() {
+        let mut tcp = Trunk::with_defaults("t");
+        tcp.transport = Field::Valid(Transport::Tcp);
+        let uris = OriginationPlan::Guide.uris(&[tcp, Trunk::with_defaults("u")]);
+        let got: Vec<&str> = uris.iter().map(|u| u.uri.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "sip:sip.bolna.ai:5060",
+                "sip:sip.bolna.ai:5060;transport=tcp"
+            ]
+        );
+        assert!(OriginationPlan::Off
+            .uris(&[Trunk::with_defaults("u")])
+            .is_empty());
     }
 }

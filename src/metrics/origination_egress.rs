@@ -1,6 +1,6 @@
-//! Prometheus series of the daemon's prober-wide diagnostics: the origination
-//! URI (Bolna's inbound side) and the egress address carriers see this prober
-//! at. Part of [`super::Metrics`]; the per-target UDP size ladder (MTU) series
+//! Prometheus series of the prober's own position: the origination URI
+//! (Bolna's inbound side, as carriers reach it) and the egress address carriers
+//! see this prober at. Part of [`super::Metrics`]; the per-target UDP size ladder (MTU) series
 //! live in its compact store. Labels stay bounded like the rest.
 
 use std::collections::HashSet;
@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
 
 use super::{bounded, unix_now};
-use crate::origination::OriginationResult;
-use crate::probe::Outcome;
+use crate::checks::origination::OriginationResult;
+use crate::outcome::Outcome;
 
 /// At most this many `public_ip` values in `trunkprobe_egress_info` (carriers
 /// normally all see one address).
@@ -19,8 +19,8 @@ pub const MAX_EGRESS_ADDRESSES: usize = 8;
 
 const ORIGINATION_LABELS: [&str; 3] = ["uri", "transport", "target"];
 
-/// The series of the diagnostics, registered in the daemon's registry.
-pub struct DiagnosticMetrics {
+/// The origination and egress series, registered in the daemon's registry.
+pub struct OriginationEgressMetrics {
     origination_up: IntGaugeVec,
     origination_rtt: GaugeVec,
     origination_guide_ip: IntGaugeVec,
@@ -42,10 +42,10 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     g
 }
 
-impl DiagnosticMetrics {
-    /// Creates and registers every diagnostics series in `r`.
-    pub fn new(r: &Registry) -> DiagnosticMetrics {
-        DiagnosticMetrics {
+impl OriginationEgressMetrics {
+    /// Creates and registers every origination and egress series in `r`.
+    pub fn new(r: &Registry) -> OriginationEgressMetrics {
+        OriginationEgressMetrics {
             origination_up: int_gauge(
                 r,
                 "trunkprobe_origination_up",
@@ -158,15 +158,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::origination::OriginationTarget;
-    use crate::probe;
+    use crate::checks::origination::OriginationTarget;
+
     use crate::resolve::Resolution;
     use crate::trunk::Transport;
     use std::time::Duration;
 
     fn origination(uri: &str, ip: &str, outcome: Outcome) -> OriginationResult {
         let ip: IpAddr = ip.parse().unwrap();
-        let mut t = probe::blank_result(Some(ip), 5060, Transport::Udp, outcome);
+        let mut t = crate::outcome::blank_result(Some(ip), 5060, Transport::Udp, outcome);
         t.rtt = (outcome == Outcome::Ok).then_some(Duration::from_millis(3));
         OriginationResult {
             uri: uri.into(),
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn origination_series_follow_the_last_check() {
         let r = Registry::new();
-        let m = DiagnosticMetrics::new(&r);
+        let m = OriginationEgressMetrics::new(&r);
         m.record_origination(&[
             origination("sip:sip.bolna.ai:5060", "13.200.45.61", Outcome::Ok),
             origination("sip:other:5060", "127.0.0.2", Outcome::Timeout),

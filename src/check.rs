@@ -1,0 +1,280 @@
+//! `trunkprobe check`: lint every trunk, resolve and probe every gateway
+//! address, run the size ladders (`--mtu`) and the origination check, and
+//! build the [`Report`] with every failure explained.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::checks::origination::OriginationPlan;
+use crate::checks::{self, mtu::findings as mtu_findings, reachability};
+use crate::error::Result;
+use crate::outcome::{MtuResult, Outcome};
+use crate::probe::mtu::{mtu_ladder, MtuConfig, CHECK_LADDERS_IN_FLIGHT};
+use crate::probe::{self, fan_out, ProbeSettings, Prober};
+use crate::report::{
+    print_report, Format, GatewayReport, Report, Summary, TrunkReport, TrunkStatus,
+};
+use crate::resolve::GatewayResolver;
+use crate::sip::invite::estimate_invite;
+use crate::source::Source;
+use crate::transport::Target;
+use crate::trunk::{Field, Transport, Trunk};
+
+/// Validated settings of `check`.
+pub struct Settings {
+    pub source: Source,
+    pub resolver: GatewayResolver,
+    pub probe: ProbeSettings,
+    /// The size ladder's configuration with `--mtu`.
+    pub mtu: Option<MtuConfig>,
+    pub origination: OriginationPlan,
+    pub format: Format,
+}
+
+/// Runs `check`: loads the trunks, checks them, prints the report. The value is
+/// the exit code (0 healthy, 1 problems found).
+pub async fn run(settings: Settings) -> Result<u8> {
+    let trunks = settings.source.load().await?;
+    let report = check_all(trunks, &settings).await;
+    print_report(&report, settings.format);
+    Ok(report.exit_code())
+}
+
+/// Checks `trunks` and the origination URIs (at the same time), then runs the
+/// ladders when asked, and returns the summarised report.
+pub async fn check_all(trunks: Vec<Trunk>, settings: &Settings) -> Report {
+    let prober = Prober::from_settings(&settings.probe);
+    let uris = settings.origination.uris(&trunks);
+    let (mut report, origination) = tokio::join!(
+        check(&trunks, &settings.resolver, &prober, &settings.probe),
+        probe::origination::check(
+            &uris,
+            &settings.resolver,
+            &prober,
+            settings.probe.concurrency
+        )
+    );
+    if let Some(mtu) = &settings.mtu {
+        run_ladders(&mut report, &trunks, mtu).await;
+    }
+    report.set_origination(origination);
+    report
+}
+
+/// Lints, resolves and probes every trunk, and summarises.
+pub async fn check(
+    trunks: &[Trunk],
+    resolver: &GatewayResolver,
+    prober: &Prober,
+    settings: &ProbeSettings,
+) -> Report {
+    let started = Instant::now();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let mut reports: Vec<TrunkReport> = trunks
+        .iter()
+        .map(|t| trunk_report(t, settings.skip_auth_checks))
+        .collect();
+
+    // Every gateway to resolve, as (trunk, gateway) positions in the report.
+    let mut lookups = Vec::new();
+    for (ti, (trunk, report)) in trunks.iter().zip(&reports).enumerate() {
+        let (Some(transport), TrunkStatus::Probed) = (trunk.transport.valid(), report.status)
+        else {
+            continue;
+        };
+        for (gi, g) in report.gateways.iter().enumerate() {
+            if let Ok(port) = u16::try_from(g.port) {
+                if port != 0 {
+                    lookups.push((ti, gi, g.host.clone(), port, transport));
+                }
+            }
+        }
+    }
+    let resolved = fan_out(
+        lookups,
+        settings.concurrency,
+        |(ti, gi, host, port, transport)| {
+            let resolver = resolver.clone();
+            async move {
+                let resolution = resolver.resolve(&host, transport).await;
+                (ti, gi, host, port, transport, resolution)
+            }
+        },
+    )
+    .await;
+
+    let mut targets = Vec::new();
+    for (ti, gi, host, port, transport, resolution) in resolved {
+        let g = &mut reports[ti].gateways[gi];
+        if let Some(failure) = &resolution.failure {
+            g.targets
+                .push(reachability::dns_failure_result(failure, port, transport));
+        }
+        for ip in &resolution.addresses {
+            let target = Target {
+                host: host.as_str().into(),
+                addr: SocketAddr::new(*ip, port),
+                transport,
+            };
+            targets.push(((ti, gi), target));
+        }
+        g.dns = Some(resolution);
+    }
+    let probed = fan_out(targets, settings.concurrency, |(at, target)| {
+        let prober = prober.clone();
+        async move { (at, prober.probe(&target).await) }
+    })
+    .await;
+    for ((ti, gi), result) in probed {
+        reports[ti].gateways[gi].targets.push(result);
+    }
+
+    explain_all(&mut reports, settings.exchange.timeout);
+    add_media_and_path_findings(trunks, &mut reports, settings.skip_auth_checks);
+    let egress = checks::path::egress(reports.iter().flat_map(|t| t.targets()));
+    let mut report = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        started_at,
+        duration: started.elapsed(),
+        trunks: reports,
+        summary: Summary::default(),
+        egress,
+        origination: Vec::new(),
+    };
+    report.summarise();
+    report
+}
+
+/// A trunk's entry before probing: its status, lint findings and gateways in
+/// priority order.
+fn trunk_report(trunk: &Trunk, skip_auth_checks: bool) -> TrunkReport {
+    let status = match (&trunk.transport, trunk.is_active) {
+        (_, false) => TrunkStatus::SkippedInactive,
+        (Field::Invalid(_), _) => TrunkStatus::SkippedInvalidTransport,
+        (Field::Valid(_), true) => TrunkStatus::Probed,
+    };
+    let transport = match &trunk.transport {
+        Field::Valid(t) => t.as_str().to_string(),
+        Field::Invalid(raw) => raw.clone(),
+    };
+    let mut gateways: Vec<_> = trunk.gateways.iter().collect();
+    gateways.sort_by_key(|g| g.priority);
+    TrunkReport {
+        id: trunk.id.clone(),
+        name: trunk.name.clone(),
+        provider: trunk.provider.clone(),
+        transport,
+        active: trunk.is_active,
+        status,
+        findings: if skip_auth_checks {
+            checks::lint::lint_flag_trunk(trunk)
+        } else {
+            checks::lint(trunk)
+        },
+        gateways: gateways
+            .into_iter()
+            .map(|gw| GatewayReport {
+                host: gw.address.clone(),
+                port: gw.port,
+                priority: gw.priority,
+                dns: None,
+                targets: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// Appends each probed trunk's media findings (from the SDP of its replies) and
+/// ip_identifiers findings (from its gateways' addresses), keeping the findings
+/// sorted most severe first.
+fn add_media_and_path_findings(trunks: &[Trunk], reports: &mut [TrunkReport], skip_auth: bool) {
+    for (trunk, report) in trunks.iter().zip(reports.iter_mut()) {
+        if report.status != TrunkStatus::Probed {
+            continue;
+        }
+        let mut extra = checks::media::media(trunk, report.targets());
+        let resolved: Vec<(&str, &[IpAddr])> = report
+            .gateways
+            .iter()
+            .filter_map(|g| Some((g.host.as_str(), g.dns.as_ref()?.addresses.as_slice())))
+            .collect();
+        if !skip_auth {
+            extra.extend(checks::path::ip_identifiers(trunk, &resolved));
+        }
+        report.findings.extend(extra);
+        report
+            .findings
+            .sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
+}
+
+/// Fills `detail`, `cause` and `fix` of every target result, once all are known
+/// (a timeout can then name the address other carriers saw this prober at).
+pub fn explain_all(reports: &mut [TrunkReport], timeout: Duration) {
+    let seen_as = reports
+        .iter()
+        .flat_map(|t| t.targets())
+        .find_map(|t| t.received);
+    let ctx = reachability::Context { timeout, seen_as };
+    for t in reports
+        .iter_mut()
+        .flat_map(|t| t.gateways.iter_mut())
+        .flat_map(|g| g.targets.iter_mut())
+    {
+        if t.outcome == Outcome::DnsError {
+            continue;
+        }
+        let e = reachability::explain(t, &ctx);
+        t.detail = e.detail;
+        t.cause = e.cause;
+        t.fix = e.fix;
+    }
+}
+
+/// Runs the ladder on every UDP target of `report` that answered its OPTIONS,
+/// stores each result on the target (`mtu`), adds the findings to its trunk and
+/// summarises again. `trunks` are the trunks `report` was made from, in order.
+pub async fn run_ladders(report: &mut Report, trunks: &[Trunk], config: &MtuConfig) {
+    let started = Instant::now();
+    let mut ladders = Vec::new();
+    for (ti, t) in report.trunks.iter().enumerate() {
+        for (gi, g) in t.gateways.iter().enumerate() {
+            for (ai, r) in g.targets.iter().enumerate() {
+                let answered = matches!(r.outcome, Outcome::Ok | Outcome::SipError);
+                let (Some(ip), Transport::Udp, true) = (r.ip, r.transport, answered) else {
+                    continue;
+                };
+                let target = Target {
+                    host: g.host.as_str().into(),
+                    addr: SocketAddr::new(ip, r.port),
+                    transport: Transport::Udp,
+                };
+                ladders.push(((ti, gi, ai), target));
+            }
+        }
+    }
+    let done: Vec<(_, MtuResult)> = fan_out(ladders, CHECK_LADDERS_IN_FLIGHT, |(at, target)| {
+        let config = config.clone();
+        async move { (at, mtu_ladder(&target, &config).await) }
+    })
+    .await;
+    for ((ti, gi, ai), mut result) in done {
+        let trunk_report = &mut report.trunks[ti];
+        let gateway = &trunk_report.gateways[gi];
+        if let Some(trunk) = trunks.get(ti) {
+            let invite = estimate_invite(trunk, &gateway.host, result.target.port());
+            result.invite_bytes = Some(invite.bytes);
+            for f in mtu_findings(&result, invite) {
+                if !trunk_report.findings.contains(&f) {
+                    trunk_report.findings.push(f);
+                }
+            }
+            trunk_report
+                .findings
+                .sort_by_key(|f| std::cmp::Reverse(f.severity));
+        }
+        trunk_report.gateways[gi].targets[ai].mtu = Some(result);
+    }
+    report.duration += started.elapsed();
+    report.summarise();
+}
