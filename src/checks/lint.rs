@@ -1278,4 +1278,15 @@ mod tests {
         }
         assert_eq!(CheckId::from_id("nope"), None);
     }
+
+    #[test]
+    fn findings_never_hold_the_password() {
+        let secret = "pw-Hunter2-XYZZY";
+        let doc = format!(
+            r#"{{"name":"x","auth_type":"userpass","auth_username":"u","auth_password":"{secret}"}}"#
+        );
+        let t = crate::source::parse_trunks_json(doc.as_bytes()).unwrap();
+        let findings = lint(&t[0]);
+        assert!(!format!("{findings:?}").contains(secret));
+    }
 }

@@ -68,7 +68,7 @@ impl TargetLabels {
         }
     }
 
-    /// The label values in [`TARGET_LABELS`] order.
+    /// The label values in `TARGET_LABELS` order.
     pub fn values(&self) -> [&str; 5] {
         [
             &self.trunk_id,

@@ -387,8 +387,6 @@ mod tests {
         assert_eq!(t[0].auth_password.as_ref().unwrap().expose(), secret);
         let dbg = format!("{:?} {:#?}", t, t);
         assert!(!dbg.contains(secret), "{dbg}");
-        let findings = crate::checks::lint(&t[0]);
-        assert!(!format!("{findings:?}").contains(secret));
 
         // A password of the wrong type is reported without its value.
         let e = parse_trunks_json(br#"{"name":"x","auth_password":918273645}"#).unwrap_err();
