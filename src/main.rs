@@ -18,7 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// set before the allocator's first allocation, which happens before `main`,
 /// so it is set from `.preinit_array` (run before every constructor). Setting
 /// it this way also means `MIMALLOC_ARENA_EAGER_COMMIT` in the environment is
-/// no longer read.
+/// not read.
 #[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".preinit_array")]

@@ -171,7 +171,7 @@ impl CheckId {
         }
     }
 
-    /// The check with this `as_str` spelling (for `--skip CHECK` style flags).
+    /// The check with this `as_str` spelling (the inverse of [`CheckId::as_str`]).
     pub fn from_id(s: &str) -> Option<CheckId> {
         CheckId::ALL.iter().copied().find(|c| c.as_str() == s)
     }
@@ -327,4 +327,74 @@ pub struct Finding {
     /// The `PATCH /sip-trunks/trunks/{id}` body that fixes it, when an update does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The position of every variant. A new variant does not compile until it
+    /// is added here, and the test then fails until it is in [`CheckId::ALL`].
+    fn ordinal(c: CheckId) -> usize {
+        use CheckId::*;
+        match c {
+            TransportInvalid => 0,
+            AuthTypeInvalid => 1,
+            MediaEncryptionInvalid => 2,
+            SdesRequiresTls => 3,
+            NoGateways => 4,
+            GatewayAddressInvalid => 5,
+            GatewayPortInvalid => 6,
+            TlsGatewayPort => 7,
+            PlainGatewayOn5061 => 8,
+            TlsIpLiteralGateway => 9,
+            DuplicateGateway => 10,
+            CodecNoG711 => 11,
+            CodecUlawDisallowed => 12,
+            CodecUlawMissing => 13,
+            CodecCompressed => 14,
+            UserpassMissingUsername => 15,
+            UserpassMissingPassword => 16,
+            IpBasedMissingIdentifiers => 17,
+            IpIdentifierInvalid => 18,
+            IpIdentifierTooBroad => 19,
+            QualifyFrequencyNegative => 20,
+            QualifyDisabled => 21,
+            OptimisticWithoutSdes => 22,
+            DirectMediaEnabled => 23,
+            RtpSymmetricDisabled => 24,
+            ForceRportDisabled => 25,
+            InboundWithoutNumbers => 26,
+            TrunkInactive => 27,
+            MediaNotAdvertised => 28,
+            MediaCodecMismatch => 29,
+            MediaCarrierAlawOnly => 30,
+            SdesCarrierPlainRtp => 31,
+            SdesCarrierPlainRtpOptimistic => 32,
+            SdesCarrierSrtpOnly => 33,
+            SdesNoSupportedSuite => 34,
+            SdesCryptoSuiteUnsupported => 35,
+            GatewayOutsideIpIdentifiers => 36,
+            UdpLargeMessagesLost => 37,
+            InviteExceedsUdpLimit => 38,
+            MtuLadderInconclusive => 39,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_check_once() {
+        const VARIANTS: usize = 40;
+        assert_eq!(
+            CheckId::ALL.len(),
+            VARIANTS,
+            "CheckId::ALL misses a variant"
+        );
+        let mut seen = [false; VARIANTS];
+        for c in CheckId::ALL {
+            assert!(
+                !std::mem::replace(&mut seen[ordinal(*c)], true),
+                "{c:?} twice"
+            );
+        }
+    }
 }

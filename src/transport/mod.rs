@@ -26,8 +26,9 @@ pub use shared_stream::StreamProber;
 pub use shared_udp::UdpProber;
 pub use tls::{CertInfo, TlsFailure, TlsSettings};
 
-/// Largest SIP message accepted from a peer; anything larger is a framing error.
-pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Largest SIP message accepted from a peer (the one limit of [`crate::sip`]);
+/// anything larger is a framing error on a stream.
+pub use crate::sip::message::MAX_MESSAGE;
 
 /// One address to probe: a gateway's resolved IP, its port and transport.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
