@@ -1,12 +1,19 @@
 //! Media consistency: will calls on this trunk have audio? Compares the trunk's
 //! codecs and SRTP mode with the SDP a carrier advertised in its OPTIONS reply.
 //!
+//! An SDP in an OPTIONS reply states capabilities, not a session (RFC 3261
+//! §11.2, RFC 3264 §9): every `m=audio` line is advertised whatever its port, and
+//! capability SDP usually has port 0. Port 0 rejects a stream only in the answer
+//! to an offer (RFC 3264 §6), which an OPTIONS reply is not.
+//!
 //! Pure: a [`Trunk`] and the final responses of its targets in, findings out.
 //! Codecs are the intersection of the trunk's effective codecs, Bolna's codecs
-//! (ulaw, then alaw) and the carrier's audio codecs; SDES compares
-//! `media_encryption` with the carrier's RTP profile and `a=crypto` lines.
-//! Without SDP in a reply the result is "not advertised", never a guess. Messages
-//! follow the setup guide's "one-way audio" troubleshooting section.
+//! (ulaw, then alaw) and the carrier's audio codecs over all its audio lines;
+//! SDES compares `media_encryption` with the carrier's RTP profiles and SDES
+//! `a=crypto` lines (DTLS-keyed lines offer no SDES keys). A carrier with one
+//! plain and one SRTP line supports both. Without SDP, or without audio in it,
+//! the result is "not advertised", never a guess. Messages follow the setup
+//! guide's "one-way audio" troubleshooting section.
 
 use std::net::IpAddr;
 
@@ -27,7 +34,10 @@ pub enum Advertised {
     Nothing,
     /// An SDP body that is not usable, with why.
     Unusable(String),
-    /// Audio streams (port non-zero).
+    /// SDP without any `m=audio` line: the kinds of media it has instead
+    /// (`video`, `image` for T.38, ...), each once; empty when it has none.
+    NoAudio(Vec<String>),
+    /// Every `m=audio` line, whatever its port.
     Audio(Vec<Media>),
 }
 
@@ -49,13 +59,19 @@ pub fn advertised(content_type: Option<&str>, body: &[u8]) -> Advertised {
     }
 }
 
+/// The capability reading of an SDP: port-0 lines count (see the module doc).
 fn audio_of(s: &Sdp) -> Advertised {
     let audio: Vec<Media> = s.audio().cloned().collect();
-    if audio.is_empty() {
-        Advertised::Unusable("the SDP has no active audio stream".into())
-    } else {
-        Advertised::Audio(audio)
+    if !audio.is_empty() {
+        return Advertised::Audio(audio);
     }
+    let mut kinds: Vec<String> = Vec::new();
+    for m in &s.media {
+        if !kinds.contains(&m.kind) {
+            kinds.push(m.kind.clone());
+        }
+    }
+    Advertised::NoAudio(kinds)
 }
 
 /// What the media check reads of one final response: who sent it, its
@@ -98,7 +114,8 @@ pub fn media_of<'a>(
     let mut merged: Vec<(Finding, Vec<String>)> = Vec::new();
     let mut replies = 0;
     let mut saw_sdp = false;
-    let mut unusable: Vec<(String, String)> = Vec::new();
+    // Why the first reply that had SDP told nothing about audio.
+    let mut no_audio: Option<String> = None;
     for t in replies_in {
         replies += 1;
         let from = match t.ip {
@@ -108,7 +125,22 @@ pub fn media_of<'a>(
         };
         match advertised(t.content_type, t.body) {
             Advertised::Nothing => {}
-            Advertised::Unusable(why) => unusable.push((from, why)),
+            Advertised::Unusable(why) => {
+                no_audio.get_or_insert_with(|| {
+                    format!("the carrier's OPTIONS reply from {from} carried an unusable SDP body ({why})")
+                });
+            }
+            Advertised::NoAudio(kinds) => {
+                no_audio.get_or_insert_with(|| {
+                    let what = if kinds.is_empty() {
+                        "no media lines".to_string()
+                    } else {
+                        let lines: Vec<String> = kinds.iter().map(|k| format!("m={k}")).collect();
+                        format!("only {}", lines.join(", "))
+                    };
+                    format!("the carrier's OPTIONS reply from {from} advertised no audio (its SDP has {what})")
+                });
+            }
             Advertised::Audio(audio) => {
                 saw_sdp = true;
                 for f in evaluate(trunk, &audio) {
@@ -128,11 +160,10 @@ pub fn media_of<'a>(
         })
         .collect();
     if !saw_sdp && replies > 0 {
-        let message = match unusable.first() {
-            Some((from, why)) => format!(
-                "the carrier's OPTIONS reply from {from} carried an unusable SDP body ({why}): \
-                 codecs and SRTP are not advertised, so they were not checked"
-            ),
+        let message = match no_audio {
+            Some(what) => {
+                format!("{what}: codecs and SRTP are not advertised, so they were not checked")
+            }
             None => "the carrier's OPTIONS reply carried no SDP: codecs and SRTP are not \
                      advertised, so they were not checked (many carriers show them only in \
                      an INVITE)"
@@ -536,9 +567,16 @@ mod tests {
             advertised(Some("application/sdp"), b"<html>"),
             Advertised::Unusable(_)
         ));
-        assert!(matches!(
-            advertised(Some("application/sdp"), b"v=0\nm=audio 0 RTP/AVP 0\n"),
-            Advertised::Unusable(_)
-        ));
+        assert_eq!(
+            advertised(
+                Some("application/sdp"),
+                b"v=0\nm=video 0 RTP/AVP 31\nm=image 0 udptl t38\n"
+            ),
+            Advertised::NoAudio(vec!["video".into(), "image".into()])
+        );
+        assert_eq!(
+            advertised(Some("application/sdp"), b"v=0\r\ns=-\r\n"),
+            Advertised::NoAudio(vec![])
+        );
     }
 }
