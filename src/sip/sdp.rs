@@ -764,8 +764,9 @@ mod fuzz {
 
         #[test]
         fn sdp_shaped_lines_never_panic(lines in proptest::collection::vec(
-            "(v|m|a|c)=(audio|crypto:|rtpmap:)?[ 0-9A-Za-z/:_|^-]{0,40}", 0..12)) {
-            let _ = super::parse(lines.join("\r\n").as_bytes());
+            "(v|m|a|c)=(audio|image|crypto:|rtpmap:|fingerprint:|IN IP4)?[ 0-9A-Za-z/:_|^-]{0,40}", 0..12),
+            eol in "(\r\n|\n|\r)") {
+            let _ = super::parse(lines.join(&eol).as_bytes());
         }
     }
 }
