@@ -3,7 +3,7 @@
 //!
 //! An SDP in an OPTIONS reply states capabilities, not a session (RFC 3261
 //! §11.2, RFC 3264 §9): every `m=audio` line is advertised whatever its port, and
-//! capability SDP usually has port 0. Port 0 rejects a stream only in the answer
+//! capability SDP often has port 0. Port 0 rejects a stream only in the answer
 //! to an offer (RFC 3264 §6), which an OPTIONS reply is not.
 //!
 //! Pure: a [`Trunk`] and the final responses of its targets in, findings out.
