@@ -34,7 +34,7 @@ pub enum Advertised {
     Nothing,
     /// An SDP body that is not usable, with why.
     Unusable(String),
-    /// SDP without any `m=audio` line: the kinds of media it has instead
+    /// SDP without any `m=audio` line: the first kinds of media it has instead
     /// (`video`, `image` for T.38, ...), each once; empty when it has none.
     NoAudio(Vec<String>),
     /// Every `m=audio` line, whatever its port.
@@ -65,8 +65,12 @@ fn audio_of(s: &Sdp) -> Advertised {
     if !audio.is_empty() {
         return Advertised::Audio(audio);
     }
+    // The first few kinds are enough to say what the SDP is for.
     let mut kinds: Vec<String> = Vec::new();
     for m in &s.media {
+        if kinds.len() > SHOWN_KINDS {
+            break;
+        }
         if !kinds.contains(&m.kind) {
             kinds.push(m.kind.clone());
         }
@@ -127,18 +131,19 @@ pub fn media_of<'a>(
             Advertised::Nothing => {}
             Advertised::Unusable(why) => {
                 no_audio.get_or_insert_with(|| {
-                    format!("the carrier's OPTIONS reply from {from} carried an unusable SDP body ({why})")
+                    format!(
+                        "the carrier's OPTIONS reply from {from} carried an unusable SDP body \
+                         ({why})"
+                    )
                 });
             }
             Advertised::NoAudio(kinds) => {
                 no_audio.get_or_insert_with(|| {
-                    let what = if kinds.is_empty() {
-                        "no media lines".to_string()
-                    } else {
-                        let lines: Vec<String> = kinds.iter().map(|k| format!("m={k}")).collect();
-                        format!("only {}", lines.join(", "))
-                    };
-                    format!("the carrier's OPTIONS reply from {from} advertised no audio (its SDP has {what})")
+                    format!(
+                        "the carrier's OPTIONS reply from {from} advertised no audio (its SDP \
+                         has {})",
+                        other_media(&kinds)
+                    )
                 });
             }
             Advertised::Audio(audio) => {
@@ -179,6 +184,26 @@ pub fn media_of<'a>(
     }
     out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
+}
+
+/// How many media kinds a "no audio" message names.
+const SHOWN_KINDS: usize = 4;
+
+/// `only m=video, m=image` for an SDP's media kinds, bounded: a carrier's text
+/// of any length or number of lines gives a short message.
+fn other_media(kinds: &[String]) -> String {
+    if kinds.is_empty() {
+        return "no media lines".to_string();
+    }
+    let mut lines: Vec<String> = kinds
+        .iter()
+        .take(SHOWN_KINDS)
+        .map(|k| format!("m={}", k.chars().take(16).collect::<String>()))
+        .collect();
+    if kinds.len() > SHOWN_KINDS {
+        lines.push("…".to_string());
+    }
+    format!("only {}", lines.join(", "))
 }
 
 fn finding(check: CheckId, message: String, remedy: &str, patch: Option<Value>) -> Finding {
@@ -399,12 +424,18 @@ fn sdes(trunk: &Trunk, audio: &[Media], out: &mut Vec<Finding>) {
     }
 }
 
-/// The distinct profiles of `lines`, in order: `RTP/AVP, RTP/SAVP`.
+/// The distinct profiles of `lines`, in order: `RTP/AVP, RTP/SAVP`; the first
+/// few only, so that a carrier's odd profiles cannot make a long message.
 fn profiles_of<'a>(lines: impl Iterator<Item = &'a Media>) -> String {
+    const SHOWN: usize = 6;
     let mut p: Vec<String> = Vec::new();
     for m in lines {
         let name = m.profile.to_string();
         if !p.contains(&name) {
+            if p.len() == SHOWN {
+                p.push("…".to_string());
+                break;
+            }
             p.push(name);
         }
     }
@@ -752,5 +783,31 @@ mod tests {
             advertised(Some("application/sdp"), b"v=0\r\ns=-\r\n"),
             Advertised::NoAudio(vec![])
         );
+        assert_eq!(other_media(&[]), "no media lines");
+        let many: Vec<String> = ["video", "image", "text", "application", "message"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            other_media(&many),
+            "only m=video, m=image, m=text, m=application, …"
+        );
+        assert_eq!(other_media(&["x".repeat(500)]).len(), "only m=".len() + 16);
+        let sdp: String = (0..1000)
+            .map(|i| format!("m=kind{i} 0 RTP/AVP 0\n"))
+            .collect();
+        match advertised(Some("application/sdp"), format!("v=0\n{sdp}").as_bytes()) {
+            Advertised::NoAudio(kinds) => assert_eq!(kinds.len(), SHOWN_KINDS + 1),
+            other => panic!("{other:?}"),
+        }
+        let odd: String = (0..1000).map(|i| format!("m=audio 0 X/{i} 0\n")).collect();
+        let t = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        let f = evaluate(&t, &audio(&format!("v=0\n{odd}")));
+        let plain = f
+            .iter()
+            .find(|f| f.check == CheckId::SdesCarrierPlainRtp)
+            .unwrap();
+        assert!(plain
+            .message
+            .contains("X/0, X/1, X/2, X/3, X/4, X/5, … without"));
     }
 }
