@@ -1,7 +1,8 @@
 //! Issue 4 in `trunkprobe serve`: media, ip_identifiers and MTU findings as
-//! `trunkprobe_finding` series that appear and disappear with the evidence, the
-//! UDP size ladder's metrics, and the origination URI check, all against real
-//! SIPp peers (and a silent port) on loopback. Never any traffic off loopback:
+//! `trunkprobe_finding` series that appear and disappear with the evidence (media
+//! also from capability SDP on port 0, from SIPp and Kamailio), the UDP size
+//! ladder's metrics, and the origination URI check, all against real SIPp and
+//! Kamailio peers (and a silent port) on loopback. Never any traffic off loopback:
 //! every daemon here runs with a loopback `--origination` or `--no-origination`.
 
 mod common;
@@ -10,8 +11,9 @@ use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 
-use common::serve::{sample, udp_trunk, write_trunks, Daemon};
-use common::{closed_udp_port, silent_udp, Sipp, SippTransport};
+use common::kamailio::capability_sdp;
+use common::serve::{label, sample, udp_trunk, write_trunks, Daemon};
+use common::{closed_udp_port, silent_udp, Kamailio, KamailioOpts, Sipp, SippTransport};
 
 /// Waits until `/metrics` satisfies `cond` (an empty text while it does not
 /// answer 200) and returns that text.
@@ -161,6 +163,148 @@ fn media_and_ip_identifier_findings_follow_the_evidence() {
                 && sample(m, "trunkprobe_options_up", &[("trunk_id", "outside")]) == Some(1.0)
         },
     );
+}
+
+/// The media check ids, as `trunkprobe_finding`'s `check` label names them.
+const MEDIA_CHECKS: [&str; 8] = [
+    "media_not_advertised",
+    "media_codec_mismatch",
+    "media_carrier_alaw_only",
+    "sdes_carrier_plain_rtp",
+    "sdes_carrier_plain_rtp_optimistic",
+    "sdes_carrier_srtp_only",
+    "sdes_no_supported_suite",
+    "sdes_crypto_suite_unsupported",
+];
+
+/// The media findings of `trunk_id` in a metrics text: sorted (check, severity).
+fn media_findings(m: &str, trunk_id: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = m
+        .lines()
+        .filter(|l| l.starts_with("trunkprobe_finding{"))
+        .filter(|l| label(l, "trunk_id") == Some(trunk_id))
+        .filter_map(|l| Some((label(l, "check")?, label(l, "severity")?)))
+        .filter(|(c, _)| MEDIA_CHECKS.contains(c))
+        .map(|(c, s)| (c.to_string(), s.to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A trunk against a carrier: (trunk id, carrier, trunk fields, the media
+/// findings it must get as (check, severity)).
+type Case = (String, SocketAddr, Value, Vec<(&'static str, &'static str)>);
+
+#[test]
+fn port_zero_capability_sdp_from_sipp_and_kamailio() {
+    // Carriers advertising capabilities on port 0: plain RTP, SRTP only, G.729
+    // only (Kamailio's also SRTP only).
+    let sipp = [
+        Sipp::uas_udp("options_200_sdp_port0_plain.xml"),
+        Sipp::uas_udp("options_200_sdp_port0_savp.xml"),
+        Sipp::uas_udp("options_200_sdp_port0_g729.xml"),
+    ];
+    let kam = [
+        Kamailio::start(KamailioOpts::with_sdp(capability_sdp::PLAIN)),
+        Kamailio::start(KamailioOpts::with_sdp(capability_sdp::SRTP_ONLY)),
+        Kamailio::start(KamailioOpts::with_sdp(capability_sdp::G729_SRTP_ONLY)),
+    ];
+    let sdes = json!({"media_encryption": "sdes"});
+    let optimistic = json!({"media_encryption": "sdes", "media_encryption_optimistic": true});
+    let no = json!({});
+    let mut cases: Vec<Case> = Vec::new();
+    for (peer, [plain, srtp, g729], g729_findings) in [
+        (
+            "sipp",
+            [0, 1, 2].map(|i| sipp[i].addr()),
+            vec![("media_codec_mismatch", "error")],
+        ),
+        (
+            "kam",
+            [0, 1, 2].map(|i| kam[i].udp_addr()),
+            vec![
+                ("media_codec_mismatch", "error"),
+                ("sdes_carrier_srtp_only", "error"),
+            ],
+        ),
+    ] {
+        let id = |s: &str| format!("{peer}-{s}");
+        cases.extend([
+            (id("plain-no"), plain, no.clone(), vec![]),
+            (
+                id("plain-sdes"),
+                plain,
+                sdes.clone(),
+                vec![("sdes_carrier_plain_rtp", "error")],
+            ),
+            (
+                id("plain-sdes-optimistic"),
+                plain,
+                optimistic.clone(),
+                vec![("sdes_carrier_plain_rtp_optimistic", "warning")],
+            ),
+            (
+                id("srtp-no"),
+                srtp,
+                no.clone(),
+                vec![("sdes_carrier_srtp_only", "error")],
+            ),
+            (id("srtp-sdes"), srtp, sdes.clone(), vec![]),
+            (id("g729-no"), g729, no.clone(), g729_findings),
+        ]);
+    }
+    let trunks: Vec<Value> = cases
+        .iter()
+        .map(|(id, gw, extra, _)| {
+            let mut t = trunk(id, *gw);
+            for (k, v) in extra.as_object().unwrap() {
+                t[k] = v.clone();
+            }
+            t
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_trunks(dir.path(), &trunks);
+    let mut d = Daemon::start(&[
+        "--trunks",
+        file.to_str().unwrap(),
+        "--timeout",
+        "1s",
+        "--no-origination",
+        "--mtu-interval",
+        "0",
+    ]);
+    // Two answered probes per trunk: the first reply's findings are published
+    // before the second probe is counted.
+    let m = wait_metrics(&mut d, "two answered probes of every trunk", |m| {
+        cases.iter().all(|(id, ..)| {
+            sample(
+                m,
+                "trunkprobe_options_probes_total",
+                &[("trunk_id", id), ("outcome", "ok")],
+            )
+            .is_some_and(|n| n >= 2.0)
+        })
+    });
+    let logs = || {
+        let mut l: Vec<String> = sipp.iter().map(Sipp::logs).collect();
+        l.extend(kam.iter().map(Kamailio::logs));
+        l.join("\n")
+    };
+    for (id, _, _, want) in &cases {
+        let mut want: Vec<(String, String)> = want
+            .iter()
+            .map(|(c, s)| (c.to_string(), s.to_string()))
+            .collect();
+        want.sort();
+        assert_eq!(
+            media_findings(&m, id),
+            want,
+            "trunk {id}\n{m}\n{}\n{}",
+            d.logs(),
+            logs()
+        );
+    }
 }
 
 #[test]

@@ -1,12 +1,19 @@
 //! Media consistency: will calls on this trunk have audio? Compares the trunk's
 //! codecs and SRTP mode with the SDP a carrier advertised in its OPTIONS reply.
 //!
+//! An SDP in an OPTIONS reply states capabilities, not a session (RFC 3261
+//! §11.2, RFC 3264 §9): every `m=audio` line is advertised whatever its port, and
+//! capability SDP often has port 0. Port 0 rejects a stream only in the answer
+//! to an offer (RFC 3264 §6), which an OPTIONS reply is not.
+//!
 //! Pure: a [`Trunk`] and the final responses of its targets in, findings out.
 //! Codecs are the intersection of the trunk's effective codecs, Bolna's codecs
-//! (ulaw, then alaw) and the carrier's audio codecs; SDES compares
-//! `media_encryption` with the carrier's RTP profile and `a=crypto` lines.
-//! Without SDP in a reply the result is "not advertised", never a guess. Messages
-//! follow the setup guide's "one-way audio" troubleshooting section.
+//! (ulaw, then alaw) and the carrier's audio codecs over all its audio lines;
+//! SDES compares `media_encryption` with the carrier's RTP profiles and SDES
+//! `a=crypto` lines (DTLS-keyed lines offer no SDES keys). A carrier with one
+//! plain and one SRTP line supports both. Without SDP, or without audio in it,
+//! the result is "not advertised", never a guess. Messages follow the setup
+//! guide's "one-way audio" troubleshooting section.
 
 use std::net::IpAddr;
 
@@ -27,7 +34,10 @@ pub enum Advertised {
     Nothing,
     /// An SDP body that is not usable, with why.
     Unusable(String),
-    /// Audio streams (port non-zero).
+    /// SDP without any `m=audio` line: the first kinds of media it has instead
+    /// (`video`, `image` for T.38, ...), each once; empty when it has none.
+    NoAudio(Vec<String>),
+    /// Every `m=audio` line, whatever its port.
     Audio(Vec<Media>),
 }
 
@@ -49,13 +59,23 @@ pub fn advertised(content_type: Option<&str>, body: &[u8]) -> Advertised {
     }
 }
 
+/// The capability reading of an SDP: port-0 lines count (see the module doc).
 fn audio_of(s: &Sdp) -> Advertised {
     let audio: Vec<Media> = s.audio().cloned().collect();
-    if audio.is_empty() {
-        Advertised::Unusable("the SDP has no active audio stream".into())
-    } else {
-        Advertised::Audio(audio)
+    if !audio.is_empty() {
+        return Advertised::Audio(audio);
     }
+    // The first few kinds are enough to say what the SDP is for.
+    let mut kinds: Vec<String> = Vec::new();
+    for m in &s.media {
+        if kinds.len() > SHOWN_KINDS {
+            break;
+        }
+        if !kinds.contains(&m.kind) {
+            kinds.push(m.kind.clone());
+        }
+    }
+    Advertised::NoAudio(kinds)
 }
 
 /// What the media check reads of one final response: who sent it, its
@@ -98,7 +118,8 @@ pub fn media_of<'a>(
     let mut merged: Vec<(Finding, Vec<String>)> = Vec::new();
     let mut replies = 0;
     let mut saw_sdp = false;
-    let mut unusable: Vec<(String, String)> = Vec::new();
+    // Why the first reply that had SDP told nothing about audio.
+    let mut no_audio: Option<String> = None;
     for t in replies_in {
         replies += 1;
         let from = match t.ip {
@@ -108,7 +129,23 @@ pub fn media_of<'a>(
         };
         match advertised(t.content_type, t.body) {
             Advertised::Nothing => {}
-            Advertised::Unusable(why) => unusable.push((from, why)),
+            Advertised::Unusable(why) => {
+                no_audio.get_or_insert_with(|| {
+                    format!(
+                        "the carrier's OPTIONS reply from {from} carried an unusable SDP body \
+                         ({why})"
+                    )
+                });
+            }
+            Advertised::NoAudio(kinds) => {
+                no_audio.get_or_insert_with(|| {
+                    format!(
+                        "the carrier's OPTIONS reply from {from} advertised no audio (its SDP \
+                         has {})",
+                        other_media(&kinds)
+                    )
+                });
+            }
             Advertised::Audio(audio) => {
                 saw_sdp = true;
                 for f in evaluate(trunk, &audio) {
@@ -128,11 +165,10 @@ pub fn media_of<'a>(
         })
         .collect();
     if !saw_sdp && replies > 0 {
-        let message = match unusable.first() {
-            Some((from, why)) => format!(
-                "the carrier's OPTIONS reply from {from} carried an unusable SDP body ({why}): \
-                 codecs and SRTP are not advertised, so they were not checked"
-            ),
+        let message = match no_audio {
+            Some(what) => {
+                format!("{what}: codecs and SRTP are not advertised, so they were not checked")
+            }
             None => "the carrier's OPTIONS reply carried no SDP: codecs and SRTP are not \
                      advertised, so they were not checked (many carriers show them only in \
                      an INVITE)"
@@ -148,6 +184,26 @@ pub fn media_of<'a>(
     }
     out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
+}
+
+/// How many media kinds a "no audio" message names.
+const SHOWN_KINDS: usize = 4;
+
+/// `only m=video, m=image` for an SDP's media kinds, bounded: a carrier's text
+/// of any length or number of lines gives a short message.
+fn other_media(kinds: &[String]) -> String {
+    if kinds.is_empty() {
+        return "no media lines".to_string();
+    }
+    let mut lines: Vec<String> = kinds
+        .iter()
+        .take(SHOWN_KINDS)
+        .map(|k| format!("m={}", k.chars().take(16).collect::<String>()))
+        .collect();
+    if kinds.len() > SHOWN_KINDS {
+        lines.push("…".to_string());
+    }
+    format!("only {}", lines.join(", "))
 }
 
 fn finding(check: CheckId, message: String, remedy: &str, patch: Option<Value>) -> Finding {
@@ -251,20 +307,18 @@ fn sdes(trunk: &Trunk, audio: &[Media], out: &mut Vec<Finding>) {
     let Some(mode) = trunk.media_encryption.valid() else {
         return;
     };
-    let crypto: Vec<&sdp::Crypto> = audio.iter().flat_map(|m| m.crypto.iter()).collect();
+    // SDES keys only: a=crypto on a DTLS profile keys nothing.
+    let crypto: Vec<&sdp::Crypto> = audio.iter().flat_map(|m| m.sdes_crypto()).collect();
+    // Every line needs SRTP: a carrier with a plain line too takes plain RTP.
     let srtp_only = audio.iter().all(|m| m.profile.is_secure());
-    let dtls = audio.iter().any(|m| m.fingerprint) && crypto.is_empty();
-    let profiles = {
-        let mut p: Vec<String> = audio.iter().map(|m| m.profile.to_string()).collect();
-        p.dedup();
-        p.join(", ")
-    };
-    let mut unsupported: Vec<&str> = crypto
-        .iter()
-        .filter(|c| !c.suite.is_supported())
-        .map(|c| c.suite.as_str())
-        .collect();
-    unsupported.dedup();
+    let dtls = crypto.is_empty() && audio.iter().any(Media::dtls_keyed);
+    let profiles = profiles_of(audio.iter());
+    let mut unsupported: Vec<&str> = Vec::new();
+    for c in crypto.iter().filter(|c| !c.suite.is_supported()) {
+        if !unsupported.contains(&c.suite.as_str()) {
+            unsupported.push(c.suite.as_str());
+        }
+    }
     let any_supported = crypto.iter().any(|c| c.suite.is_supported());
     let silence = "the call sets up but the media path never establishes: the caller hears \
                    silence (one-way audio)";
@@ -272,7 +326,16 @@ fn sdes(trunk: &Trunk, audio: &[Media], out: &mut Vec<Finding>) {
     match mode {
         MediaEncryption::Sdes if crypto.is_empty() => {
             let offered = if dtls {
-                format!("DTLS-SRTP ({profiles} with a=fingerprint), not SDES")
+                let keyed = profiles_of(audio.iter().filter(|m| m.dtls_keyed()));
+                let plain = profiles_of(audio.iter().filter(|m| !m.dtls_keyed()));
+                if plain.is_empty() {
+                    format!("DTLS-SRTP ({keyed} with a=fingerprint), not SDES")
+                } else {
+                    format!(
+                        "{plain} without a=crypto and DTLS-SRTP ({keyed} with a=fingerprint), \
+                         not SDES"
+                    )
+                }
             } else {
                 format!("{profiles} without a=crypto")
             };
@@ -359,6 +422,24 @@ fn sdes(trunk: &Trunk, audio: &[Media], out: &mut Vec<Finding>) {
             None,
         ));
     }
+}
+
+/// The distinct profiles of `lines`, in order: `RTP/AVP, RTP/SAVP`; the first
+/// few only, so that a carrier's odd profiles cannot make a long message.
+fn profiles_of<'a>(lines: impl Iterator<Item = &'a Media>) -> String {
+    const SHOWN: usize = 6;
+    let mut p: Vec<String> = Vec::new();
+    for m in lines {
+        let name = m.profile.to_string();
+        if !p.contains(&name) {
+            if p.len() == SHOWN {
+                p.push("…".to_string());
+                break;
+            }
+            p.push(name);
+        }
+    }
+    p.join(", ")
 }
 
 /// `{"media_encryption":"sdes"}`, plus the TLS transport and port 5061 when the trunk lacks them.
@@ -521,6 +602,161 @@ mod tests {
         assert!(f[0].patch.is_none(), "SDES would not help");
     }
 
+    /// Capability SDP as carriers answer OPTIONS (port 0, RFC 3261 §11.2).
+    const CAP_G711: &str = "v=0\r\no=- 0 0 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\n\
+        t=0 0\r\nm=audio 0 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    const CAP_ALAW: &str = "v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio 0 RTP/AVP 8\r\n";
+    const CAP_G729_SRTP: &str = "v=0\r\no=- 0 0 IN IP4 192.0.2.9\r\ns=-\r\nt=0 0\r\n\
+        m=audio 0 RTP/SAVP 18\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
+    const CAP_SAVP: &str = "v=0\r\nm=audio 0 RTP/SAVP 0 8\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA|2^20|1:32\r\n";
+    const CAP_SAVP_ODD: &str = "v=0\r\nm=audio 0 RTP/SAVP 0\r\n\
+        a=crypto:1 AEAD_AES_256_GCM inline:AAAA\r\n";
+    /// The same codecs in the clear and with SDES (best-effort SRTP).
+    const CAP_BEST_EFFORT: &str = "v=0\r\nc=IN IP4 192.0.2.20\r\n\
+        m=audio 0 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+        m=audio 0 RTP/SAVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n\
+        a=crypto:2 AES_256_CM_HMAC_SHA1_80 inline:BBBB\r\n";
+
+    #[test]
+    fn port_zero_capabilities_get_the_whole_matrix() {
+        let plain = trunk("ulaw,alaw", MediaEncryption::No, Transport::Udp);
+        let mut sdes = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        assert!(evaluate(&plain, &audio(CAP_G711)).is_empty());
+        assert_eq!(
+            checks(&evaluate(&plain, &audio(CAP_ALAW))),
+            vec![CheckId::MediaCarrierAlawOnly]
+        );
+        let f = evaluate(&plain, &audio(CAP_G729_SRTP));
+        assert_eq!(
+            checks(&f),
+            vec![CheckId::MediaCodecMismatch, CheckId::SdesCarrierSrtpOnly]
+        );
+        assert!(f[0].message.contains("only g729"), "{}", f[0].message);
+        assert!(f[1].message.contains("RTP/SAVP with a=crypto"));
+        assert_eq!(
+            checks(&evaluate(&sdes, &audio(CAP_G729_SRTP))),
+            vec![CheckId::MediaCodecMismatch]
+        );
+        assert_eq!(
+            checks(&evaluate(&plain, &audio(CAP_SAVP))),
+            vec![CheckId::SdesCarrierSrtpOnly]
+        );
+        assert!(evaluate(&sdes, &audio(CAP_SAVP)).is_empty());
+        let f = evaluate(&sdes, &audio(CAP_G711));
+        assert_eq!(checks(&f), vec![CheckId::SdesCarrierPlainRtp]);
+        assert!(f[0].message.contains("RTP/AVP without a=crypto"));
+        assert_eq!(
+            checks(&evaluate(&sdes, &audio(CAP_SAVP_ODD))),
+            vec![CheckId::SdesNoSupportedSuite]
+        );
+        sdes.media_encryption_optimistic = true;
+        assert_eq!(
+            checks(&evaluate(&sdes, &audio(CAP_G711))),
+            vec![CheckId::SdesCarrierPlainRtpOptimistic]
+        );
+    }
+
+    #[test]
+    fn best_effort_srtp_suits_plain_and_sdes_trunks() {
+        let a = audio(CAP_BEST_EFFORT);
+        assert_eq!(a.len(), 2);
+        for enc in [MediaEncryption::No, MediaEncryption::Sdes] {
+            let f = evaluate(&trunk("ulaw,alaw", enc, Transport::Tls), &a);
+            // Only the warning about the extra suite, never an SDES error.
+            assert_eq!(
+                checks(&f),
+                vec![CheckId::SdesCryptoSuiteUnsupported],
+                "{enc:?}"
+            );
+        }
+        // The unsupported suite is named once even when two lines repeat it.
+        let twice = format!(
+            "{CAP_BEST_EFFORT}m=audio 0 RTP/SAVP 0\r\n\
+             a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:CCCC\r\n\
+             a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:DDDD\r\n"
+        );
+        let t = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        let f = evaluate(&t, &audio(&twice));
+        assert_eq!(f[0].message.matches("AES_256_CM_HMAC_SHA1_80").count(), 1);
+    }
+
+    #[test]
+    fn dtls_keys_are_not_sdes() {
+        let savpf = "v=0\r\nm=audio 0 RTP/SAVPF 0\r\n\
+            a=fingerprint:sha-256 19:E2:1C:3B:4B:9F:81:E6\r\na=setup:actpass\r\n";
+        let udptls = "v=0\r\na=fingerprint:sha-256 19:E2:1C:3B\r\n\
+            m=audio 0 UDP/TLS/RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n";
+        let sdes = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        let plain = trunk("ulaw,alaw", MediaEncryption::No, Transport::Udp);
+        for (body, profile) in [(savpf, "RTP/SAVPF"), (udptls, "UDP/TLS/RTP/SAVP")] {
+            let f = evaluate(&sdes, &audio(body));
+            assert_eq!(checks(&f), vec![CheckId::SdesCarrierPlainRtp], "{body}");
+            let want = format!("DTLS-SRTP ({profile} with a=fingerprint), not SDES");
+            assert!(f[0].message.contains(&want), "{}", f[0].message);
+            assert!(
+                f[0].patch.is_none(),
+                "falling back to clear RTP would not help"
+            );
+            let f = evaluate(&plain, &audio(body));
+            assert_eq!(checks(&f), vec![CheckId::SdesCarrierSrtpOnly]);
+            assert!(f[0].message.contains("DTLS keying"), "{}", f[0].message);
+            assert!(f[0].patch.is_none(), "SDES would not help");
+        }
+        // A plain line beside the DTLS one: both are named, and the optimistic
+        // fallback to clear RTP is offered.
+        let mixed = format!("{savpf}m=audio 0 RTP/AVP 0\r\n");
+        let f = evaluate(&sdes, &audio(&mixed));
+        assert_eq!(checks(&f), vec![CheckId::SdesCarrierPlainRtp]);
+        assert!(
+            f[0].message
+                .contains("RTP/AVP without a=crypto and DTLS-SRTP (RTP/SAVPF with a=fingerprint)"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(
+            f[0].patch,
+            Some(json!({"media_encryption_optimistic": true}))
+        );
+        assert!(evaluate(&plain, &audio(&mixed)).is_empty());
+    }
+
+    fn media_of_body(trunk: &Trunk, body: &str) -> Vec<Finding> {
+        let reply = Reply {
+            ip: Some("192.0.2.9".parse().unwrap()),
+            port: 5060,
+            content_type: Some("application/sdp"),
+            body: body.as_bytes(),
+        };
+        media_of(trunk, [reply])
+    }
+
+    #[test]
+    fn replies_with_port_zero_sdp_are_evaluated() {
+        let plain = trunk("ulaw,alaw", MediaEncryption::No, Transport::Udp);
+        let f = media_of_body(&plain, CAP_G729_SRTP);
+        assert_eq!(
+            checks(&f),
+            vec![CheckId::MediaCodecMismatch, CheckId::SdesCarrierSrtpOnly]
+        );
+        assert!(f[0].message.ends_with("(SDP from 192.0.2.9:5060)"));
+        // Video or T.38 only: no audio capability, and the message says which.
+        let f = media_of_body(
+            &plain,
+            "v=0\r\nm=video 0 RTP/AVP 31 34\r\nm=image 0 udptl t38\r\n",
+        );
+        assert_eq!(checks(&f), vec![CheckId::MediaNotAdvertised]);
+        assert!(
+            f[0].message.contains(
+                "from 192.0.2.9:5060 advertised no audio (its SDP has only m=video, m=image)"
+            ),
+            "{}",
+            f[0].message
+        );
+    }
+
     #[test]
     fn what_is_not_sdp_is_not_advertised() {
         assert_eq!(advertised(None, b"v=0\n"), Advertised::Nothing);
@@ -536,9 +772,42 @@ mod tests {
             advertised(Some("application/sdp"), b"<html>"),
             Advertised::Unusable(_)
         ));
-        assert!(matches!(
-            advertised(Some("application/sdp"), b"v=0\nm=audio 0 RTP/AVP 0\n"),
-            Advertised::Unusable(_)
-        ));
+        assert_eq!(
+            advertised(
+                Some("application/sdp"),
+                b"v=0\nm=video 0 RTP/AVP 31\nm=image 0 udptl t38\n"
+            ),
+            Advertised::NoAudio(vec!["video".into(), "image".into()])
+        );
+        assert_eq!(
+            advertised(Some("application/sdp"), b"v=0\r\ns=-\r\n"),
+            Advertised::NoAudio(vec![])
+        );
+        assert_eq!(other_media(&[]), "no media lines");
+        let many: Vec<String> = ["video", "image", "text", "application", "message"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            other_media(&many),
+            "only m=video, m=image, m=text, m=application, …"
+        );
+        assert_eq!(other_media(&["x".repeat(500)]).len(), "only m=".len() + 16);
+        let sdp: String = (0..1000)
+            .map(|i| format!("m=kind{i} 0 RTP/AVP 0\n"))
+            .collect();
+        match advertised(Some("application/sdp"), format!("v=0\n{sdp}").as_bytes()) {
+            Advertised::NoAudio(kinds) => assert_eq!(kinds.len(), SHOWN_KINDS + 1),
+            other => panic!("{other:?}"),
+        }
+        let odd: String = (0..1000).map(|i| format!("m=audio 0 X/{i} 0\n")).collect();
+        let t = trunk("ulaw,alaw", MediaEncryption::Sdes, Transport::Tls);
+        let f = evaluate(&t, &audio(&format!("v=0\n{odd}")));
+        let plain = f
+            .iter()
+            .find(|f| f.check == CheckId::SdesCarrierPlainRtp)
+            .unwrap();
+        assert!(plain
+            .message
+            .contains("X/0, X/1, X/2, X/3, X/4, X/5, … without"));
     }
 }

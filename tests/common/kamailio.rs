@@ -41,6 +41,35 @@ impl Default for KamailioOpts {
     }
 }
 
+impl KamailioOpts {
+    /// Answers every OPTIONS with 200 and `body` as `application/sdp`.
+    pub fn with_sdp(body: &str) -> KamailioOpts {
+        KamailioOpts {
+            sdp_body: Some(body.into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Capability SDP on port 0, as carriers answer OPTIONS (RFC 3261 §11.2), for
+/// [`KamailioOpts::sdp_body`]: the cases of SIPp's `options_200_sdp_port0_*.xml`.
+pub mod capability_sdp {
+    /// Plain RTP/AVP: PCMU, PCMA (lower-case names), telephone-event; media-level `c=`.
+    pub const PLAIN: &str = "v=0\r\no=carrier 3 3 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+        m=audio 0 RTP/AVP 0 8 101\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:0 pcmu/8000\r\n\
+        a=rtpmap:8 pcma/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+    /// SRTP only: RTP/SAVP with PCMU and PCMA, SDES keys for both supported suites.
+    pub const SRTP_ONLY: &str = "v=0\r\no=carrier 3 3 IN IP4 127.0.0.1\r\ns=-\r\n\
+        c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/SAVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n\
+        a=rtpmap:8 PCMA/8000\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:32\r\n\
+        a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20|1:32\r\n";
+    /// G.729 only and SRTP only at once (static payload type 18, no `a=rtpmap`).
+    pub const G729_SRTP_ONLY: &str = "v=0\r\no=carrier 3 3 IN IP4 127.0.0.1\r\ns=-\r\n\
+        c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/SAVP 18\r\na=fmtp:18 annexb=no\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32\r\n";
+}
+
 /// A Kamailio instance; UDP and TCP share one port, TLS has its own. Killed (whole process group)
 /// on drop. Several can run side by side, e.g. one per certificate.
 pub struct Kamailio {
