@@ -149,6 +149,7 @@ pub async fn check(
 /// priority order.
 fn trunk_report(trunk: &Trunk, skip_auth_checks: bool) -> TrunkReport {
     let status = match (&trunk.transport, trunk.is_active) {
+        _ if trunk.invalid.is_some() => TrunkStatus::InvalidDefinition,
         (_, false) => TrunkStatus::SkippedInactive,
         (Field::Invalid(_), _) => TrunkStatus::SkippedInvalidTransport,
         (Field::Valid(_), true) => TrunkStatus::Probed,

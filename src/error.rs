@@ -66,17 +66,6 @@ pub enum SourceError {
     /// JSON, but not a trunk list, a trunk, or a create request.
     #[error("{origin} does not hold trunks: {detail}")]
     WrongShape { origin: String, detail: String },
-    /// A trunk field has the wrong JSON type (`"port": "abc"`, `gateways` not an
-    /// array). `index` is the trunk's position in the document, `field` the
-    /// path inside the trunk (`gateways[0].port`).
-    #[error("{origin}: trunk #{index}{}: field {field}: {detail}", name.as_ref().map(|n| format!(" ({n:?})")).unwrap_or_default())]
-    InvalidField {
-        origin: String,
-        index: usize,
-        name: Option<String>,
-        field: String,
-        detail: String,
-    },
     /// The API answered 401 or 403.
     #[error("the trunk API {url} refused the token ({status})")]
     ApiUnauthorized { url: String, status: u16 },
@@ -156,10 +145,6 @@ impl SourceError {
                 _ => "check the trunk file path and that it is a readable file",
             },
             SourceError::InvalidJson { .. } => "fix the JSON syntax at the line and column shown",
-            SourceError::InvalidField { .. } => {
-                "fix the field's value: the create-trunk field reference gives each field's type \
-                 (ports and qualify_frequency are integers, flags are true/false)"
-            }
             SourceError::WrongShape { .. } => {
                 "give the GET /sip-trunks/trunks list, one trunk object, or a create-trunk \
                  request body (see tests/fixtures/trunks/)"

@@ -229,6 +229,49 @@ pub struct Trunk {
     pub inbound_enabled: bool,
     pub outbound_leading_plus_enabled: bool,
     pub is_active: bool,
+    /// Set when the record did not fit the create-trunk schema: the trunk is
+    /// then only its id and name (when they could be read), reported and not
+    /// probed, so one odd record never hides the others.
+    pub invalid: Option<Box<InvalidDefinition>>,
+}
+
+/// Where and how a trunk record failed the create-trunk schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidDefinition {
+    /// Where the record came from (`trunk file trunks.json`, the API URL).
+    pub origin: String,
+    /// Its position in the document, from 0.
+    pub index: usize,
+    /// Its `name`, when that could be read.
+    pub name: Option<String>,
+    /// The field path inside the record (`gateways[0].port`); empty when the
+    /// record itself is not an object.
+    pub field: String,
+    /// What was found there (a JSON type, with the value when it is short and
+    /// not a secret).
+    pub found: String,
+    /// What the create-trunk reference expects there.
+    pub expected: String,
+}
+
+impl InvalidDefinition {
+    /// One line: which record, which field, what was found, what is expected.
+    pub fn describe(&self) -> String {
+        let name = self
+            .name
+            .as_ref()
+            .map(|n| format!(" ({n:?})"))
+            .unwrap_or_default();
+        let at = format!("{}: trunk #{}{name}", self.origin, self.index);
+        if self.field.is_empty() {
+            format!("{at} is {}, not {}", self.found, self.expected)
+        } else {
+            format!(
+                "{at}: field {}: found {}; the create-trunk reference expects {}",
+                self.field, self.found, self.expected
+            )
+        }
+    }
 }
 
 impl Trunk {
@@ -258,6 +301,7 @@ impl Trunk {
             inbound_enabled: false,
             outbound_leading_plus_enabled: true,
             is_active: true,
+            invalid: None,
         }
     }
 
@@ -268,6 +312,18 @@ impl Trunk {
         } else {
             self.id.as_deref().unwrap_or("(unnamed)")
         }
+    }
+
+    /// A trunk record that did not fit the schema: only what could be read of
+    /// it (`id`, `name`), the position standing in for a missing name.
+    pub fn invalid(id: Option<String>, why: InvalidDefinition) -> Trunk {
+        let name = why.name.clone();
+        let mut t = Trunk::with_defaults(name.unwrap_or_else(|| format!("trunk #{}", why.index)));
+        t.id = id;
+        // Nothing about how to reach it is known.
+        t.transport = Field::Invalid("unknown".into());
+        t.invalid = Some(Box::new(why));
+        t
     }
 
     /// Codecs the trunk offers, in preference order: `allow` minus the codecs

@@ -197,20 +197,40 @@ async fn valid_json_of_the_wrong_shape_exits_2() {
             json!({"error": 500, "message": "boom\u{1b}[2J"}),
             "API error object",
         ),
-        (
-            json!([{"name": "x", "gateways": "sip.example.com"}]),
-            "gateways",
-        ),
-        (
-            json!([{"name": "x", "gateways": [{"port": "5060;evil"}]}]),
-            "port",
-        ),
-        (json!([{"name": {"nested": true}}]), "name"),
     ];
     for (doc, expect) in cases {
         let addr = json_api(doc.clone()).await;
         let out = check(addr, &["--format", "json"]).await;
         assert_clean_failure(&out, expect);
+    }
+}
+
+/// A trunk record of the wrong shape inside a list is reported, not fatal.
+#[tokio::test]
+async fn a_malformed_trunk_in_a_list_is_reported_and_exits_1() {
+    let cases = [
+        (json!([{"name": "x", "gateways": "sip.example.com"}]), "gateways"),
+        (
+            json!([{"name": "x", "gateways": [{"port": "5060;evil"}]}]),
+            "gateways[0].port",
+        ),
+        (json!([{"name": {"nested": true}}]), "name"),
+    ];
+    for (doc, field) in cases {
+        let addr = json_api(doc.clone()).await;
+        let out = check(addr, &["--format", "json"]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(!err.contains("panicked") && !err.contains(TOKEN), "{err}");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        let t = &report["trunks"][0];
+        assert_eq!(t["status"], "invalid_definition", "{t}");
+        let f = &t["findings"][0];
+        assert_eq!(f["check"], "definition_invalid", "{t}");
+        assert_eq!(f["severity"], "error", "{t}");
+        let message = f["message"].as_str().unwrap();
+        assert!(message.contains(&format!("field {field}:")), "{message}");
+        assert!(!message.chars().any(char::is_control), "{message:?}");
     }
 }
 

@@ -14,11 +14,16 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use super::{CheckId, Finding};
-use crate::trunk::{AuthType, Field, Gateway, MediaEncryption, Transport, Trunk};
+use crate::trunk::{
+    AuthType, Field, Gateway, InvalidDefinition, MediaEncryption, Transport, Trunk,
+};
 
 /// Every static finding for one trunk, most severe first; findings of equal
 /// severity keep the order of [`CheckId::ALL`].
 pub fn lint(trunk: &Trunk) -> Vec<Finding> {
+    if let Some(why) = &trunk.invalid {
+        return vec![definition_invalid(trunk.id.as_deref(), why)];
+    }
     let mut out = Findings(Vec::new());
     enums(trunk, &mut out);
     gateways(trunk, &mut out);
@@ -29,6 +34,31 @@ pub fn lint(trunk: &Trunk) -> Vec<Finding> {
     // Stable: equal severities keep check order.
     v.sort_by_key(|f| std::cmp::Reverse(f.severity));
     v
+}
+
+/// The one finding of a record that does not fit the schema: nothing else
+/// about the trunk can be known, so no other check runs on it.
+pub fn definition_invalid(id: Option<&str>, why: &InvalidDefinition) -> Finding {
+    let remedy = if why.field.is_empty() {
+        "Replace this entry of the list with a trunk object, or remove it. Until then it is \
+         not probed; the other trunks are."
+            .to_string()
+    } else {
+        format!(
+            "Give `{}` its documented type, {}: PATCH /sip-trunks/trunks/{} with the corrected \
+             field (or edit the file). Until then this trunk is not probed; the other trunks are.",
+            why.field,
+            why.expected,
+            id.unwrap_or("{id}")
+        )
+    };
+    Finding {
+        check: CheckId::DefinitionInvalid,
+        severity: CheckId::DefinitionInvalid.severity(),
+        message: why.describe(),
+        remedy,
+        patch: None,
+    }
 }
 
 /// Checks that apply to a trunk built from command-line flags: [`lint`]

@@ -38,6 +38,7 @@ impl Severity {
 /// (JSON output, metric labels, README table): never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CheckId {
+    DefinitionInvalid,
     TransportInvalid,
     AuthTypeInvalid,
     MediaEncryptionInvalid,
@@ -84,6 +85,7 @@ impl CheckId {
     /// Every check, in the order lint runs them (findings of equal severity
     /// keep this order).
     pub const ALL: &'static [CheckId] = &[
+        CheckId::DefinitionInvalid,
         CheckId::TransportInvalid,
         CheckId::AuthTypeInvalid,
         CheckId::MediaEncryptionInvalid,
@@ -168,6 +170,7 @@ impl CheckId {
             CheckId::UdpLargeMessagesLost => "udp_large_messages_lost",
             CheckId::InviteExceedsUdpLimit => "invite_exceeds_udp_limit",
             CheckId::MtuLadderInconclusive => "mtu_ladder_inconclusive",
+            CheckId::DefinitionInvalid => "definition_invalid",
         }
     }
 
@@ -180,7 +183,8 @@ impl CheckId {
     pub fn severity(self) -> Severity {
         use CheckId::*;
         match self {
-            TransportInvalid
+            DefinitionInvalid
+            | TransportInvalid
             | AuthTypeInvalid
             | MediaEncryptionInvalid
             | SdesRequiresTls
@@ -225,6 +229,9 @@ impl CheckId {
     /// One line saying what the check looks for (README table, `--list-checks`).
     pub fn describe(self) -> &'static str {
         match self {
+            CheckId::DefinitionInvalid => {
+                "the trunk's JSON does not fit the create-trunk schema (a field of the wrong type)"
+            }
             CheckId::TransportInvalid => {
                 "transport is not transport-udp, transport-tcp or transport-tls"
             }
@@ -378,12 +385,13 @@ mod tests {
             UdpLargeMessagesLost => 37,
             InviteExceedsUdpLimit => 38,
             MtuLadderInconclusive => 39,
+            DefinitionInvalid => 40,
         }
     }
 
     #[test]
     fn all_lists_every_check_once() {
-        const VARIANTS: usize = 40;
+        const VARIANTS: usize = 41;
         assert_eq!(
             CheckId::ALL.len(),
             VARIANTS,

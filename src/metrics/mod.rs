@@ -103,10 +103,12 @@ pub enum SourceErrorReason {
     InvalidBody,
     File,
     Token,
+    /// One trunk record of a list that does not fit the schema (counted per record and load).
+    InvalidRecord,
 }
 
 impl SourceErrorReason {
-    pub const ALL: [SourceErrorReason; 7] = [
+    pub const ALL: [SourceErrorReason; 8] = [
         SourceErrorReason::Timeout,
         SourceErrorReason::Unauthorized,
         SourceErrorReason::HttpStatus,
@@ -114,6 +116,7 @@ impl SourceErrorReason {
         SourceErrorReason::InvalidBody,
         SourceErrorReason::File,
         SourceErrorReason::Token,
+        SourceErrorReason::InvalidRecord,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +128,7 @@ impl SourceErrorReason {
             SourceErrorReason::InvalidBody => "invalid_body",
             SourceErrorReason::File => "file",
             SourceErrorReason::Token => "token",
+            SourceErrorReason::InvalidRecord => "invalid_record",
         }
     }
 
@@ -139,7 +143,6 @@ impl SourceErrorReason {
             | E::ApiBodyTooLarge { .. }
             | E::InvalidJson { .. }
             | E::WrongShape { .. }
-            | E::InvalidField { .. }
             | E::BadFlag { .. } => SourceErrorReason::InvalidBody,
             E::FileUnreadable { .. } => SourceErrorReason::File,
             E::TokenMissing
@@ -159,11 +162,23 @@ pub enum TrunkState {
     Inactive,
     /// Active but not probed: `qualify_frequency` 0 (or negative) or an invalid transport.
     Disabled,
+    /// The record does not fit the schema and no good definition of it was
+    /// seen: shown (info, findings), not probed.
+    Invalid,
 }
 
 impl TrunkState {
+    pub const ALL: [TrunkState; 4] = [
+        TrunkState::Active,
+        TrunkState::Inactive,
+        TrunkState::Disabled,
+        TrunkState::Invalid,
+    ];
+
     pub fn of(trunk: &Trunk) -> TrunkState {
-        if !trunk.is_active {
+        if trunk.invalid.is_some() {
+            TrunkState::Invalid
+        } else if !trunk.is_active {
             TrunkState::Inactive
         } else if trunk.qualify_frequency <= 0 || trunk.transport.valid().is_none() {
             TrunkState::Disabled
@@ -177,6 +192,7 @@ impl TrunkState {
             TrunkState::Active => "active",
             TrunkState::Inactive => "inactive",
             TrunkState::Disabled => "disabled",
+            TrunkState::Invalid => "invalid",
         }
     }
 }
@@ -290,11 +306,7 @@ impl Metrics {
         for reason in SourceErrorReason::ALL {
             m.source_errors.with_label_values(&[reason.as_str()]);
         }
-        for state in [
-            TrunkState::Active,
-            TrunkState::Inactive,
-            TrunkState::Disabled,
-        ] {
+        for state in TrunkState::ALL {
             m.trunks.with_label_values(&[state.as_str()]);
         }
         m
@@ -397,11 +409,7 @@ impl Metrics {
     /// A successful load of the trunk list, with the count of trunks per state.
     pub fn source_loaded(&self, states: &[TrunkState]) {
         self.source_last_success.set(unix_now());
-        for state in [
-            TrunkState::Active,
-            TrunkState::Inactive,
-            TrunkState::Disabled,
-        ] {
+        for state in TrunkState::ALL {
             let n = states.iter().filter(|s| **s == state).count();
             self.trunks
                 .with_label_values(&[state.as_str()])
@@ -414,6 +422,13 @@ impl Metrics {
         self.source_errors
             .with_label_values(&[reason.as_str()])
             .inc();
+    }
+
+    /// A load whose list held `n` records that do not fit the schema.
+    pub fn source_invalid_records(&self, n: usize) {
+        self.source_errors
+            .with_label_values(&[SourceErrorReason::InvalidRecord.as_str()])
+            .inc_by(n as u64);
     }
 }
 

@@ -46,6 +46,8 @@ pub enum TrunkStatus {
     SkippedInactive,
     /// The transport is not one of the documented values, so there is nothing to probe with.
     SkippedInvalidTransport,
+    /// The record does not fit the create-trunk schema (`definition_invalid`): not probed.
+    InvalidDefinition,
 }
 
 /// One trunk: its findings and its gateways' results.
@@ -80,6 +82,8 @@ pub struct Summary {
     pub trunks: usize,
     pub trunks_probed: usize,
     pub trunks_skipped: usize,
+    /// Trunks whose definition does not fit the schema (counted in `trunks_skipped` too).
+    pub trunks_invalid: usize,
     pub trunks_healthy: usize,
     pub targets: usize,
     pub targets_ok: usize,
@@ -125,6 +129,10 @@ impl Report {
         for t in &self.trunks {
             match t.status {
                 TrunkStatus::Probed => s.trunks_probed += 1,
+                TrunkStatus::InvalidDefinition => {
+                    s.trunks_skipped += 1;
+                    s.trunks_invalid += 1;
+                }
                 _ => s.trunks_skipped += 1,
             }
             if t.healthy() {

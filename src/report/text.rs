@@ -103,6 +103,13 @@ fn write_trunk(out: &mut String, t: &TrunkReport, st: Style) {
                 st.yellow("not probed: the transport is not transport-udp, transport-tcp or transport-tls")
             );
         }
+        TrunkStatus::InvalidDefinition => {
+            let _ = writeln!(
+                out,
+                "  {}",
+                st.red("not probed: the trunk's definition does not fit the create-trunk schema")
+            );
+        }
     }
     for f in &t.findings {
         let (mark, sev) = match f.severity {

@@ -80,6 +80,9 @@ pub(super) struct Running {
     pub(super) tasks: Option<JoinSet<()>>,
     /// Static and learnt findings, shared with the trunk's probe loops.
     pub(super) findings: SharedFindings,
+    /// What is wrong with the latest record of this trunk when it does not fit
+    /// the schema (then `trunk` is its last good definition, if it had one).
+    pub(super) broken: Option<String>,
 }
 
 /// The trunks being probed, keyed by trunk id (or name when there is no id).
@@ -104,6 +107,29 @@ pub fn trunk_keys(trunks: &[Trunk]) -> Vec<String> {
             key
         })
         .collect()
+}
+
+/// One log line per change of a trunk's definition between fitting the
+/// schema and not (not one per refresh).
+fn log_definition(key: &str, trunk: &Trunk, broken: Option<&str>) {
+    match (broken, trunk.invalid.is_some()) {
+        (Some(why), false) => tracing::warn!(
+            trunk_id = %key,
+            trunk = %trunk.label(),
+            problem = %why,
+            "the trunk's new definition does not fit the schema; probing its last good definition"
+        ),
+        (Some(why), true) => tracing::warn!(
+            trunk_id = %key,
+            problem = %why,
+            "the trunk's definition does not fit the schema; shown, not probed"
+        ),
+        (None, _) => tracing::info!(
+            trunk_id = %key,
+            trunk = %trunk.label(),
+            "the trunk's definition fits the schema again"
+        ),
+    }
 }
 
 /// Whether a change needs the trunk's probes restarted (rather than only new findings).
@@ -138,9 +164,23 @@ impl Fleet {
             tracing::info!(trunk_id = %key, "trunk removed from the list; its probes stop");
             self.stop_trunk(&key);
         }
-        let states: Vec<TrunkState> = trunks.iter().map(TrunkState::of).collect();
+        let mut states = Vec::with_capacity(trunks.len());
         for (key, trunk) in keys.into_iter().zip(trunks) {
-            let trunk = Arc::new(trunk);
+            // A record that does not fit the schema keeps its last good
+            // definition probing, and says so; one never seen valid is shown only.
+            let invalid = trunk.invalid.clone();
+            let broken = invalid.as_ref().map(|why| why.describe());
+            let last_good = self
+                .running
+                .get(&key)
+                .filter(|r| r.trunk.invalid.is_none())
+                .map(|r| r.trunk.clone());
+            let trunk = match (&invalid, last_good) {
+                (Some(_), Some(good)) => good,
+                _ => Arc::new(trunk),
+            };
+            states.push(TrunkState::of(&trunk));
+            let was_broken = self.running.get(&key).and_then(|r| r.broken.clone());
             let restart = match self.running.get(&key) {
                 Some(r) if !probing_changed(&r.trunk, &trunk) => false,
                 Some(_) => {
@@ -153,8 +193,21 @@ impl Fleet {
             if restart {
                 self.start_trunk(key.clone(), trunk.clone());
             }
-            let lint = self.lint(&trunk);
+            let mut lint = self.lint(&trunk);
+            if let (Some(why), None) = (&invalid, &trunk.invalid) {
+                let mut f = checks::lint::definition_invalid(trunk.id.as_deref(), why);
+                f.message
+                    .push_str("; the last good definition is probed meanwhile");
+                lint.insert(0, f);
+            }
             if let Some(r) = self.running.get_mut(&key) {
+                if restart {
+                    r.broken = was_broken;
+                }
+                if r.broken != broken {
+                    log_definition(&key, &trunk, broken.as_deref());
+                    r.broken = broken;
+                }
                 r.trunk = trunk;
                 let mut f = findings::lock(&r.findings);
                 f.trunk = r.trunk.clone();
@@ -242,6 +295,7 @@ impl Fleet {
                 targets,
                 tasks,
                 findings,
+                broken: None,
             },
         );
     }

@@ -184,7 +184,11 @@ pub async fn run(
         let first_done = state.loaded.load(Ordering::SeqCst);
         match loaded {
             Ok(trunks) => {
-                tracing::info!(trunks = trunks.len(), "trunk list loaded");
+                let invalid = trunks.iter().filter(|t| t.invalid.is_some()).count();
+                if invalid > 0 {
+                    metrics.source_invalid_records(invalid);
+                }
+                tracing::info!(trunks = trunks.len(), invalid, "trunk list loaded");
                 let uris = settings.origination.uris(&trunks);
                 uris_tx.send_if_modified(|old| {
                     let changed = old.as_ref() != Some(&uris);

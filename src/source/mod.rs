@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::trunk::Trunk;
+use crate::trunk::{InvalidDefinition, Trunk};
 
 mod api;
 mod file;
@@ -98,31 +98,58 @@ pub(crate) fn parse_json(bytes: &[u8], origin: &str) -> Result<Vec<Trunk>, Sourc
             )))
         }
     };
-    items
+    // A list without a single object is no trunk list at all; inside a real
+    // list, a record that is not an object is one invalid trunk.
+    if !items.is_empty() && !items.iter().any(Value::is_object) {
+        return Err(shape(format!(
+            "expected an array of trunk objects, but trunk #0 is {}",
+            wire::kind(&items[0])
+        )));
+    }
+    Ok(items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| {
-            if !item.is_object() {
-                return Err(shape(format!(
-                    "trunk #{i}: expected an object, found {}",
-                    wire::kind(&item)
-                )));
-            }
-            let name = item
-                .get("name")
-                .and_then(Value::as_str)
-                .map(|n| wire::excerpt(n, 60));
-            serde_path_to_error::deserialize::<_, wire::WireTrunk>(item)
-                .map(wire::WireTrunk::into_trunk)
-                .map_err(|e| SourceError::InvalidField {
-                    origin: origin.to_string(),
-                    index: i,
-                    name,
-                    field: wire::excerpt(&e.path().to_string(), 80),
-                    detail: wire::excerpt(&e.inner().to_string(), 200),
-                })
-        })
-        .collect()
+        .map(|(i, item)| parse_record(i, item, origin))
+        .collect())
+}
+
+/// One record of a trunk list: the trunk, or (when it does not fit the schema)
+/// a [`Trunk::invalid`] stand-in with its id, name and what is wrong, so the
+/// other records are still checked.
+fn parse_record(index: usize, item: Value, origin: &str) -> Trunk {
+    let invalid =
+        |name: Option<String>, field: String, found: String, expected: &str| InvalidDefinition {
+            origin: origin.to_string(),
+            index,
+            name,
+            field,
+            found,
+            expected: expected.to_string(),
+        };
+    if !item.is_object() {
+        let why = invalid(
+            None,
+            String::new(),
+            wire::kind(&item).to_string(),
+            "a trunk object (SIPTrunkResponse)",
+        );
+        return Trunk::invalid(None, why);
+    }
+    let text = |k: &str| {
+        item.get(k)
+            .and_then(Value::as_str)
+            .map(|s| wire::excerpt(s, 60))
+    };
+    let (id, name) = (text("id"), text("name"));
+    match serde_path_to_error::deserialize::<_, wire::WireTrunk>(item) {
+        Ok(wire) => wire.into_trunk(),
+        Err(e) => {
+            let path = wire::excerpt(&e.path().to_string(), 80);
+            let found = wire::found(&e.inner().to_string());
+            let why = invalid(name, path.clone(), found, wire::expected(&path));
+            Trunk::invalid(id, why)
+        }
+    }
 }
 
 fn looks_like_trunk(o: &serde_json::Map<String, Value>) -> bool {
@@ -144,11 +171,12 @@ mod tests {
         std::fs::read(format!("{FIXTURES}{name}")).unwrap()
     }
 
+    /// The description of the one invalid record in `r`.
     fn field_error(r: Result<Vec<Trunk>, SourceError>) -> String {
-        match r {
-            Err(e @ SourceError::InvalidField { .. }) => e.to_string(),
-            other => panic!("expected InvalidField, got {other:?}"),
-        }
+        let trunks = r.expect("a record that does not fit is not a load error");
+        let bad: Vec<_> = trunks.iter().filter(|t| t.invalid.is_some()).collect();
+        assert_eq!(bad.len(), 1, "{trunks:?}");
+        bad[0].invalid.as_ref().unwrap().describe()
     }
 
     #[test]
@@ -389,10 +417,17 @@ mod tests {
         assert!(!dbg.contains(secret), "{dbg}");
 
         // A password of the wrong type is reported without its value.
-        let e = parse_trunks_json(br#"{"name":"x","auth_password":918273645}"#).unwrap_err();
-        let all = format!("{e} {e:?}");
+        let t = parse_trunks_json(br#"{"name":"x","auth_password":918273645}"#).unwrap();
+        let why = t[0].invalid.as_ref().expect("a number is no password");
+        let all = format!("{} {t:?}", why.describe());
         assert!(all.contains("auth_password"), "{all}");
         assert!(!all.contains("918273645"), "{all}");
+
+        // Nor is a good password of a record that is malformed elsewhere.
+        let doc = format!(r#"{{"name":"x","auth_password":"{secret}","gateways":"gw"}}"#);
+        let t = parse_trunks_json(doc.as_bytes()).unwrap();
+        let all = format!("{} {t:?}", t[0].invalid.as_ref().unwrap().describe());
+        assert!(all.contains("gateways") && !all.contains(secret), "{all}");
     }
 
     #[test]

@@ -120,6 +120,54 @@ fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
     }
 }
 
+/// What the create-trunk reference expects at a field path (`gateways[0].port`),
+/// in its words.
+pub(super) fn expected(path: &str) -> &'static str {
+    let top = path.split(['.', '[']).next().unwrap_or_default();
+    let leaf = path.rsplit('.').next().unwrap_or_default();
+    match (top, leaf) {
+        ("gateways", "gateway_address") => "a string: the gateway's host name or IP address",
+        ("gateways", "port") => "an integer port, 1-65535 (default 5060)",
+        ("gateways", "priority") => "an integer (lower is preferred; default 1)",
+        ("gateways", _) if path.contains('[') => {
+            "a gateway object {\"gateway_address\": string, \"port\": integer, \"priority\": integer}"
+        }
+        ("gateways", _) => {
+            "an array of gateway objects {\"gateway_address\": string, \"port\": integer, \"priority\": integer}"
+        }
+        ("ip_identifiers", _) => "an array of {\"ip_address\": string} objects (IPs or CIDR ranges)",
+        ("phone_numbers", _) if path.contains('[') => {
+            "a phone number object {\"phone_number\": string}"
+        }
+        ("phone_numbers", _) => "an array of {\"phone_number\": string} objects",
+        ("auth_type", _) => "a string: \"userpass\" or \"ip-based\"",
+        ("transport", _) => "a string: \"transport-udp\", \"transport-tcp\" or \"transport-tls\"",
+        ("media_encryption", _) => "a string: \"no\" or \"sdes\"",
+        ("allow" | "disallow", _) => "a string: comma-separated codec names, e.g. \"ulaw,alaw\"",
+        ("qualify_frequency", _) => "an integer: seconds between OPTIONS pings (0 turns them off)",
+        (
+            "direct_media" | "rtp_symmetric" | "force_rport" | "ice_support"
+            | "media_encryption_optimistic" | "inbound_enabled" | "outbound_leading_plus_enabled"
+            | "is_active",
+            _,
+        ) => "a boolean: true or false",
+        _ => "a string",
+    }
+}
+
+/// What serde found at a bad field, from its message (`invalid type: string
+/// "x", expected a sequence`): the part after `invalid type: ` / `invalid
+/// value: `, else the whole message.
+pub(super) fn found(message: &str) -> String {
+    let rest = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .or_else(|| message.rsplit_once(", found ").map(|(_, found)| found))
+        .unwrap_or(message);
+    let found = rest.split(", expected").next().unwrap_or(rest);
+    excerpt(found, 80)
+}
+
 /// The JSON type of a value, for messages that must not quote it.
 pub(super) fn kind(v: &Value) -> &'static str {
     match v {
