@@ -209,7 +209,10 @@ async fn valid_json_of_the_wrong_shape_exits_2() {
 #[tokio::test]
 async fn a_malformed_trunk_in_a_list_is_reported_and_exits_1() {
     let cases = [
-        (json!([{"name": "x", "gateways": "sip.example.com"}]), "gateways"),
+        (
+            json!([{"name": "x", "gateways": "sip.example.com"}]),
+            "gateways",
+        ),
         (
             json!([{"name": "x", "gateways": [{"port": "5060;evil"}]}]),
             "gateways[0].port",
