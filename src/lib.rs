@@ -10,7 +10,7 @@
 //! | layer | name | modules |
 //! |---|---|---|
 //! | 1 | model | `trunk`, `error`, `text` |
-//! | 2 | sans-IO protocol | `sip` |
+//! | 2 | sans-IO protocol | `sip`, `rtp` |
 //! | 3 | I/O | `resolve`, `transport`, `source` |
 //! | 4 | evidence | `outcome` |
 //! | 5 | diagnosis | `checks` |
@@ -30,6 +30,8 @@
 //! - [`sip`]: SIP messages, URIs, stream framing, the OPTIONS client
 //!   transaction, many transactions on one socket or connection, SDP, request
 //!   templates, and the size ladder's padding and INVITE estimate.
+//! - [`rtp`]: call media: RTP/RTCP, SRTP with SDES keys, G.711 and the test
+//!   tone, the paced sender with DTMF, receiver statistics, the E-model.
 //! - [`resolve`]: gateway name to addresses (RFC 3263 A/AAAA; SRV and NAPTR shown).
 //! - [`transport`]: the sockets: one OPTIONS exchange over UDP, TCP or TLS, the
 //!   shared UDP socket, a reused TCP/TLS connection, the size ladder's socket.
@@ -68,6 +70,7 @@ pub mod ping;
 pub mod probe;
 pub mod report;
 pub mod resolve;
+pub mod rtp;
 pub mod serve;
 pub mod sip;
 pub mod source;
