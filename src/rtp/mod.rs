@@ -47,8 +47,10 @@
 
 #![warn(missing_docs)]
 
+pub mod dtmf;
 pub mod g711;
 pub mod tone;
 
+pub use dtmf::{DtmfError, TelephoneEvent};
 pub use g711::Codec;
 pub use tone::EchoReference;
