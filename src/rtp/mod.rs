@@ -49,6 +49,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod packet;
 pub mod tone;
 
 pub use dtmf::{DtmfError, TelephoneEvent};
