@@ -50,8 +50,12 @@
 pub mod dtmf;
 pub mod g711;
 pub mod packet;
+pub mod sdes;
+pub mod srtp;
 pub mod tone;
 
 pub use dtmf::{DtmfError, TelephoneEvent};
 pub use g711::Codec;
+pub use sdes::{CryptoAttribute, MasterKey, SdesError, SrtpSuite};
+pub use srtp::{SrtpError, SrtpInbound, SrtpOutbound};
 pub use tone::EchoReference;
