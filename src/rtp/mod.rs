@@ -48,13 +48,16 @@
 #![warn(missing_docs)]
 
 pub mod dtmf;
+pub mod emodel;
 pub mod g711;
 pub mod packet;
 pub mod sdes;
+pub mod source;
 pub mod srtp;
 pub mod tone;
 
 pub use dtmf::{DtmfError, TelephoneEvent};
+pub use emodel::{score, Impairments, Score};
 pub use g711::Codec;
 pub use sdes::{CryptoAttribute, MasterKey, SdesError, SrtpSuite};
 pub use srtp::{SrtpError, SrtpInbound, SrtpOutbound};
