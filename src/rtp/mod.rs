@@ -51,15 +51,21 @@ pub mod dtmf;
 pub mod emodel;
 pub mod g711;
 pub mod packet;
+pub mod receiver;
 pub mod sdes;
 pub mod sender;
 pub mod source;
 pub mod srtp;
+pub mod stats;
 pub mod tone;
 
 pub use dtmf::{DtmfError, TelephoneEvent};
 pub use emodel::{score, Impairments, Score};
 pub use g711::Codec;
+pub use receiver::{
+    CarrierReport, MediaEvent, ReceiverConfig, ReceiverStats, RtcpDisposition, RtpDisposition,
+    RtpReceiver,
+};
 pub use sdes::{CryptoAttribute, MasterKey, SdesError, SrtpSuite};
 pub use sender::{RtpSender, SenderStats};
 pub use srtp::{SrtpError, SrtpInbound, SrtpOutbound};
