@@ -10,13 +10,13 @@
 //! | layer | name | modules |
 //! |---|---|---|
 //! | 1 | model | `trunk`, `error`, `text` |
-//! | 2 | sans-IO protocol | `sip` |
+//! | 2 | sans-IO protocol | `sip`, `rtp` |
 //! | 3 | I/O | `resolve`, `transport`, `source` |
 //! | 4 | evidence | `outcome` |
 //! | 5 | diagnosis | `checks` |
 //! | 6 | orchestration | `probe` |
 //! | 7 | presentation | `report`, `metrics` |
-//! | 8 | commands | `cli`, `check`, `ping`, `demo`, `serve` |
+//! | 8 | commands | `cli`, `check`, `call`, `ping`, `demo`, `serve` |
 //!
 //! Sans-IO (no socket, no clock, no task): layers 1, 2, 4 and 5. Sockets and
 //! timers live in layer 3 and are driven from layers 6 and 8.
@@ -57,6 +57,7 @@
 //! results into findings with cause and fix; `check` renders a report, `serve`
 //! records metrics.
 
+pub mod call;
 pub mod check;
 pub mod checks;
 pub mod cli;
@@ -68,6 +69,7 @@ pub mod ping;
 pub mod probe;
 pub mod report;
 pub mod resolve;
+pub mod rtp;
 pub mod serve;
 pub mod sip;
 pub mod source;
