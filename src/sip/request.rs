@@ -158,8 +158,8 @@ pub fn build(method: &str, leg: &CallLeg, p: &RequestParts<'_>) -> Vec<u8> {
     }
     if method == "INVITE" {
         h.push_str(
-            "Allow: OPTIONS, INVITE, ACK, BYE, CANCEL, UPDATE, PRACK, INFO\r\n\
-             Supported: timer, replaces\r\n\
+            "Allow: OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, INVITE, ACK, BYE, CANCEL, UPDATE, PRACK, INFO, MESSAGE, REFER\r\n\
+             Supported: 100rel, timer, replaces, norefersub, histinfo\r\n\
              Session-Expires: 1800\r\n\
              Min-SE: 90\r\n",
         );
