@@ -13,10 +13,6 @@ use std::time::{Duration, Instant};
 use common::{free_udp_port, Sipp, SippTransport};
 use serde_json::Value;
 
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
-
 /// A SIPp carrier running `scenario`, logging every message it gets.
 struct Carrier {
     sipp: Sipp,
@@ -74,7 +70,7 @@ impl Carrier {
 }
 
 fn call_cmd(c: &Carrier, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(common::bin());
     cmd.args(["call", "--to", "+14155550100", "--timeout", "2s"])
         .args(["--gateway", &c.sipp.addr().to_string()])
         .args(extra)

@@ -2,6 +2,8 @@
 //! token, the `is_active` filter, and the failures that must exit 2 with a hint
 //! and without the token anywhere in the output.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::Output;
@@ -14,7 +16,6 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const TOKEN: &str = "tp-test-token-7f3a9c1e5b";
 
 #[derive(Clone, Default)]
@@ -74,7 +75,7 @@ async fn serve(api: Api) -> SocketAddr {
 }
 
 async fn trunkprobe(addr: SocketAddr, token: &str, extra: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(BIN);
+    let mut cmd = tokio::process::Command::new(common::bin());
     cmd.args([
         "check",
         "--format",

@@ -12,13 +12,6 @@ use common::kamailio::capability_sdp;
 use common::{closed_udp_port, Kamailio, KamailioOpts, Sipp, TestPki};
 use serde_json::{json, Value};
 
-/// The binary under test. `TRUNKPROBE_TEST_BIN` overrides it (a copy of this
-/// worktree's build, when a shared target dir is rebuilt by others meanwhile).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_TEST_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string())
-}
-
 fn trunk(id: &str, transport: &str, port: u16, extra: Value) -> Value {
     let mut t = json!({
         "id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
@@ -42,7 +35,7 @@ fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
             .any(|a| *a == "--no-origination" || *a == "--origination"),
         "a test must never probe sip.bolna.ai"
     );
-    let out = Command::new(bin())
+    let out = Command::new(common::bin())
         .args(["check", "--format", "json", "--timeout", "2s", "--trunks"])
         .arg(&file)
         .args(args)
@@ -440,7 +433,7 @@ fn origination_uri_against_kamailio_over_udp_and_tls() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("trunks.json");
     std::fs::write(&file, serde_json::to_vec(&trunks).unwrap()).unwrap();
-    let text = Command::new(bin())
+    let text = Command::new(common::bin())
         .args(["check", "--timeout", "2s", "--trunks"])
         .arg(&file)
         .args([base[0], base[1], "--origination", &closed])
@@ -455,7 +448,7 @@ fn origination_uri_against_kamailio_over_udp_and_tls() {
 
 #[test]
 fn bad_origination_uri_exits_2() {
-    let out = Command::new(bin())
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--origination",
@@ -468,7 +461,7 @@ fn bad_origination_uri_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a SIP URI"), "{err}");
-    let out = Command::new(bin())
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--origination",

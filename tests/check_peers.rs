@@ -14,7 +14,6 @@ use common::{
 };
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const GW_NAME: &str = "gw.test.local";
 
 /// A trunk-list document (the API's list response shape).
@@ -49,7 +48,7 @@ fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
 }
 
 fn run(file: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(common::bin())
         // Never probe sip.bolna.ai from a test.
         .args([
             "check",
@@ -350,7 +349,7 @@ fn inactive_trunks_are_listed_but_not_probed() {
 fn flags_describe_a_trunk_not_created_yet() {
     let gw = Sipp::uas_tcp("options_200.xml");
     let gateway = SocketAddr::new("127.0.0.1".parse().unwrap(), gw.addr().port()).to_string();
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--no-origination",
@@ -403,13 +402,13 @@ fn bad_input_exits_2_with_a_clear_error() {
     let out = run(&dir.path().join("missing.json"), &[]);
     assert_eq!(out.status.code(), Some(2));
 
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args(["check", "--no-origination", "--timeout", "soon"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--no-origination",

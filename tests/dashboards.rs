@@ -21,7 +21,6 @@ use common::prometheus::{
 use common::{closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, TestPki};
 use serde_json::{json, Value};
 
-const BIN_EXE: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const GW_NAME: &str = "gw.test.local";
 /// What `$__rate_interval` and friends become: several 1 s scrapes.
 const RATE_INTERVAL: &str = "10s";
@@ -390,15 +389,9 @@ fn prometheus_evaluates_everything_against_a_fake_exporter() {
     );
 }
 
-/// The trunkprobe binary: Cargo's, or `TRUNKPROBE_BIN` when set (a private copy, for a
-/// CARGO_TARGET_DIR shared by several worktrees whose builds overwrite `target/debug/trunkprobe`).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN_EXE.to_string())
-}
-
 /// True when this build of trunkprobe has the `serve` command.
 fn has_serve() -> bool {
-    Command::new(bin())
+    Command::new(common::bin())
         .args(["serve", "--help"])
         .output()
         .map(|o| o.status.success())
@@ -436,9 +429,9 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         "{} has no `serve` command: a stale binary? (with a CARGO_TARGET_DIR shared between \
          worktrees, target/debug/trunkprobe may come from another branch: rebuild it, or set \
          TRUNKPROBE_BIN)",
-        bin()
+        common::bin()
     );
-    let bin = bin();
+    let bin = common::bin();
     let sipp = Sipp::uas_udp("options_200.xml");
     let pki = TestPki::new();
     let kam = Kamailio::start(KamailioOpts {

@@ -5,6 +5,8 @@
 //! reaches the terminal. (`tests/source_api.rs` covers the client on its own:
 //! 401/403/500, timeouts, invalid JSON, Content-Length and endless bodies.)
 
+mod common;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::Output;
@@ -20,11 +22,6 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-/// The binary under test; `TRUNKPROBE_BIN` overrides it (a private copy when
-/// a shared target dir may be rebuilt by other checkouts).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
 const TOKEN: &str = "tp-hostile-token-51c0ffee";
 /// Generous bound on one run of the binary (a shared, noisy machine).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -84,7 +81,7 @@ where
 }
 
 async fn check(addr: SocketAddr, args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(bin());
+    let mut cmd = tokio::process::Command::new(common::bin());
     // No origination probe: no traffic off loopback.
     cmd.args([
         "check",

@@ -15,10 +15,6 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "pw-Hunter2-malformed-XYZZY";
 
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
-
 /// A valid trunk whose one gateway is `gw`.
 fn good(id: &str, gw: std::net::SocketAddr) -> Value {
     json!({
@@ -40,7 +36,7 @@ fn bad(id: &str, gw: std::net::SocketAddr, field: &str, value: Value) -> Value {
 fn check(trunks: &[Value], extra: &[&str]) -> (Output, Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = write_trunks(dir.path(), trunks);
-    let out = std::process::Command::new(bin())
+    let out = std::process::Command::new(common::bin())
         .args([
             "check",
             "--no-origination",
@@ -192,7 +188,7 @@ fn a_password_inside_a_malformed_trunk_is_never_printed() {
     for format in ["text", "json"] {
         let dir = tempfile::tempdir().unwrap();
         let file = write_trunks(dir.path(), &trunks);
-        let out = std::process::Command::new(bin())
+        let out = std::process::Command::new(common::bin())
             .args(["check", "--no-origination", "-vv", "--format", format])
             .arg("--trunks")
             .arg(&file)

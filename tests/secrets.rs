@@ -8,6 +8,8 @@
 //! adds `--listen 127.0.0.1:PORT`, fetches the paths once the first answers,
 //! stops it with SIGTERM and reads its logs).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -20,11 +22,6 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-/// The binary under test; `TRUNKPROBE_BIN` overrides it (a private copy when
-/// a shared target dir may be rebuilt by other checkouts).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
 /// Recognisable secrets; any part of them in an output is a leak.
 const TOKEN: &str = "tp-SECRET-TOKEN-c0ffee42d00d";
 const PASSWORD: &str = "pw-SECRET-PASSWORD-8badf00d";
@@ -167,7 +164,7 @@ async fn run(
     variant: &[&str],
     verbosity: (&str, Option<&str>),
 ) -> String {
-    let mut cmd = tokio::process::Command::new(bin());
+    let mut cmd = tokio::process::Command::new(common::bin());
     if verbosity.0.starts_with('-') {
         cmd.arg(verbosity.0);
     }

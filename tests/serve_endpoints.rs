@@ -288,7 +288,7 @@ fn sigterm_with_probes_in_flight_exits_zero_within_the_probe_timeout() {
 #[test]
 fn a_dns_min_interval_out_of_bounds_is_a_usage_error() {
     for bad in ["0s", "10m", "soon"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trunkprobe"))
+        let out = std::process::Command::new(common::bin())
             .args(["serve", "--gateway", "127.0.0.1", "--listen", "127.0.0.1:0"])
             .args(["--dns-min-interval", bad])
             .output()

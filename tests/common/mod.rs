@@ -12,6 +12,8 @@
 //! Set `TRUNKPROBE_KEEP_PEER_DIRS=1` to keep each peer's temp dir (config, logs) after the test.
 //!
 //! Only loopback addresses are ever used.
+//!
+//! The binary under test is [`bin`]: Cargo's build, or `TRUNKPROBE_BIN` when set.
 #![allow(dead_code, unused_imports)]
 
 pub mod certs;
@@ -38,6 +40,17 @@ pub use silent::{silent_tcp, silent_udp, SilentTcp, SilentUdp};
 pub use sipp::{Sipp, SippTransport};
 
 use std::path::PathBuf;
+
+/// The trunkprobe binary under test: `TRUNKPROBE_BIN` when set, else the one Cargo built
+/// for this test run.
+///
+/// Set `TRUNKPROBE_BIN` to a private copy of this checkout's build when the target dir is
+/// shared with other worktrees (one `CARGO_TARGET_DIR`): their builds overwrite
+/// `target/debug/trunkprobe`, possibly with another branch's binary, while tests run.
+/// Every test that runs the binary goes through this, never `CARGO_BIN_EXE_trunkprobe`.
+pub fn bin() -> String {
+    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
+}
 
 /// `tests/peers` in the source tree: SIPp scenarios, Kamailio and dnsmasq templates.
 pub fn peers_dir() -> PathBuf {

@@ -40,10 +40,7 @@ impl Daemon {
         let log = dir.path().join("stderr.log");
         let port = free_tcp_port();
         let listen = format!("127.0.0.1:{port}");
-        // TRUNKPROBE_BIN: a copy of the binary, when a shared target dir may be rebuilt by others.
-        let bin = std::env::var("TRUNKPROBE_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string());
-        let child = Command::new(bin)
+        let child = Command::new(super::bin())
             .arg("serve")
             .args(["--listen", &listen])
             .args(args)
