@@ -16,6 +16,8 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
+use common::TrunkJson;
+
 const TOKEN: &str = "tp-test-token-7f3a9c1e5b";
 
 #[derive(Clone, Default)]
@@ -55,11 +57,7 @@ async fn list(
             q.get("is_active")
                 .is_none_or(|want| want == &active.to_string())
         })
-        .map(|(id, active)| {
-            json!({"id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
-                   "ip_identifiers": [{"ip_address": "127.0.0.1"}],
-                   "gateways": [], "transport": "transport-udp", "is_active": active})
-        })
+        .map(|(id, active)| TrunkJson::new(id).set("is_active", json!(active)).build())
         .collect();
     axum::Json(Value::Array(trunks)).into_response()
 }

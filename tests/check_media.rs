@@ -9,21 +9,8 @@ mod common;
 use std::process::{Command, Output};
 
 use common::kamailio::capability_sdp;
-use common::{closed_udp_port, Kamailio, KamailioOpts, Sipp, TestPki};
+use common::{closed_udp_port, Kamailio, KamailioOpts, Sipp, TestPki, TrunkJson};
 use serde_json::{json, Value};
-
-fn trunk(id: &str, transport: &str, port: u16, extra: Value) -> Value {
-    let mut t = json!({
-        "id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
-        "ip_identifiers": [{"ip_address": "127.0.0.1/32"}],
-        "gateways": [{"gateway_address": "127.0.0.1", "port": port, "priority": 1}],
-        "transport": transport, "allow": "ulaw,alaw", "disallow": "all", "is_active": true
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        t[k] = v.clone();
-    }
-    t
-}
 
 /// `trunkprobe check --format json` on `trunks`; `args` must say how origination is handled.
 fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
@@ -86,16 +73,13 @@ fn sipp_sdp_codecs_pcmu_pcma_and_g729_only() {
     let plain = Sipp::uas_udp("options_200.xml");
     let (out, doc) = check(
         &[
-            trunk("g711", "transport-udp", g711.addr().port(), json!({})),
-            trunk("g729", "transport-udp", g729.addr().port(), json!({})),
-            trunk("nosdp", "transport-udp", plain.addr().port(), json!({})),
+            TrunkJson::g711("g711", "127.0.0.1", g711.addr().port()).build(),
+            TrunkJson::g711("g729", "127.0.0.1", g729.addr().port()).build(),
+            TrunkJson::g711("nosdp", "127.0.0.1", plain.addr().port()).build(),
             // The trunk itself excludes G.711: the patch puts it back.
-            trunk(
-                "trunk-g729",
-                "transport-udp",
-                g711.addr().port(),
-                json!({"allow": "g729"}),
-            ),
+            TrunkJson::g711("trunk-g729", "127.0.0.1", g711.addr().port())
+                .set("allow", json!("g729"))
+                .build(),
         ],
         &["--no-origination"],
     );
@@ -138,19 +122,17 @@ fn sipp_sdes_mismatches_over_tcp() {
     let savp = Sipp::uas_tcp("options_200_sdp_savp.xml");
     let (out, doc) = check(
         &[
-            trunk(
-                "sdes",
-                "transport-tcp",
-                plain.addr().port(),
-                json!({"media_encryption": "sdes"}),
-            ),
-            trunk(
-                "sdes-optimistic",
-                "transport-tcp",
-                plain.addr().port(),
-                json!({"media_encryption": "sdes", "media_encryption_optimistic": true}),
-            ),
-            trunk("plain", "transport-tcp", savp.addr().port(), json!({})),
+            TrunkJson::g711("sdes", "127.0.0.1", plain.addr().port())
+                .transport("transport-tcp")
+                .set("media_encryption", json!("sdes"))
+                .build(),
+            TrunkJson::g711("sdes-optimistic", "127.0.0.1", plain.addr().port())
+                .transport("transport-tcp")
+                .merge(&json!({"media_encryption": "sdes", "media_encryption_optimistic": true}))
+                .build(),
+            TrunkJson::g711("plain", "127.0.0.1", savp.addr().port())
+                .transport("transport-tcp")
+                .build(),
         ],
         &["--no-origination"],
     );
@@ -234,7 +216,12 @@ fn assert_port_zero_matrix(
     let cases = port_zero_cases(plain, srtp, g729, g729_srtp_only);
     let trunks: Vec<Value> = cases
         .iter()
-        .map(|(id, port, extra, _)| trunk(id, transport, *port, extra.clone()))
+        .map(|(id, port, extra, _)| {
+            TrunkJson::g711(id, "127.0.0.1", *port)
+                .transport(transport)
+                .merge(extra)
+                .build()
+        })
         .collect();
     let (out, doc) = check(&trunks, &["--no-origination"]);
     for (id, _, _, want) in &cases {
@@ -305,24 +292,16 @@ fn kamailio_tls_sdes_alaw_only_egress_and_ip_identifiers() {
         ),
         ..Default::default()
     });
-    let mut tls = trunk(
-        "tls",
-        "transport-tls",
-        kam.tls_addr().port(),
-        json!({"media_encryption": "sdes"}),
-    );
-    tls["gateways"][0]["gateway_address"] = json!(host);
+    let tls = TrunkJson::g711("tls", host, kam.tls_addr().port())
+        .transport("transport-tls")
+        .set("media_encryption", json!("sdes"))
+        .build();
     // ip-based, but the identifiers do not cover the gateway's address.
-    let outside = trunk(
-        "outside",
-        "transport-udp",
-        kam.udp_addr().port(),
-        json!({"ip_identifiers": [{"ip_address": "10.0.0.0/8"}], "media_encryption": "sdes",
-               "transport": "transport-tls"}),
-    );
-    let mut outside = outside;
-    outside["gateways"][0]["gateway_address"] = json!(host);
-    outside["gateways"][0]["port"] = json!(kam.tls_addr().port());
+    let outside = TrunkJson::g711("outside", host, kam.tls_addr().port())
+        .transport("transport-tls")
+        .ip_identifiers(&["10.0.0.0/8"])
+        .set("media_encryption", json!("sdes"))
+        .build();
     let pin = format!("{host}:127.0.0.1");
     let ca = pki.ca_path().to_str().unwrap().to_string();
     let (out, doc) = check(
@@ -369,7 +348,7 @@ fn origination_uri_against_kamailio_over_udp_and_tls() {
         ..Default::default()
     });
     let gw = Sipp::uas_udp("options_200.xml");
-    let trunks = [trunk("t", "transport-udp", gw.addr().port(), json!({}))];
+    let trunks = [TrunkJson::g711("t", "127.0.0.1", gw.addr().port()).build()];
     let udp = format!("sip:sip.bolna.ai:{}", kam.udp_addr().port());
     let tls = format!("sip:sip.bolna.ai:{};transport=tls", kam.tls_addr().port());
     let ca = pki.ca_path().to_str().unwrap().to_string();

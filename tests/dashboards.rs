@@ -18,7 +18,9 @@ use common::prometheus::{
     metric_names, promtool, promtool_check_metrics, split_comparison, substitute_vars,
     FakeExporter, Prometheus, DAEMON_METRICS,
 };
-use common::{closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, TestPki};
+use common::{
+    closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, TestPki, TrunkJson,
+};
 use serde_json::{json, Value};
 
 const GW_NAME: &str = "gw.test.local";
@@ -398,17 +400,6 @@ fn has_serve() -> bool {
         .unwrap_or(false)
 }
 
-/// A trunk-list entry probed every second.
-fn trunk(id: &str, transport: &str, host: &str, port: u16) -> Value {
-    json!({
-        "id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
-        "ip_identifiers": [{"ip_address": "127.0.0.1/32"}],
-        "gateways": [{"gateway_address": host, "port": port, "priority": 1}],
-        "transport": transport, "allow": "ulaw,alaw", "disallow": "all",
-        "qualify_frequency": 1, "is_active": true
-    })
-}
-
 #[test]
 fn prometheus_evaluates_everything_against_the_daemon() {
     evaluate_against_the_daemon(&[]);
@@ -445,24 +436,25 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         DnsRecord::host(GW_NAME, &["127.0.0.1".parse().unwrap()]),
         DnsRecord::host("sip.bolna.ai", &["127.0.0.1".parse().unwrap()]),
     ]);
-    let mut sdes = trunk(
-        "sdes-on-udp",
-        "transport-udp",
-        "127.0.0.1",
-        sipp.addr().port(),
-    );
-    sdes["media_encryption"] = json!("sdes");
+    let sdes = TrunkJson::g711("sdes-on-udp", "127.0.0.1", sipp.addr().port())
+        .qualify(1)
+        .set("media_encryption", json!("sdes"))
+        .build();
     let trunks = json!([
-        trunk("sipp-udp", "transport-udp", "127.0.0.1", sipp.addr().port()),
-        trunk(
-            "kamailio-tls",
-            "transport-tls",
-            GW_NAME,
-            kam.tls_addr().port()
-        ),
-        trunk("closed", "transport-udp", "127.0.0.1", closed_udp_port()),
+        TrunkJson::g711("sipp-udp", "127.0.0.1", sipp.addr().port())
+            .qualify(1)
+            .build(),
+        TrunkJson::g711("kamailio-tls", GW_NAME, kam.tls_addr().port())
+            .transport("transport-tls")
+            .qualify(1)
+            .build(),
+        TrunkJson::g711("closed", "127.0.0.1", closed_udp_port())
+            .qualify(1)
+            .build(),
         sdes,
-        trunk("frag", "transport-udp", "127.0.0.1", frag.addr().port()),
+        TrunkJson::g711("frag", "127.0.0.1", frag.addr().port())
+            .qualify(1)
+            .build(),
     ]);
     let origination_up = format!("sip:sip.bolna.ai:{};transport=tcp", kam.tcp_addr().port());
     let origination_down = format!("sip:127.0.0.1:{}", closed_udp_port());

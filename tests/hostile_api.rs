@@ -22,6 +22,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
+use common::TrunkJson;
+
 const TOKEN: &str = "tp-hostile-token-51c0ffee";
 /// Generous bound on one run of the binary (a shared, noisy machine).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -121,12 +123,6 @@ fn assert_clean_failure(out: &Output, expect: &str) {
     assert!(err.contains("hint: "), "{err}");
     assert!(err.lines().count() <= 3, "{err}");
     assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
-}
-
-fn trunk(name: &str, gateways: Vec<Value>) -> Value {
-    json!({"id": "t1", "name": name, "provider": "custom", "auth_type": "ip-based",
-           "ip_identifiers": [{"ip_address": "127.0.0.1"}], "transport": "transport-udp",
-           "gateways": gateways, "is_active": true})
 }
 
 #[tokio::test]
@@ -266,7 +262,11 @@ async fn ten_thousand_gateways_probe_with_bounded_concurrency() {
     let gateways: Vec<Value> = (0..10_000)
         .map(|i| json!({"gateway_address": "127.0.0.1", "port": port, "priority": i}))
         .collect();
-    let addr = json_api(json!([trunk("wide", gateways)])).await;
+    let addr = json_api(json!([TrunkJson::new("t1")
+        .name("wide")
+        .gateways(gateways)
+        .build()]))
+    .await;
     let started = std::time::Instant::now();
     let out = check(addr, &["--format", "json", "--concurrency", "16"]).await;
     let err = stderr(&out);
@@ -289,13 +289,16 @@ async fn ten_thousand_gateways_probe_with_bounded_concurrency() {
 
 #[tokio::test]
 async fn unknown_transports_codecs_and_enums_are_findings() {
-    let mut sctp = trunk("sctp trunk", vec![json!({"gateway_address": "127.0.0.1"})]);
-    sctp["transport"] = json!("transport-sctp");
-    sctp["allow"] = json!("speex,,foo;bar,\u{0}");
-    sctp["disallow"] = json!("everything");
-    sctp["auth_type"] = json!("kerberos");
-    sctp["media_encryption"] = json!("zrtp");
-    sctp["qualify_frequency"] = json!(-5);
+    let sctp = TrunkJson::new("t1")
+        .name("sctp trunk")
+        .gateways(vec![json!({"gateway_address": "127.0.0.1"})])
+        .transport("transport-sctp")
+        .set("allow", json!("speex,,foo;bar,\u{0}"))
+        .set("disallow", json!("everything"))
+        .set("auth_type", json!("kerberos"))
+        .set("media_encryption", json!("zrtp"))
+        .qualify(-5)
+        .build();
     let addr = json_api(json!([sctp])).await;
     let out = check(addr, &["--format", "json"]).await;
     let err = stderr(&out);
@@ -324,17 +327,18 @@ async fn unknown_transports_codecs_and_enums_are_findings() {
 #[tokio::test]
 async fn control_characters_never_reach_the_terminal_raw() {
     let evil = "evil\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nHEALTHY: all good\u{8}\u{9b}31m";
-    let mut t = trunk(evil, vec![json!({"gateway_address": evil, "port": 5060})]);
-    t["id"] = json!(evil);
-    t["provider"] = json!(evil);
-    t["transport"] = json!(evil);
-    t["allow"] = json!(evil);
-    t["ip_identifiers"] = json!([{"ip_address": evil}]);
-    let mut ok = trunk(
-        evil,
-        vec![json!({"gateway_address": "127.0.0.1", "port": 9})],
-    );
-    ok["transport"] = json!("transport-tcp");
+    let t = TrunkJson::new(evil)
+        .gateway(evil, 5060)
+        .set("provider", json!(evil))
+        .transport(evil)
+        .set("allow", json!(evil))
+        .ip_identifiers(&[evil])
+        .build();
+    let ok = TrunkJson::new("t1")
+        .name(evil)
+        .gateway("127.0.0.1", 9)
+        .transport("transport-tcp")
+        .build();
     let addr = json_api(json!([t, ok])).await;
 
     let out = check(addr, &["--format", "text", "--timeout", "1s"]).await;

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -21,6 +20,8 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
+
+use common::TrunkJson;
 
 /// Recognisable secrets; any part of them in an output is a leak.
 const TOKEN: &str = "tp-SECRET-TOKEN-c0ffee42d00d";
@@ -120,25 +121,15 @@ fn cases(ctx: &Ctx) -> Vec<Case> {
     cases
 }
 
-/// A userpass trunk (with the password, as a careless API might send it)
-/// whose gateway is a healthy carrier on loopback.
-fn trunk(carrier: SocketAddr) -> Value {
-    json!({
-        "id": "t-secret", "name": "secret trunk", "provider": "custom",
-        "auth_type": "userpass", "auth_username": "alice", "auth_password": PASSWORD,
-        "transport": "transport-udp", "is_active": true, "qualify_frequency": 1,
-        "gateways": [{"gateway_address": carrier.ip().to_string(), "port": carrier.port()}],
-    })
-}
-
-async fn serve_api(carrier: SocketAddr) -> (String, String) {
+async fn serve_api(trunk: Value) -> (String, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let doc = json!([trunk]);
     let list = move |headers: HeaderMap| async move {
         let ok = headers.get("authorization").and_then(|v| v.to_str().ok())
             == Some(&format!("Bearer {TOKEN}"));
         if ok {
-            axum::Json(json!([trunk(carrier)])).into_response()
+            axum::Json(doc).into_response()
         } else {
             StatusCode::UNAUTHORIZED.into_response()
         }
@@ -277,12 +268,21 @@ async fn secrets_never_appear_in_any_output() {
     )
     .await
     .unwrap();
-    let (api, echo_api) = serve_api(carrier).await;
+    // A userpass trunk (with the password, as a careless API might send it)
+    // whose gateway is a healthy carrier on loopback.
+    let trunk = TrunkJson::new("t-secret")
+        .name("secret trunk")
+        .userpass("alice")
+        .set("auth_password", json!(PASSWORD))
+        .qualify(1)
+        .gateway_at(carrier)
+        .build();
+    let (api, echo_api) = serve_api(trunk.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let create_request = dir.path().join("create-request.json");
-    let mut body = trunk(carrier);
+    let mut body = trunk;
     for key in ["id", "is_active"] {
         body.as_object_mut().unwrap().remove(key);
     }

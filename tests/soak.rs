@@ -16,8 +16,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use common::serve::{sample, samples, trunk_json, Daemon};
-use common::{closed_udp_port, silent_tcp, silent_udp, Sipp, SippTransport};
+use common::serve::{sample, samples, Daemon};
+use common::{closed_udp_port, silent_tcp, silent_udp, Sipp, SippTransport, TrunkJson};
 use serde_json::Value;
 
 /// An API on 127.0.0.1 listing `trunks`, answering 500 to every third request.
@@ -100,37 +100,27 @@ fn serve_stays_flat_under_a_mixed_fleet_and_a_flaky_api() {
     let silent = silent_udp();
     let silent_stream = silent_tcp();
     let trunks = vec![
-        trunk_json(
-            "healthy",
-            "127.0.0.1",
-            healthy.addr().port(),
-            "transport-udp",
-            1,
-        ),
-        trunk_json(
-            "healthy-tcp",
-            "127.0.0.1",
-            healthy_tcp.addr().port(),
-            "transport-tcp",
-            1,
-        ),
-        trunk_json("slow", "127.0.0.1", slow.addr().port(), "transport-udp", 1),
-        trunk_json("flapping", "127.0.0.1", flap_port, "transport-udp", 1),
-        trunk_json(
-            "silent",
-            "127.0.0.1",
-            silent.addr().port(),
-            "transport-udp",
-            1,
-        ),
-        trunk_json(
-            "silent-tcp",
-            "127.0.0.1",
-            silent_stream.addr().port(),
-            "transport-tcp",
-            1,
-        ),
-        trunk_json("closed", "127.0.0.1", closed_udp_port(), "transport-udp", 1),
+        TrunkJson::probed("healthy")
+            .gateway_at(healthy.addr())
+            .build(),
+        TrunkJson::probed("healthy-tcp")
+            .gateway_at(healthy_tcp.addr())
+            .transport("transport-tcp")
+            .build(),
+        TrunkJson::probed("slow").gateway_at(slow.addr()).build(),
+        TrunkJson::probed("flapping")
+            .gateway("127.0.0.1", flap_port)
+            .build(),
+        TrunkJson::probed("silent")
+            .gateway_at(silent.addr())
+            .build(),
+        TrunkJson::probed("silent-tcp")
+            .gateway_at(silent_stream.addr())
+            .transport("transport-tcp")
+            .build(),
+        TrunkJson::probed("closed")
+            .gateway("127.0.0.1", closed_udp_port())
+            .build(),
     ];
     let (api, calls) = flaky_api(trunks.clone());
     let mut daemon = Daemon::start(&[

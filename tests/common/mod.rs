@@ -28,6 +28,7 @@ pub mod silent;
 pub mod sip;
 pub mod sipp;
 pub mod tls;
+pub mod trunk_json;
 
 pub use certs::{CertPaths, LeafOpts, TestPki};
 pub use dnsmasq::{DnsRecord, Dnsmasq};
@@ -38,6 +39,7 @@ pub use ports::{
 pub use process::{ready_timeout, PeerProcess};
 pub use silent::{silent_tcp, silent_udp, SilentTcp, SilentUdp};
 pub use sipp::{Sipp, SippTransport};
+pub use trunk_json::TrunkJson;
 
 use std::path::PathBuf;
 

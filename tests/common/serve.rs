@@ -172,21 +172,6 @@ pub fn label<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     Some(&line[start..start + len])
 }
 
-/// A trunk object as the API lists it, with one gateway.
-pub fn trunk_json(id: &str, host: &str, port: u16, transport: &str, qualify: i64) -> Value {
-    json!({
-        "id": id, "name": format!("Trunk {id}"), "provider": "custom",
-        "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "127.0.0.1"}],
-        "gateways": [{"gateway_address": host, "port": port}],
-        "transport": transport, "qualify_frequency": qualify, "is_active": true
-    })
-}
-
-/// [`trunk_json`] for a UDP gateway at `addr`, probed every second.
-pub fn udp_trunk(id: &str, addr: SocketAddr) -> Value {
-    trunk_json(id, &addr.ip().to_string(), addr.port(), "transport-udp", 1)
-}
-
 /// Writes (atomically: temp file and rename) `trunks.json` in `dir`.
 pub fn write_trunks(dir: &Path, trunks: &[Value]) -> PathBuf {
     write_raw(dir, &serde_json::to_vec(trunks).unwrap())
