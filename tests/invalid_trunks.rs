@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::process::Output;
 use std::time::Duration;
 
-use common::serve::{sample, start_api, write_trunks, Api, Daemon};
-use common::{Sipp, TrunkJson};
+use common::serve::{sample, write_trunks, Daemon};
+use common::{FakeApi, Sipp, TrunkJson};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "pw-Hunter2-malformed-XYZZY";
@@ -228,21 +228,15 @@ fn ok_probes(m: &str, trunk_id: &str) -> f64 {
 #[test]
 fn serve_applies_the_valid_trunks_and_keeps_the_last_good_definition() {
     let gw = Sipp::uas_udp("options_200.xml");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = Api::default();
     let never = good("never", gw.addr())
         .set("gateways", json!("sip.example.com"))
         .build();
-    api.set(
-        200,
-        vec![
-            good("steady", gw.addr()).build(),
-            good("flip", gw.addr()).build(),
-            never,
-        ],
-    );
-    let addr = start_api(&rt, api.clone());
-    let url = format!("http://{addr}");
+    let api = FakeApi::start(json!([
+        good("steady", gw.addr()).build(),
+        good("flip", gw.addr()).build(),
+        never,
+    ]));
+    let url = api.url();
     let mut d = Daemon::start(&["--api-url", &url, "--refresh", "1s", "--timeout", "1s"]);
 
     d.wait_for("the valid trunks probed, the bad one shown", |d| {
@@ -276,14 +270,11 @@ fn serve_applies_the_valid_trunks_and_keeps_the_last_good_definition() {
     let flipped = good("flip", gw.addr())
         .set("qualify_frequency", json!("often"))
         .build();
-    api.set(
-        200,
-        vec![
-            good("steady", gw.addr()).build(),
-            flipped,
-            good("never", gw.addr()).set("gateways", json!(1)).build(),
-        ],
-    );
+    api.set(json!([
+        good("steady", gw.addr()).build(),
+        flipped,
+        good("never", gw.addr()).set("gateways", json!(1)).build(),
+    ]));
     d.wait_for("flip's definition_invalid finding", |d| {
         finding(&d.metrics(), "flip") == Some(1.0)
     });
@@ -308,13 +299,10 @@ fn serve_applies_the_valid_trunks_and_keeps_the_last_good_definition() {
     );
 
     // Good again: the finding goes and the trunk keeps being probed.
-    api.set(
-        200,
-        vec![
-            good("steady", gw.addr()).build(),
-            good("flip", gw.addr()).build(),
-        ],
-    );
+    api.set(json!([
+        good("steady", gw.addr()).build(),
+        good("flip", gw.addr()).build(),
+    ]));
     d.wait_for("flip's finding gone", |d| {
         finding(&d.metrics(), "flip").is_none()
     });

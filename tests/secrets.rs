@@ -14,14 +14,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::AsyncReadExt;
 
-use common::TrunkJson;
+use common::{FakeApi, Reply, TrunkJson};
 
 /// Recognisable secrets; any part of them in an output is a leak.
 const TOKEN: &str = "tp-SECRET-TOKEN-c0ffee42d00d";
@@ -119,33 +115,6 @@ fn cases(ctx: &Ctx) -> Vec<Case> {
         Case::once("ping", &["ping", "-c", "2", "-i", "0.1", &ctx.carrier_uri], "200").variants(PING_OUTPUTS),
     ];
     cases
-}
-
-async fn serve_api(trunk: Value) -> (String, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let doc = json!([trunk]);
-    let list = move |headers: HeaderMap| async move {
-        let ok = headers.get("authorization").and_then(|v| v.to_str().ok())
-            == Some(&format!("Bearer {TOKEN}"));
-        if ok {
-            axum::Json(doc).into_response()
-        } else {
-            StatusCode::UNAUTHORIZED.into_response()
-        }
-    };
-    let echo = |headers: HeaderMap| async move {
-        let dump: Vec<String> = headers
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
-            .collect();
-        (StatusCode::INTERNAL_SERVER_ERROR, dump.join("\n")).into_response()
-    };
-    let app = Router::new()
-        .route("/sip-trunks/trunks", get(list))
-        .route("/echo/sip-trunks/trunks", get(echo));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), format!("http://{addr}/echo"))
 }
 
 /// Runs one case once; returns everything it wrote or served.
@@ -277,7 +246,15 @@ async fn secrets_never_appear_in_any_output() {
         .qualify(1)
         .gateway_at(carrier)
         .build();
-    let (api, echo_api) = serve_api(trunk.clone()).await;
+    let api = FakeApi::start(json!([trunk])).with_token(TOKEN);
+    let echo_api = FakeApi::start(Reply::with(|req| {
+        let dump: Vec<String> = req
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        Reply::text(500, dump.join("\n"))
+    }));
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
@@ -288,8 +265,8 @@ async fn secrets_never_appear_in_any_output() {
     }
     std::fs::write(&create_request, body.to_string()).unwrap();
     let ctx = Ctx {
-        api,
-        echo_api,
+        api: api.url(),
+        echo_api: echo_api.url(),
         token_file: token_file.display().to_string(),
         create_request: create_request.display().to_string(),
         carrier_uri: format!("sip:{carrier}"),

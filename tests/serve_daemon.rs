@@ -8,8 +8,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::serve::{sample, start_api, write_trunks, Api, Daemon, SERVE_TOKEN as TOKEN};
-use common::{Sipp, SippTransport, TrunkJson};
+use common::serve::{sample, write_trunks, Daemon, SERVE_TOKEN as TOKEN};
+use common::{FakeApi, Reply, Sipp, SippTransport, TrunkJson};
+use serde_json::json;
 
 #[test]
 fn healthy_target_goes_down_after_failures_and_up_when_restarted() {
@@ -147,17 +148,11 @@ fn promtool_check(metrics: &str) -> (bool, String) {
 #[test]
 fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     let gw = Sipp::uas_udp("options_200.xml");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = Api::default();
-    api.set(
-        200,
-        vec![
-            TrunkJson::probed("keep").gateway_at(gw.addr()).build(),
-            TrunkJson::probed("drop").gateway_at(gw.addr()).build(),
-        ],
-    );
-    let api_addr = start_api(&rt, api.clone());
-    let url = format!("http://{api_addr}");
+    let api = FakeApi::start(json!([
+        TrunkJson::probed("keep").gateway_at(gw.addr()).build(),
+        TrunkJson::probed("drop").gateway_at(gw.addr()).build(),
+    ]));
+    let url = api.url();
     let mut d = Daemon::start(&["--api-url", &url, "--refresh", "1s", "--timeout", "1s"]);
     for id in ["keep", "drop"] {
         d.wait_for("both trunks up", |d| {
@@ -170,10 +165,9 @@ fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     );
 
     // Removed from the API: every series of the trunk disappears.
-    api.set(
-        200,
-        vec![TrunkJson::probed("keep").gateway_at(gw.addr()).build()],
-    );
+    api.set(json!([TrunkJson::probed("keep")
+        .gateway_at(gw.addr())
+        .build()]));
     d.wait_for("removed trunk gone from /metrics", |d| {
         !d.metrics().contains("trunk_id=\"drop\"")
     });
@@ -183,7 +177,7 @@ fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     );
 
     // The API fails: errors are counted and the last list keeps being probed.
-    api.set(500, Vec::new());
+    api.set(Reply::down(500));
     d.wait_for("source errors counted", |d| {
         sample(
             &d.metrics(),

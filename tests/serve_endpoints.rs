@@ -8,10 +8,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use common::serve::{sample, samples, start_api, write_trunks, Api, Daemon, SERVE_TOKEN};
-use common::{silent_udp, Kamailio, KamailioOpts, Sipp, TestPki, TrunkJson};
+use common::serve::{sample, samples, write_trunks, Daemon, SERVE_TOKEN};
+use common::{silent_udp, FakeApi, Kamailio, KamailioOpts, Reply, Sipp, TestPki, TrunkJson};
 
 /// The leaf certificate's notAfter, Unix seconds.
 fn not_after(pem_path: &std::path::Path) -> f64 {
@@ -178,10 +178,8 @@ fn failed_probes(m: &str, target: &str) -> f64 {
 fn healthz_waits_for_the_first_list_and_json_logs_each_state_change_once() {
     let mut gw = Sipp::uas_udp("options_200.xml");
     let target = gw.addr().to_string();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = Api::default();
-    api.set(503, Vec::new());
-    let url = format!("http://{}", start_api(&rt, api.clone()));
+    let api = FakeApi::start(Reply::down(503));
+    let url = api.url();
     let mut d = Daemon::spawn(&[
         "--api-url",
         &url,
@@ -207,10 +205,9 @@ fn healthz_waits_for_the_first_list_and_json_logs_each_state_change_once() {
     assert_eq!(d.get("/-/ready").map(|r| r.0), Some(503));
     assert_eq!(d.get("/-/healthy").map(|r| r.0), Some(200));
 
-    api.set(
-        200,
-        vec![TrunkJson::probed("json-1").gateway_at(gw.addr()).build()],
-    );
+    api.set(json!([TrunkJson::probed("json-1")
+        .gateway_at(gw.addr())
+        .build()]));
     d.wait_for("/healthz 200 after the first load", |d| {
         d.get("/healthz").is_some_and(|r| r.0 == 200)
     });

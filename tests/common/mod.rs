@@ -13,9 +13,12 @@
 //!
 //! Only loopback addresses are ever used.
 //!
-//! The binary under test is [`bin`]: Cargo's build, or `TRUNKPROBE_BIN` when set.
+//! Shared by every test that needs them, so that there is one of each: the binary under test is
+//! [`bin`] (Cargo's build, or `TRUNKPROBE_BIN` when set); trunk objects come from [`TrunkJson`]
+//! (`trunk_json.rs`); the fake trunk API is [`FakeApi`] (`api.rs`).
 #![allow(dead_code, unused_imports)]
 
+pub mod api;
 pub mod certs;
 pub mod dns;
 pub mod dnsmasq;
@@ -30,6 +33,7 @@ pub mod sipp;
 pub mod tls;
 pub mod trunk_json;
 
+pub use api::{FakeApi, Reply};
 pub use certs::{CertPaths, LeafOpts, TestPki};
 pub use dnsmasq::{DnsRecord, Dnsmasq};
 pub use kamailio::{Kamailio, KamailioOpts};
