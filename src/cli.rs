@@ -13,6 +13,7 @@ use crate::checks::origination::{OriginationPlan, OriginationUri};
 use crate::error::{Error, Result};
 use crate::metrics::RttHistogram;
 use crate::outcome::HealthyCodes;
+use crate::probe::call::Until;
 use crate::probe::{MtuConfig, ProbeSettings};
 use crate::report::Format;
 use crate::resolve::GatewayResolver;
@@ -21,7 +22,7 @@ use crate::serve::shard::Shard;
 use crate::sip::padding::SizeList;
 use crate::source::{self, ApiSource, FlagTrunk, Source};
 use crate::transport::{ExchangeConfig, TlsSettings};
-use crate::{check, demo, ping, serve};
+use crate::{call, check, demo, ping, serve};
 
 /// SIP trunk health prober and connectivity checker for Bolna BYOT trunks.
 #[derive(Debug, Parser)]
@@ -42,6 +43,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Send OPTIONS to one SIP URI like ping(8): a line per reply, then loss and RTT statistics.
     Ping(Box<PingArgs>),
+    /// Place a test call through a trunk: RTP both ways, and a verdict on the audio.
+    Call(Box<CallArgs>),
     /// Monitoring daemon: probe every trunk on its qualify_frequency, serve Prometheus metrics.
     Serve(Box<ServeArgs>),
 }
@@ -187,6 +190,104 @@ pub struct PingArgs {
     pub reuse_connection: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// The number to call (E.164): nothing is dialled without it.
+    #[arg(long, value_name = "NUMBER")]
+    pub to: String,
+    /// The trunk to call through, by id or name (needed when the list has several).
+    #[arg(long, value_name = "ID|NAME")]
+    pub trunk: Option<String>,
+    /// The calling number (default: the trunk's first phone number that is not deleted).
+    #[arg(long, value_name = "NUMBER")]
+    pub from: Option<String>,
+    /// Digest username (default: the trunk's auth_username).
+    #[arg(long, value_name = "USER")]
+    pub auth_username: Option<String>,
+    /// File holding the digest password (else TRUNKPROBE_AUTH_PASSWORD, else a
+    /// create-request body's auth_password given with --trunks).
+    #[arg(long, value_name = "PATH")]
+    pub auth_password_file: Option<PathBuf>,
+    /// Media measured for this long once it starts, then the call is ended.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
+    /// Measure after the answer (then BYE) or in early media (then CANCEL: nothing billed).
+    #[arg(long, value_enum, default_value_t = Until::Answer)]
+    pub until: Until,
+    /// Hard cap: the call is ended by then whatever happens (ringing included).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub max_duration: Duration,
+    /// RFC 4733 DTMF digits to send once media flows, e.g. 1234.
+    #[arg(long, value_name = "DIGITS")]
+    pub dtmf: Option<String>,
+    /// The address to write in our SDP (a NAT's public address); default: the local one.
+    #[arg(long, value_name = "IP")]
+    pub media_ip: Option<IpAddr>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+impl CallArgs {
+    pub fn settings(&self) -> Result<call::Settings> {
+        let (probe, resolver) = self.probe.settings()?;
+        if self.to.trim().is_empty() {
+            return Err(Error::Usage("--to needs a number".into()));
+        }
+        if self.duration.is_zero() || self.max_duration <= self.duration {
+            return Err(Error::Usage(
+                "--duration must be more than zero and less than --max-duration".into(),
+            ));
+        }
+        if let Some(d) = &self.dtmf {
+            if !d
+                .chars()
+                .all(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(c))
+            {
+                return Err(Error::Usage(format!(
+                    "--dtmf {d:?}: digits 0-9, *, # and A-D only"
+                )));
+            }
+        }
+        let password = match &self.auth_password_file {
+            Some(path) => Some(crate::trunk::Secret::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        Error::Usage(format!(
+                            "cannot read --auth-password-file {}: {e}",
+                            path.display()
+                        ))
+                    })?
+                    .trim_end_matches(['\r', '\n']),
+            )),
+            None => std::env::var("TRUNKPROBE_AUTH_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(crate::trunk::Secret::new),
+        };
+        Ok(call::Settings {
+            source: self.source.source()?,
+            resolver,
+            probe,
+            to: self.to.trim().to_string(),
+            trunk: self.trunk.clone(),
+            from: self.from.clone(),
+            auth_username: self.auth_username.clone(),
+            password,
+            duration: self.duration,
+            until: self.until,
+            max_duration: self.max_duration,
+            dtmf: self.dtmf.clone().unwrap_or_default(),
+            media_ip: self.media_ip,
+            format: self.format,
+        })
+    }
 }
 
 /// Accepts `5s`, `500ms`, `1m` and a bare number of seconds (`5`, `0.5`).
@@ -464,6 +565,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             ping::run_and_print(&uri, &args.uri, &resolver, options, stop).await
         }
         Command::Serve(args) => serve::serve(args.settings().await?).await,
+        Command::Call(args) => call::run(args.settings()?).await,
     }
 }
 

@@ -16,7 +16,7 @@
 //! | 5 | diagnosis | `checks` |
 //! | 6 | orchestration | `probe` |
 //! | 7 | presentation | `report`, `metrics` |
-//! | 8 | commands | `cli`, `check`, `ping`, `demo`, `serve` |
+//! | 8 | commands | `cli`, `check`, `call`, `ping`, `demo`, `serve` |
 //!
 //! Sans-IO (no socket, no clock, no task): layers 1, 2, 4 and 5. Sockets and
 //! timers live in layer 3 and are driven from layers 6 and 8.
@@ -59,6 +59,7 @@
 //! results into findings with cause and fix; `check` renders a report, `serve`
 //! records metrics.
 
+pub mod call;
 pub mod check;
 pub mod checks;
 pub mod cli;

@@ -2,79 +2,36 @@
 //! token, the `is_active` filter, and the failures that must exit 2 with a hint
 //! and without the token anywhere in the output.
 
-use std::collections::HashMap;
+mod common;
+
 use std::net::SocketAddr;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use common::{FakeApi, Reply, TrunkJson};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const TOKEN: &str = "tp-test-token-7f3a9c1e5b";
 
-#[derive(Clone, Default)]
-struct Api {
-    queries: Arc<Mutex<Vec<String>>>,
-    status: Option<u16>,
+/// The trunks API: an active and a paused trunk, behind [`TOKEN`], honouring `is_active`.
+fn api() -> FakeApi {
+    let trunks = [("active", true), ("paused", false)]
+        .map(|(id, active)| TrunkJson::new(id).set("is_active", json!(active)).build());
+    FakeApi::start(json!(trunks))
+        .with_token(TOKEN)
+        .filter_active()
 }
 
-async fn list(
-    State(api): State<Api>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> impl IntoResponse {
-    let mut keys: Vec<_> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    keys.sort();
-    api.queries.lock().unwrap().push(keys.join("&"));
-    if let Some(code) = api.status {
-        return (
-            StatusCode::from_u16(code).unwrap(),
-            "<html>upstream down</html>",
-        )
-            .into_response();
-    }
-    if headers.get("authorization").and_then(|v| v.to_str().ok())
-        != Some(&format!("Bearer {TOKEN}"))
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":401,"message":"invalid token"}"#,
-        )
-            .into_response();
-    }
-    let all = [("active", true), ("paused", false)];
-    let trunks: Vec<Value> = all
-        .iter()
-        .filter(|(_, active)| {
-            q.get("is_active")
-                .is_none_or(|want| want == &active.to_string())
-        })
-        .map(|(id, active)| {
-            json!({"id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
-                   "ip_identifiers": [{"ip_address": "127.0.0.1"}],
-                   "gateways": [], "transport": "transport-udp", "is_active": active})
-        })
-        .collect();
-    axum::Json(Value::Array(trunks)).into_response()
-}
-
-async fn serve(api: Api) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new()
-        .route("/sip-trunks/trunks", get(list))
-        .with_state(api);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+/// The query of each request `api` got, its `key=value` pairs sorted and joined by `&`.
+fn queries(api: &FakeApi) -> Vec<String> {
+    let pairs = |r: &common::api::Request| {
+        let pairs: Vec<_> = r.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("&")
+    };
+    api.requests().iter().map(pairs).collect()
 }
 
 async fn trunkprobe(addr: SocketAddr, token: &str, extra: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(BIN);
+    let mut cmd = tokio::process::Command::new(common::bin());
     cmd.args([
         "check",
         "--format",
@@ -99,8 +56,8 @@ fn all_output(out: &Output) -> String {
 
 #[tokio::test]
 async fn fetches_active_trunks_with_the_bearer_token() {
-    let api = Api::default();
-    let addr = serve(api.clone()).await;
+    let api = api();
+    let addr = api.addr();
     let out = trunkprobe(addr, TOKEN, &[]).await;
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let ids: Vec<&str> = doc["trunks"]
@@ -110,7 +67,7 @@ async fn fetches_active_trunks_with_the_bearer_token() {
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["active"]);
-    assert_eq!(api.queries.lock().unwrap().as_slice(), ["is_active=true"]);
+    assert_eq!(queries(&api), ["is_active=true"]);
     // No gateways is an error finding.
     assert_eq!(out.status.code(), Some(1));
     assert!(!all_output(&out).contains(TOKEN));
@@ -119,14 +76,14 @@ async fn fetches_active_trunks_with_the_bearer_token() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["trunks"].as_array().unwrap().len(), 2);
     assert_eq!(doc["trunks"][1]["status"], "skipped_inactive");
-    assert_eq!(api.queries.lock().unwrap().last().unwrap(), "");
+    assert_eq!(queries(&api).last().unwrap(), "");
 }
 
 #[tokio::test]
 async fn a_rejected_token_exits_2_with_a_hint_and_no_token() {
-    let addr = serve(Api::default()).await;
+    let api = api();
     let wrong = "tp-wrong-token-0d9e8f7a6b";
-    let out = trunkprobe(addr, wrong, &[]).await;
+    let out = trunkprobe(api.addr(), wrong, &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let text = all_output(&out);
     assert!(text.contains("401"), "{text}");
@@ -137,12 +94,8 @@ async fn a_rejected_token_exits_2_with_a_hint_and_no_token() {
 
 #[tokio::test]
 async fn a_failing_api_exits_2() {
-    let addr = serve(Api {
-        status: Some(500),
-        ..Api::default()
-    })
-    .await;
-    let out = trunkprobe(addr, TOKEN, &[]).await;
+    let api = FakeApi::start(Reply::text(500, "<html>upstream down</html>"));
+    let out = trunkprobe(api.addr(), TOKEN, &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let text = all_output(&out);
     assert!(text.contains("500"), "{text}");

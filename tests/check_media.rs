@@ -9,28 +9,8 @@ mod common;
 use std::process::{Command, Output};
 
 use common::kamailio::capability_sdp;
-use common::{closed_udp_port, Kamailio, KamailioOpts, Sipp, TestPki};
+use common::{closed_udp_port, Kamailio, KamailioOpts, Sipp, TestPki, TrunkJson};
 use serde_json::{json, Value};
-
-/// The binary under test. `TRUNKPROBE_TEST_BIN` overrides it (a copy of this
-/// worktree's build, when a shared target dir is rebuilt by others meanwhile).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_TEST_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string())
-}
-
-fn trunk(id: &str, transport: &str, port: u16, extra: Value) -> Value {
-    let mut t = json!({
-        "id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
-        "ip_identifiers": [{"ip_address": "127.0.0.1/32"}],
-        "gateways": [{"gateway_address": "127.0.0.1", "port": port, "priority": 1}],
-        "transport": transport, "allow": "ulaw,alaw", "disallow": "all", "is_active": true
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        t[k] = v.clone();
-    }
-    t
-}
 
 /// `trunkprobe check --format json` on `trunks`; `args` must say how origination is handled.
 fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
@@ -42,7 +22,7 @@ fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
             .any(|a| *a == "--no-origination" || *a == "--origination"),
         "a test must never probe sip.bolna.ai"
     );
-    let out = Command::new(bin())
+    let out = Command::new(common::bin())
         .args(["check", "--format", "json", "--timeout", "2s", "--trunks"])
         .arg(&file)
         .args(args)
@@ -93,16 +73,13 @@ fn sipp_sdp_codecs_pcmu_pcma_and_g729_only() {
     let plain = Sipp::uas_udp("options_200.xml");
     let (out, doc) = check(
         &[
-            trunk("g711", "transport-udp", g711.addr().port(), json!({})),
-            trunk("g729", "transport-udp", g729.addr().port(), json!({})),
-            trunk("nosdp", "transport-udp", plain.addr().port(), json!({})),
+            TrunkJson::g711("g711", "127.0.0.1", g711.addr().port()).build(),
+            TrunkJson::g711("g729", "127.0.0.1", g729.addr().port()).build(),
+            TrunkJson::g711("nosdp", "127.0.0.1", plain.addr().port()).build(),
             // The trunk itself excludes G.711: the patch puts it back.
-            trunk(
-                "trunk-g729",
-                "transport-udp",
-                g711.addr().port(),
-                json!({"allow": "g729"}),
-            ),
+            TrunkJson::g711("trunk-g729", "127.0.0.1", g711.addr().port())
+                .set("allow", json!("g729"))
+                .build(),
         ],
         &["--no-origination"],
     );
@@ -145,19 +122,17 @@ fn sipp_sdes_mismatches_over_tcp() {
     let savp = Sipp::uas_tcp("options_200_sdp_savp.xml");
     let (out, doc) = check(
         &[
-            trunk(
-                "sdes",
-                "transport-tcp",
-                plain.addr().port(),
-                json!({"media_encryption": "sdes"}),
-            ),
-            trunk(
-                "sdes-optimistic",
-                "transport-tcp",
-                plain.addr().port(),
-                json!({"media_encryption": "sdes", "media_encryption_optimistic": true}),
-            ),
-            trunk("plain", "transport-tcp", savp.addr().port(), json!({})),
+            TrunkJson::g711("sdes", "127.0.0.1", plain.addr().port())
+                .transport("transport-tcp")
+                .set("media_encryption", json!("sdes"))
+                .build(),
+            TrunkJson::g711("sdes-optimistic", "127.0.0.1", plain.addr().port())
+                .transport("transport-tcp")
+                .merge(&json!({"media_encryption": "sdes", "media_encryption_optimistic": true}))
+                .build(),
+            TrunkJson::g711("plain", "127.0.0.1", savp.addr().port())
+                .transport("transport-tcp")
+                .build(),
         ],
         &["--no-origination"],
     );
@@ -241,7 +216,12 @@ fn assert_port_zero_matrix(
     let cases = port_zero_cases(plain, srtp, g729, g729_srtp_only);
     let trunks: Vec<Value> = cases
         .iter()
-        .map(|(id, port, extra, _)| trunk(id, transport, *port, extra.clone()))
+        .map(|(id, port, extra, _)| {
+            TrunkJson::g711(id, "127.0.0.1", *port)
+                .transport(transport)
+                .merge(extra)
+                .build()
+        })
         .collect();
     let (out, doc) = check(&trunks, &["--no-origination"]);
     for (id, _, _, want) in &cases {
@@ -312,24 +292,16 @@ fn kamailio_tls_sdes_alaw_only_egress_and_ip_identifiers() {
         ),
         ..Default::default()
     });
-    let mut tls = trunk(
-        "tls",
-        "transport-tls",
-        kam.tls_addr().port(),
-        json!({"media_encryption": "sdes"}),
-    );
-    tls["gateways"][0]["gateway_address"] = json!(host);
+    let tls = TrunkJson::g711("tls", host, kam.tls_addr().port())
+        .transport("transport-tls")
+        .set("media_encryption", json!("sdes"))
+        .build();
     // ip-based, but the identifiers do not cover the gateway's address.
-    let outside = trunk(
-        "outside",
-        "transport-udp",
-        kam.udp_addr().port(),
-        json!({"ip_identifiers": [{"ip_address": "10.0.0.0/8"}], "media_encryption": "sdes",
-               "transport": "transport-tls"}),
-    );
-    let mut outside = outside;
-    outside["gateways"][0]["gateway_address"] = json!(host);
-    outside["gateways"][0]["port"] = json!(kam.tls_addr().port());
+    let outside = TrunkJson::g711("outside", host, kam.tls_addr().port())
+        .transport("transport-tls")
+        .ip_identifiers(&["10.0.0.0/8"])
+        .set("media_encryption", json!("sdes"))
+        .build();
     let pin = format!("{host}:127.0.0.1");
     let ca = pki.ca_path().to_str().unwrap().to_string();
     let (out, doc) = check(
@@ -376,7 +348,7 @@ fn origination_uri_against_kamailio_over_udp_and_tls() {
         ..Default::default()
     });
     let gw = Sipp::uas_udp("options_200.xml");
-    let trunks = [trunk("t", "transport-udp", gw.addr().port(), json!({}))];
+    let trunks = [TrunkJson::g711("t", "127.0.0.1", gw.addr().port()).build()];
     let udp = format!("sip:sip.bolna.ai:{}", kam.udp_addr().port());
     let tls = format!("sip:sip.bolna.ai:{};transport=tls", kam.tls_addr().port());
     let ca = pki.ca_path().to_str().unwrap().to_string();
@@ -440,7 +412,7 @@ fn origination_uri_against_kamailio_over_udp_and_tls() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("trunks.json");
     std::fs::write(&file, serde_json::to_vec(&trunks).unwrap()).unwrap();
-    let text = Command::new(bin())
+    let text = Command::new(common::bin())
         .args(["check", "--timeout", "2s", "--trunks"])
         .arg(&file)
         .args([base[0], base[1], "--origination", &closed])
@@ -455,7 +427,7 @@ fn origination_uri_against_kamailio_over_udp_and_tls() {
 
 #[test]
 fn bad_origination_uri_exits_2() {
-    let out = Command::new(bin())
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--origination",
@@ -468,7 +440,7 @@ fn bad_origination_uri_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a SIP URI"), "{err}");
-    let out = Command::new(bin())
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--origination",

@@ -10,23 +10,11 @@ use std::process::{Command, Output};
 
 use common::{
     closed_tcp_port, closed_udp_port, silent_udp, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp,
-    TestPki,
+    TestPki, TrunkJson,
 };
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const GW_NAME: &str = "gw.test.local";
-
-/// A trunk-list document (the API's list response shape).
-fn trunk(id: &str, transport: &str, host: &str, port: u16) -> Value {
-    json!({
-        "id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
-        "ip_identifiers": [{"ip_address": "127.0.0.1/32"}],
-        "gateways": [{"gateway_address": host, "port": port, "priority": 1}],
-        "transport": transport, "allow": "ulaw,alaw", "disallow": "all",
-        "qualify_frequency": 60, "is_active": true
-    })
-}
 
 /// Runs `trunkprobe check --format json` on `trunks` with extra args.
 fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
@@ -49,7 +37,7 @@ fn check(trunks: &[Value], args: &[&str]) -> (Output, Value) {
 }
 
 fn run(file: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(common::bin())
         // Never probe sip.bolna.ai from a test.
         .args([
             "check",
@@ -95,8 +83,13 @@ fn sipp_answers_over_udp_and_tcp() {
     let tcp = Sipp::uas_tcp("options_200.xml");
     let (out, doc) = check(
         &[
-            trunk("udp", "transport-udp", "127.0.0.1", udp.addr().port()),
-            trunk("tcp", "TCP", "127.0.0.1", tcp.addr().port()),
+            TrunkJson::g711("udp", "127.0.0.1", udp.addr().port())
+                .qualify(60)
+                .build(),
+            TrunkJson::g711("tcp", "127.0.0.1", tcp.addr().port())
+                .transport("TCP")
+                .qualify(60)
+                .build(),
         ],
         &[],
     );
@@ -117,7 +110,9 @@ fn sipp_answers_over_udp_and_tcp() {
 fn sipp_403_is_a_sip_error_with_the_acl_advice() {
     let gw = Sipp::uas_udp("options_403.xml");
     let (out, doc) = check(
-        &[trunk("t", "transport-udp", "127.0.0.1", gw.addr().port())],
+        &[TrunkJson::g711("t", "127.0.0.1", gw.addr().port())
+            .qualify(60)
+            .build()],
         &[],
     );
     let t = only_target(&doc, "t");
@@ -132,7 +127,9 @@ fn sipp_403_is_a_sip_error_with_the_acl_advice() {
 
     // 403 can be declared healthy for carriers that always answer it.
     let (out, doc) = check(
-        &[trunk("t", "transport-udp", "127.0.0.1", gw.addr().port())],
+        &[TrunkJson::g711("t", "127.0.0.1", gw.addr().port())
+            .qualify(60)
+            .build()],
         &["--healthy-codes", "2xx,403"],
     );
     assert_eq!(only_target(&doc, "t")["outcome"], "ok");
@@ -151,9 +148,17 @@ fn kamailio_over_udp_tcp_and_tls_with_a_test_ca() {
     let ca = pki.ca_path().to_str().unwrap().to_string();
     let (out, doc) = check(
         &[
-            trunk("udp", "transport-udp", "127.0.0.1", kam.udp_addr().port()),
-            trunk("tcp", "transport-tcp", "127.0.0.1", kam.tcp_addr().port()),
-            trunk("tls", "transport-tls", GW_NAME, kam.tls_addr().port()),
+            TrunkJson::g711("udp", "127.0.0.1", kam.udp_addr().port())
+                .qualify(60)
+                .build(),
+            TrunkJson::g711("tcp", "127.0.0.1", kam.tcp_addr().port())
+                .transport("transport-tcp")
+                .qualify(60)
+                .build(),
+            TrunkJson::g711("tls", GW_NAME, kam.tls_addr().port())
+                .transport("transport-tls")
+                .qualify(60)
+                .build(),
         ],
         &["--dns-server", &dns_addr, "--ca-file", &ca],
     );
@@ -212,14 +217,18 @@ fn tls_failures_say_why() {
     let ca = pki.ca_path().to_str().unwrap().to_string();
     let pin = format!("{GW_NAME}:127.0.0.1");
     let trunks = [
-        trunk("wrong", "transport-tls", GW_NAME, wrong.tls_addr().port()),
-        trunk(
-            "expired",
-            "transport-tls",
-            GW_NAME,
-            expired.tls_addr().port(),
-        ),
-        trunk("good", "transport-tls", GW_NAME, good.tls_addr().port()),
+        TrunkJson::g711("wrong", GW_NAME, wrong.tls_addr().port())
+            .transport("transport-tls")
+            .qualify(60)
+            .build(),
+        TrunkJson::g711("expired", GW_NAME, expired.tls_addr().port())
+            .transport("transport-tls")
+            .qualify(60)
+            .build(),
+        TrunkJson::g711("good", GW_NAME, good.tls_addr().port())
+            .transport("transport-tls")
+            .qualify(60)
+            .build(),
     ];
     let (out, doc) = check(&trunks, &["--resolve", &pin, "--ca-file", &ca]);
     let kind = |id: &str| only_target(&doc, id)["failure"]["kind"].clone();
@@ -267,8 +276,12 @@ fn dnsmasq_a_aaaa_srv_naptr_and_nxdomain() {
     let dns_addr = dns.addr().to_string();
     let (out, doc) = check(
         &[
-            trunk("dual", "transport-udp", "sip.test.local", gw.addr().port()),
-            trunk("missing", "transport-udp", "missing.test.local", 5060),
+            TrunkJson::g711("dual", "sip.test.local", gw.addr().port())
+                .qualify(60)
+                .build(),
+            TrunkJson::g711("missing", "missing.test.local", 5060)
+                .qualify(60)
+                .build(),
         ],
         &["--dns-server", &dns_addr],
     );
@@ -299,19 +312,16 @@ fn closed_ports_are_refused_and_silence_times_out() {
     let silent = silent_udp();
     let (out, doc) = check(
         &[
-            trunk(
-                "closed-udp",
-                "transport-udp",
-                "127.0.0.1",
-                closed_udp_port(),
-            ),
-            trunk(
-                "closed-tcp",
-                "transport-tcp",
-                "127.0.0.1",
-                closed_tcp_port(),
-            ),
-            trunk("silent", "transport-udp", "127.0.0.1", silent.addr().port()),
+            TrunkJson::g711("closed-udp", "127.0.0.1", closed_udp_port())
+                .qualify(60)
+                .build(),
+            TrunkJson::g711("closed-tcp", "127.0.0.1", closed_tcp_port())
+                .transport("transport-tcp")
+                .qualify(60)
+                .build(),
+            TrunkJson::g711("silent", "127.0.0.1", silent.addr().port())
+                .qualify(60)
+                .build(),
         ],
         &[],
     );
@@ -336,8 +346,10 @@ fn closed_ports_are_refused_and_silence_times_out() {
 #[test]
 fn inactive_trunks_are_listed_but_not_probed() {
     let silent = silent_udp();
-    let mut t = trunk("off", "transport-udp", "127.0.0.1", silent.addr().port());
-    t["is_active"] = json!(false);
+    let t = TrunkJson::g711("off", "127.0.0.1", silent.addr().port())
+        .qualify(60)
+        .set("is_active", json!(false))
+        .build();
     let (out, doc) = check(&[t], &[]);
     assert_eq!(doc["trunks"][0]["status"], "skipped_inactive");
     assert!(targets(&doc, "off").is_empty());
@@ -350,7 +362,7 @@ fn inactive_trunks_are_listed_but_not_probed() {
 fn flags_describe_a_trunk_not_created_yet() {
     let gw = Sipp::uas_tcp("options_200.xml");
     let gateway = SocketAddr::new("127.0.0.1".parse().unwrap(), gw.addr().port()).to_string();
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--no-origination",
@@ -403,13 +415,13 @@ fn bad_input_exits_2_with_a_clear_error() {
     let out = run(&dir.path().join("missing.json"), &[]);
     assert_eq!(out.status.code(), Some(2));
 
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args(["check", "--no-origination", "--timeout", "soon"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args([
             "check",
             "--no-origination",
@@ -434,7 +446,10 @@ fn an_answer_from_another_address_is_reported_but_not_counted() {
         &["-i", "0.0.0.0"],
     );
     let port = gw.addr().port();
-    let (out, doc) = check(&[trunk("lb", "transport-udp", "127.0.0.2", port)], &[]);
+    let (out, doc) = check(
+        &[TrunkJson::g711("lb", "127.0.0.2", port).qualify(60).build()],
+        &[],
+    );
     let t = only_target(&doc, "lb");
     assert_eq!(t["outcome"], "timeout", "{t:#}");
     assert_eq!(t["reply_from"], format!("127.0.0.1:{port}"), "{t:#}");

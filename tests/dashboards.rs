@@ -18,10 +18,11 @@ use common::prometheus::{
     metric_names, promtool, promtool_check_metrics, split_comparison, substitute_vars,
     FakeExporter, Prometheus, DAEMON_METRICS,
 };
-use common::{closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, TestPki};
+use common::{
+    closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, TestPki, TrunkJson,
+};
 use serde_json::{json, Value};
 
-const BIN_EXE: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const GW_NAME: &str = "gw.test.local";
 /// What `$__rate_interval` and friends become: several 1 s scrapes.
 const RATE_INTERVAL: &str = "10s";
@@ -390,30 +391,13 @@ fn prometheus_evaluates_everything_against_a_fake_exporter() {
     );
 }
 
-/// The trunkprobe binary: Cargo's, or `TRUNKPROBE_BIN` when set (a private copy, for a
-/// CARGO_TARGET_DIR shared by several worktrees whose builds overwrite `target/debug/trunkprobe`).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| BIN_EXE.to_string())
-}
-
 /// True when this build of trunkprobe has the `serve` command.
 fn has_serve() -> bool {
-    Command::new(bin())
+    Command::new(common::bin())
         .args(["serve", "--help"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
-}
-
-/// A trunk-list entry probed every second.
-fn trunk(id: &str, transport: &str, host: &str, port: u16) -> Value {
-    json!({
-        "id": id, "name": id, "provider": "custom", "auth_type": "ip-based",
-        "ip_identifiers": [{"ip_address": "127.0.0.1/32"}],
-        "gateways": [{"gateway_address": host, "port": port, "priority": 1}],
-        "transport": transport, "allow": "ulaw,alaw", "disallow": "all",
-        "qualify_frequency": 1, "is_active": true
-    })
 }
 
 #[test]
@@ -436,9 +420,9 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         "{} has no `serve` command: a stale binary? (with a CARGO_TARGET_DIR shared between \
          worktrees, target/debug/trunkprobe may come from another branch: rebuild it, or set \
          TRUNKPROBE_BIN)",
-        bin()
+        common::bin()
     );
-    let bin = bin();
+    let bin = common::bin();
     let sipp = Sipp::uas_udp("options_200.xml");
     let pki = TestPki::new();
     let kam = Kamailio::start(KamailioOpts {
@@ -452,24 +436,25 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         DnsRecord::host(GW_NAME, &["127.0.0.1".parse().unwrap()]),
         DnsRecord::host("sip.bolna.ai", &["127.0.0.1".parse().unwrap()]),
     ]);
-    let mut sdes = trunk(
-        "sdes-on-udp",
-        "transport-udp",
-        "127.0.0.1",
-        sipp.addr().port(),
-    );
-    sdes["media_encryption"] = json!("sdes");
+    let sdes = TrunkJson::g711("sdes-on-udp", "127.0.0.1", sipp.addr().port())
+        .qualify(1)
+        .set("media_encryption", json!("sdes"))
+        .build();
     let trunks = json!([
-        trunk("sipp-udp", "transport-udp", "127.0.0.1", sipp.addr().port()),
-        trunk(
-            "kamailio-tls",
-            "transport-tls",
-            GW_NAME,
-            kam.tls_addr().port()
-        ),
-        trunk("closed", "transport-udp", "127.0.0.1", closed_udp_port()),
+        TrunkJson::g711("sipp-udp", "127.0.0.1", sipp.addr().port())
+            .qualify(1)
+            .build(),
+        TrunkJson::g711("kamailio-tls", GW_NAME, kam.tls_addr().port())
+            .transport("transport-tls")
+            .qualify(1)
+            .build(),
+        TrunkJson::g711("closed", "127.0.0.1", closed_udp_port())
+            .qualify(1)
+            .build(),
         sdes,
-        trunk("frag", "transport-udp", "127.0.0.1", frag.addr().port()),
+        TrunkJson::g711("frag", "127.0.0.1", frag.addr().port())
+            .qualify(1)
+            .build(),
     ]);
     let origination_up = format!("sip:sip.bolna.ai:{};transport=tcp", kam.tcp_addr().port());
     let origination_down = format!("sip:127.0.0.1:{}", closed_udp_port());

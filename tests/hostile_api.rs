@@ -5,97 +5,32 @@
 //! reaches the terminal. (`tests/source_api.rs` covers the client on its own:
 //! 401/403/500, timeouts, invalid JSON, Content-Length and endless bodies.)
 
+mod common;
+
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::AsyncWriteExt;
+use tokio::net::UdpSocket;
 
-/// The binary under test; `TRUNKPROBE_BIN` overrides it (a private copy when
-/// a shared target dir may be rebuilt by other checkouts).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
+use common::{FakeApi, Reply, TrunkJson};
+
 const TOKEN: &str = "tp-hostile-token-51c0ffee";
 /// Generous bound on one run of the binary (a shared, noisy machine).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// Serves `body` with `status` at `/sip-trunks/trunks`.
-async fn api(status: u16, content_type: &'static str, body: String) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route(
-        "/sip-trunks/trunks",
-        get(move || {
-            let body = body.clone();
-            async move {
-                (
-                    StatusCode::from_u16(status).unwrap(),
-                    [("content-type", content_type)],
-                    body,
-                )
-                    .into_response()
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-async fn json_api(doc: Value) -> SocketAddr {
-    api(200, "application/json", doc.to_string()).await
-}
-
-/// A raw HTTP/1.1 peer: reads the request head, then writes what `respond` does.
-async fn raw_api<F, Fut>(respond: F) -> SocketAddr
-where
-    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let respond = Arc::new(respond);
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let respond = respond.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                respond(sock).await;
-            });
-        }
-    });
-    addr
-}
-
-async fn check(addr: SocketAddr, args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(bin());
+async fn check(api: &FakeApi, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(common::bin());
     // No origination probe: no traffic off loopback.
-    cmd.args([
-        "check",
-        "--no-origination",
-        "--api-url",
-        &format!("http://{addr}"),
-    ])
-    .args(args)
-    .env("BOLNA_API_KEY", TOKEN)
-    .env_remove("RUST_LOG")
-    .kill_on_drop(true);
+    cmd.args(["check", "--no-origination", "--api-url", &api.url()])
+        .args(args)
+        .env("BOLNA_API_KEY", TOKEN)
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true);
     tokio::time::timeout(RUN_LIMIT, cmd.output())
         .await
         .expect("check must finish")
@@ -126,32 +61,25 @@ fn assert_clean_failure(out: &Output, expect: &str) {
     assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
 }
 
-fn trunk(name: &str, gateways: Vec<Value>) -> Value {
-    json!({"id": "t1", "name": name, "provider": "custom", "auth_type": "ip-based",
-           "ip_identifiers": [{"ip_address": "127.0.0.1"}], "transport": "transport-udp",
-           "gateways": gateways, "is_active": true})
-}
-
 #[tokio::test]
 async fn bad_gateway_with_an_html_page_exits_2() {
     let page = "<!DOCTYPE html>\r\n<html><head><title>502 Bad Gateway</title></head>\r\n\
                 <body>\x1b[31m<h1>502 Bad Gateway</h1>\x07</body></html>\r\n"
         .repeat(50);
-    let addr = api(502, "text/html", page).await;
-    let out = check(addr, &[]).await;
+    let api = FakeApi::start(Reply::body(502, "text/html", page));
+    let out = check(&api, &[]).await;
     assert_clean_failure(&out, "502");
 }
 
 #[tokio::test]
 async fn a_stalled_body_hits_the_api_timeout() {
-    let addr = raw_api(|mut sock| async move {
+    let api = FakeApi::start(Reply::raw(|mut sock| async move {
         let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                     Content-Length: 100000\r\n\r\n[{\"name\": \"half";
         let _ = sock.write_all(head.as_bytes()).await;
         tokio::time::sleep(Duration::from_secs(120)).await;
-    })
-    .await;
-    let out = check(addr, &["--api-timeout", "1s"]).await;
+    }));
+    let out = check(&api, &["--api-timeout", "1s"]).await;
     assert_clean_failure(&out, "did not answer within 1s");
 }
 
@@ -159,7 +87,7 @@ async fn a_stalled_body_hits_the_api_timeout() {
 async fn a_100_mb_body_is_capped() {
     let sent = Arc::new(AtomicUsize::new(0));
     let counter = sent.clone();
-    let addr = raw_api(move |mut sock| {
+    let api = FakeApi::start(Reply::raw(move |mut sock| {
         let counter = counter.clone();
         async move {
             let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
@@ -178,9 +106,8 @@ async fn a_100_mb_body_is_capped() {
             }
             let _ = sock.write_all(b"0\r\n\r\n").await;
         }
-    })
-    .await;
-    let out = check(addr, &["--api-timeout", "60s"]).await;
+    }));
+    let out = check(&api, &["--api-timeout", "60s"]).await;
     assert_clean_failure(&out, "sent more than");
     // The client hung up near the 32 MiB cap; it did not take all 100 MB.
     assert!(sent.load(Ordering::Relaxed) < 100 << 20);
@@ -199,8 +126,8 @@ async fn valid_json_of_the_wrong_shape_exits_2() {
         ),
     ];
     for (doc, expect) in cases {
-        let addr = json_api(doc.clone()).await;
-        let out = check(addr, &["--format", "json"]).await;
+        let api = FakeApi::start(doc.clone());
+        let out = check(&api, &["--format", "json"]).await;
         assert_clean_failure(&out, expect);
     }
 }
@@ -220,8 +147,8 @@ async fn a_malformed_trunk_in_a_list_is_reported_and_exits_1() {
         (json!([{"name": {"nested": true}}]), "name"),
     ];
     for (doc, field) in cases {
-        let addr = json_api(doc.clone()).await;
-        let out = check(addr, &["--format", "json"]).await;
+        let api = FakeApi::start(doc.clone());
+        let out = check(&api, &["--format", "json"]).await;
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(!err.contains("panicked") && !err.contains(TOKEN), "{err}");
@@ -269,9 +196,12 @@ async fn ten_thousand_gateways_probe_with_bounded_concurrency() {
     let gateways: Vec<Value> = (0..10_000)
         .map(|i| json!({"gateway_address": "127.0.0.1", "port": port, "priority": i}))
         .collect();
-    let addr = json_api(json!([trunk("wide", gateways)])).await;
+    let api = FakeApi::start(json!([TrunkJson::new("t1")
+        .name("wide")
+        .gateways(gateways)
+        .build()]));
     let started = std::time::Instant::now();
-    let out = check(addr, &["--format", "json", "--concurrency", "16"]).await;
+    let out = check(&api, &["--format", "json", "--concurrency", "16"]).await;
     let err = stderr(&out);
     let peak = outstanding.lock().unwrap().1;
     eprintln!(
@@ -292,15 +222,18 @@ async fn ten_thousand_gateways_probe_with_bounded_concurrency() {
 
 #[tokio::test]
 async fn unknown_transports_codecs_and_enums_are_findings() {
-    let mut sctp = trunk("sctp trunk", vec![json!({"gateway_address": "127.0.0.1"})]);
-    sctp["transport"] = json!("transport-sctp");
-    sctp["allow"] = json!("speex,,foo;bar,\u{0}");
-    sctp["disallow"] = json!("everything");
-    sctp["auth_type"] = json!("kerberos");
-    sctp["media_encryption"] = json!("zrtp");
-    sctp["qualify_frequency"] = json!(-5);
-    let addr = json_api(json!([sctp])).await;
-    let out = check(addr, &["--format", "json"]).await;
+    let sctp = TrunkJson::new("t1")
+        .name("sctp trunk")
+        .gateways(vec![json!({"gateway_address": "127.0.0.1"})])
+        .transport("transport-sctp")
+        .set("allow", json!("speex,,foo;bar,\u{0}"))
+        .set("disallow", json!("everything"))
+        .set("auth_type", json!("kerberos"))
+        .set("media_encryption", json!("zrtp"))
+        .qualify(-5)
+        .build();
+    let api = FakeApi::start(json!([sctp]));
+    let out = check(&api, &["--format", "json"]).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -327,20 +260,21 @@ async fn unknown_transports_codecs_and_enums_are_findings() {
 #[tokio::test]
 async fn control_characters_never_reach_the_terminal_raw() {
     let evil = "evil\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nHEALTHY: all good\u{8}\u{9b}31m";
-    let mut t = trunk(evil, vec![json!({"gateway_address": evil, "port": 5060})]);
-    t["id"] = json!(evil);
-    t["provider"] = json!(evil);
-    t["transport"] = json!(evil);
-    t["allow"] = json!(evil);
-    t["ip_identifiers"] = json!([{"ip_address": evil}]);
-    let mut ok = trunk(
-        evil,
-        vec![json!({"gateway_address": "127.0.0.1", "port": 9})],
-    );
-    ok["transport"] = json!("transport-tcp");
-    let addr = json_api(json!([t, ok])).await;
+    let t = TrunkJson::new(evil)
+        .gateway(evil, 5060)
+        .set("provider", json!(evil))
+        .transport(evil)
+        .set("allow", json!(evil))
+        .ip_identifiers(&[evil])
+        .build();
+    let ok = TrunkJson::new("t1")
+        .name(evil)
+        .gateway("127.0.0.1", 9)
+        .transport("transport-tcp")
+        .build();
+    let api = FakeApi::start(json!([t, ok]));
 
-    let out = check(addr, &["--format", "text", "--timeout", "1s"]).await;
+    let out = check(&api, &["--format", "text", "--timeout", "1s"]).await;
     let text = stdout(&out);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}\n{text}");
@@ -358,7 +292,7 @@ async fn control_characters_never_reach_the_terminal_raw() {
 
     // JSON keeps the values exactly; the encoder escapes C0 controls (ESC, CR,
     // LF, BEL...). C1 characters such as U+009B are valid JSON and stay as is.
-    let out = check(addr, &["--format", "json", "--timeout", "1s"]).await;
+    let out = check(&api, &["--format", "json", "--timeout", "1s"]).await;
     let raw = stdout(&out);
     assert!(
         !raw.chars().any(|c| c.is_ascii_control() && c != '\n'),

@@ -4,6 +4,8 @@
 //! generous slack for a loaded machine), never panic, hold at most
 //! [`MAX_MESSAGE`] bytes of a stream, and report the right outcome.
 
+mod common;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -736,12 +738,6 @@ async fn stream_pipelined_garbage_then_answer() {
 
 // ------------------------------------------------- through the text report
 
-/// The binary under test; `TRUNKPROBE_BIN` overrides it (a private copy when
-/// a shared target dir may be rebuilt by other checkouts).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
-
 #[tokio::test]
 async fn peer_text_with_control_characters_never_reaches_the_terminal_raw() {
     // Reason phrase, Server, and SDP (codec names, crypto suite) carry escape
@@ -767,7 +763,7 @@ async fn peer_text_with_control_characters_never_reaches_the_terminal_raw() {
         )]
     })
     .await;
-    let out = tokio::process::Command::new(bin())
+    let out = tokio::process::Command::new(common::bin())
         .args([
             "check",
             "--no-origination", // no traffic off loopback

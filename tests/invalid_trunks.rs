@@ -6,41 +6,28 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::process::Output;
 use std::time::Duration;
 
-use common::serve::{sample, start_api, write_trunks, Api, Daemon};
-use common::Sipp;
+use common::serve::{sample, write_trunks, Daemon};
+use common::{FakeApi, Sipp, TrunkJson};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "pw-Hunter2-malformed-XYZZY";
 
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
-
-/// A valid trunk whose one gateway is `gw`.
-fn good(id: &str, gw: std::net::SocketAddr) -> Value {
-    json!({
-        "id": id, "name": format!("good {id}"), "provider": "custom",
-        "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "127.0.0.1"}],
-        "gateways": [{"gateway_address": gw.ip().to_string(), "port": gw.port()}],
-        "transport": "transport-udp", "qualify_frequency": 1, "is_active": true
-    })
-}
-
-/// `good` with `field` set to a value of the wrong type.
-fn bad(id: &str, gw: std::net::SocketAddr, field: &str, value: Value) -> Value {
-    let mut t = good(id, gw);
-    t[field] = value;
-    t
+/// A valid trunk whose one gateway is `gw`; break a field with [`TrunkJson::set`].
+fn good(id: &str, gw: SocketAddr) -> TrunkJson {
+    TrunkJson::probed(id)
+        .name(&format!("good {id}"))
+        .gateway_at(gw)
 }
 
 /// Runs `check --trunks FILE --format json` on `trunks`.
 fn check(trunks: &[Value], extra: &[&str]) -> (Output, Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = write_trunks(dir.path(), trunks);
-    let out = std::process::Command::new(bin())
+    let out = std::process::Command::new(common::bin())
         .args([
             "check",
             "--no-origination",
@@ -99,8 +86,8 @@ fn a_wrong_type_in_each_field_is_reported_and_the_other_trunk_is_checked() {
     ];
     for (field, value) in cases {
         let trunks = [
-            good("ok", gw.addr()),
-            bad("broken", gw.addr(), field, value.clone()),
+            good("ok", gw.addr()).build(),
+            good("broken", gw.addr()).set(field, value.clone()).build(),
         ];
         let (out, report) = check(&trunks, &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -129,7 +116,10 @@ fn a_wrong_type_in_each_field_is_reported_and_the_other_trunk_is_checked() {
 #[test]
 fn a_trunk_that_is_not_an_object_is_reported_by_position() {
     let gw = Sipp::uas_udp("options_200.xml");
-    let (out, report) = check(&[good("ok", gw.addr()), json!("oops"), json!(null)], &[]);
+    let (out, report) = check(
+        &[good("ok", gw.addr()).build(), json!("oops"), json!(null)],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     let trunks = report["trunks"].as_array().unwrap();
     assert_eq!(trunks.len(), 3);
@@ -155,9 +145,11 @@ fn a_thousand_trunks_with_ten_bad_ones() {
         .map(|i| {
             let id = format!("t{i:04}");
             if i % 100 == 37 {
-                bad(&id, gw.addr(), "gateways", json!({"gateway_address": "x"}))
-            } else {
                 good(&id, gw.addr())
+                    .set("gateways", json!({"gateway_address": "x"}))
+                    .build()
+            } else {
+                good(&id, gw.addr()).build()
             }
         })
         .collect();
@@ -184,15 +176,17 @@ fn a_thousand_trunks_with_ten_bad_ones() {
 #[test]
 fn a_password_inside_a_malformed_trunk_is_never_printed() {
     let gw = Sipp::uas_udp("options_200.xml");
-    let mut t = bad("secret", gw.addr(), "gateways", json!("sip.example.com"));
-    t["auth_type"] = json!("userpass");
-    t["auth_username"] = json!("bolna");
-    t["auth_password"] = json!(PASSWORD);
-    let trunks = [good("ok", gw.addr()), t];
+    let t = good("secret", gw.addr())
+        .set("gateways", json!("sip.example.com"))
+        .set("auth_type", json!("userpass"))
+        .set("auth_username", json!("bolna"))
+        .set("auth_password", json!(PASSWORD))
+        .build();
+    let trunks = [good("ok", gw.addr()).build(), t];
     for format in ["text", "json"] {
         let dir = tempfile::tempdir().unwrap();
         let file = write_trunks(dir.path(), &trunks);
-        let out = std::process::Command::new(bin())
+        let out = std::process::Command::new(common::bin())
             .args(["check", "--no-origination", "-vv", "--format", format])
             .arg("--trunks")
             .arg(&file)
@@ -234,15 +228,15 @@ fn ok_probes(m: &str, trunk_id: &str) -> f64 {
 #[test]
 fn serve_applies_the_valid_trunks_and_keeps_the_last_good_definition() {
     let gw = Sipp::uas_udp("options_200.xml");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = Api::default();
-    let never = bad("never", gw.addr(), "gateways", json!("sip.example.com"));
-    api.set(
-        200,
-        vec![good("steady", gw.addr()), good("flip", gw.addr()), never],
-    );
-    let addr = start_api(&rt, api.clone());
-    let url = format!("http://{addr}");
+    let never = good("never", gw.addr())
+        .set("gateways", json!("sip.example.com"))
+        .build();
+    let api = FakeApi::start(json!([
+        good("steady", gw.addr()).build(),
+        good("flip", gw.addr()).build(),
+        never,
+    ]));
+    let url = api.url();
     let mut d = Daemon::start(&["--api-url", &url, "--refresh", "1s", "--timeout", "1s"]);
 
     d.wait_for("the valid trunks probed, the bad one shown", |d| {
@@ -273,15 +267,14 @@ fn serve_applies_the_valid_trunks_and_keeps_the_last_good_definition() {
     );
 
     // "flip" turns bad: still probed with its last good definition, and says so.
-    let flipped = bad("flip", gw.addr(), "qualify_frequency", json!("often"));
-    api.set(
-        200,
-        vec![
-            good("steady", gw.addr()),
-            flipped,
-            bad("never", gw.addr(), "gateways", json!(1)),
-        ],
-    );
+    let flipped = good("flip", gw.addr())
+        .set("qualify_frequency", json!("often"))
+        .build();
+    api.set(json!([
+        good("steady", gw.addr()).build(),
+        flipped,
+        good("never", gw.addr()).set("gateways", json!(1)).build(),
+    ]));
     d.wait_for("flip's definition_invalid finding", |d| {
         finding(&d.metrics(), "flip") == Some(1.0)
     });
@@ -306,10 +299,10 @@ fn serve_applies_the_valid_trunks_and_keeps_the_last_good_definition() {
     );
 
     // Good again: the finding goes and the trunk keeps being probed.
-    api.set(
-        200,
-        vec![good("steady", gw.addr()), good("flip", gw.addr())],
-    );
+    api.set(json!([
+        good("steady", gw.addr()).build(),
+        good("flip", gw.addr()).build(),
+    ]));
     d.wait_for("flip's finding gone", |d| {
         finding(&d.metrics(), "flip").is_none()
     });

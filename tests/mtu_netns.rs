@@ -192,11 +192,10 @@ impl Drop for Netns {
     }
 }
 
-/// The binary under test; `TRUNKPROBE_TEST_BIN` overrides it (when several
-/// worktrees share one target directory, `target/debug/trunkprobe` may be another's).
+/// [`common::bin`], checked to have `--mtu` (a binary another checkout sharing the target
+/// dir rebuilt may lack it).
 fn trunkprobe_bin() -> String {
-    let bin = std::env::var("TRUNKPROBE_TEST_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string());
+    let bin = common::bin();
     let help = Command::new(&bin)
         .args(["check", "--help"])
         .output()
@@ -204,7 +203,7 @@ fn trunkprobe_bin() -> String {
     assert!(
         String::from_utf8_lossy(&help.stdout).contains("--mtu"),
         "{bin} has no --mtu flag: another checkout sharing CARGO_TARGET_DIR rebuilt it; \
-         rerun, or point TRUNKPROBE_TEST_BIN at this checkout's build"
+         rerun, or point TRUNKPROBE_BIN at this checkout's build"
     );
     bin
 }

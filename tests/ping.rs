@@ -7,8 +7,6 @@ use std::process::Command;
 
 use common::{closed_udp_port, Sipp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
-
 #[test]
 fn pings_sipp_over_udp_and_tcp() {
     for sipp in [
@@ -20,7 +18,7 @@ fn pings_sipp_over_udp_and_tcp() {
             common::SippTransport::Udp => "udp",
         };
         let uri = format!("sip:127.0.0.1:{};transport={transport}", sipp.addr().port());
-        let out = Command::new(BIN)
+        let out = Command::new(common::bin())
             .args(["ping", "-c", "20", "-i", "0", "--concurrency", "4", &uri])
             .output()
             .unwrap();
@@ -44,7 +42,7 @@ fn pings_sipp_over_udp_and_tcp() {
 #[test]
 fn quiet_ping_of_a_closed_port_reports_loss_and_exits_1() {
     let uri = format!("sip:127.0.0.1:{}", closed_udp_port());
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args([
             "ping",
             "-q",
@@ -73,7 +71,7 @@ fn quiet_ping_of_a_closed_port_reports_loss_and_exits_1() {
 
 #[test]
 fn a_bad_uri_exits_2() {
-    let out = Command::new(BIN)
+    let out = Command::new(common::bin())
         .args(["ping", "sip:alice@example.com"])
         .output()
         .unwrap();

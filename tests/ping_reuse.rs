@@ -25,12 +25,11 @@ use trunkprobe::transport::{
 };
 use trunkprobe::trunk::Transport;
 
-const BIN: &str = env!("CARGO_BIN_EXE_trunkprobe");
 const GW_NAME: &str = "gw.test.local";
 
 /// Runs the binary's `ping` with `args`; exit code and stdout.
 async fn ping(args: &[&str]) -> (Option<i32>, String) {
-    let out = tokio::process::Command::new(BIN)
+    let out = tokio::process::Command::new(common::bin())
         .arg("ping")
         .args(args)
         .output()
@@ -67,7 +66,7 @@ async fn ping_reusing(
 }
 
 fn ping_sync(args: &[&str]) -> (Option<i32>, String) {
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(common::bin())
         .arg("ping")
         .args(args)
         .output()
@@ -510,7 +509,7 @@ async fn udp_accepts_the_flag_and_has_no_connections() {
 
 #[test]
 fn help_says_what_the_flag_does_on_each_transport() {
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(common::bin())
         .args(["ping", "--help"])
         .output()
         .unwrap();

@@ -8,23 +8,17 @@
 //! adds `--listen 127.0.0.1:PORT`, fetches the paths once the first answers,
 //! stops it with SIGTERM and reads its logs).
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::AsyncReadExt;
 
-/// The binary under test; `TRUNKPROBE_BIN` overrides it (a private copy when
-/// a shared target dir may be rebuilt by other checkouts).
-fn bin() -> String {
-    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
-}
+use common::{FakeApi, Reply, TrunkJson};
+
 /// Recognisable secrets; any part of them in an output is a leak.
 const TOKEN: &str = "tp-SECRET-TOKEN-c0ffee42d00d";
 const PASSWORD: &str = "pw-SECRET-PASSWORD-8badf00d";
@@ -123,43 +117,6 @@ fn cases(ctx: &Ctx) -> Vec<Case> {
     cases
 }
 
-/// A userpass trunk (with the password, as a careless API might send it)
-/// whose gateway is a healthy carrier on loopback.
-fn trunk(carrier: SocketAddr) -> Value {
-    json!({
-        "id": "t-secret", "name": "secret trunk", "provider": "custom",
-        "auth_type": "userpass", "auth_username": "alice", "auth_password": PASSWORD,
-        "transport": "transport-udp", "is_active": true, "qualify_frequency": 1,
-        "gateways": [{"gateway_address": carrier.ip().to_string(), "port": carrier.port()}],
-    })
-}
-
-async fn serve_api(carrier: SocketAddr) -> (String, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let list = move |headers: HeaderMap| async move {
-        let ok = headers.get("authorization").and_then(|v| v.to_str().ok())
-            == Some(&format!("Bearer {TOKEN}"));
-        if ok {
-            axum::Json(json!([trunk(carrier)])).into_response()
-        } else {
-            StatusCode::UNAUTHORIZED.into_response()
-        }
-    };
-    let echo = |headers: HeaderMap| async move {
-        let dump: Vec<String> = headers
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
-            .collect();
-        (StatusCode::INTERNAL_SERVER_ERROR, dump.join("\n")).into_response()
-    };
-    let app = Router::new()
-        .route("/sip-trunks/trunks", get(list))
-        .route("/echo/sip-trunks/trunks", get(echo));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), format!("http://{addr}/echo"))
-}
-
 /// Runs one case once; returns everything it wrote or served.
 async fn run(
     case: &Case,
@@ -167,7 +124,7 @@ async fn run(
     variant: &[&str],
     verbosity: (&str, Option<&str>),
 ) -> String {
-    let mut cmd = tokio::process::Command::new(bin());
+    let mut cmd = tokio::process::Command::new(common::bin());
     if verbosity.0.starts_with('-') {
         cmd.arg(verbosity.0);
     }
@@ -280,19 +237,36 @@ async fn secrets_never_appear_in_any_output() {
     )
     .await
     .unwrap();
-    let (api, echo_api) = serve_api(carrier).await;
+    // A userpass trunk (with the password, as a careless API might send it)
+    // whose gateway is a healthy carrier on loopback.
+    let trunk = TrunkJson::new("t-secret")
+        .name("secret trunk")
+        .userpass("alice")
+        .set("auth_password", json!(PASSWORD))
+        .qualify(1)
+        .gateway_at(carrier)
+        .build();
+    let api = FakeApi::start(json!([trunk])).with_token(TOKEN);
+    let echo_api = FakeApi::start(Reply::with(|req| {
+        let dump: Vec<String> = req
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        Reply::text(500, dump.join("\n"))
+    }));
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let create_request = dir.path().join("create-request.json");
-    let mut body = trunk(carrier);
+    let mut body = trunk;
     for key in ["id", "is_active"] {
         body.as_object_mut().unwrap().remove(key);
     }
     std::fs::write(&create_request, body.to_string()).unwrap();
     let ctx = Ctx {
-        api,
-        echo_api,
+        api: api.url(),
+        echo_api: echo_api.url(),
         token_file: token_file.display().to_string(),
         create_request: create_request.display().to_string(),
         carrier_uri: format!("sip:{carrier}"),

@@ -5,26 +5,22 @@
 mod common;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use common::{Sipp, SippTransport};
-
-use common::serve::{self, sample, start_api, write_trunks, Api, Daemon, SERVE_TOKEN as TOKEN};
-/// A trunk with one gateway at `gateway`, probed every second.
-fn trunk_at(id: &str, gateway: SocketAddr, transport: &str) -> Value {
-    serve::trunk_json(id, &gateway.ip().to_string(), gateway.port(), transport, 1)
-}
+use common::serve::{sample, write_trunks, Daemon, SERVE_TOKEN as TOKEN};
+use common::{FakeApi, Reply, Sipp, SippTransport, TrunkJson};
+use serde_json::json;
 
 #[test]
 fn healthy_target_goes_down_after_failures_and_up_when_restarted() {
     let mut gw = Sipp::uas_udp("options_200.xml");
     let addr = gw.addr();
     let dir = tempfile::tempdir().unwrap();
-    let file = write_trunks(dir.path(), &[trunk_at("udp1", addr, "transport-udp")]);
+    let file = write_trunks(
+        dir.path(),
+        &[TrunkJson::probed("udp1").gateway_at(addr).build()],
+    );
     let mut d = Daemon::start(&[
         "--trunks",
         file.to_str().unwrap(),
@@ -152,17 +148,11 @@ fn promtool_check(metrics: &str) -> (bool, String) {
 #[test]
 fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     let gw = Sipp::uas_udp("options_200.xml");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = Api::default();
-    api.set(
-        200,
-        vec![
-            trunk_at("keep", gw.addr(), "transport-udp"),
-            trunk_at("drop", gw.addr(), "transport-udp"),
-        ],
-    );
-    let api_addr = start_api(&rt, api.clone());
-    let url = format!("http://{api_addr}");
+    let api = FakeApi::start(json!([
+        TrunkJson::probed("keep").gateway_at(gw.addr()).build(),
+        TrunkJson::probed("drop").gateway_at(gw.addr()).build(),
+    ]));
+    let url = api.url();
     let mut d = Daemon::start(&["--api-url", &url, "--refresh", "1s", "--timeout", "1s"]);
     for id in ["keep", "drop"] {
         d.wait_for("both trunks up", |d| {
@@ -175,7 +165,9 @@ fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     );
 
     // Removed from the API: every series of the trunk disappears.
-    api.set(200, vec![trunk_at("keep", gw.addr(), "transport-udp")]);
+    api.set(json!([TrunkJson::probed("keep")
+        .gateway_at(gw.addr())
+        .build()]));
     d.wait_for("removed trunk gone from /metrics", |d| {
         !d.metrics().contains("trunk_id=\"drop\"")
     });
@@ -185,7 +177,7 @@ fn api_refresh_removes_trunks_and_an_outage_keeps_the_last_list() {
     );
 
     // The API fails: errors are counted and the last list keeps being probed.
-    api.set(500, Vec::new());
+    api.set(Reply::down(500));
     d.wait_for("source errors counted", |d| {
         sample(
             &d.metrics(),
@@ -225,7 +217,13 @@ fn probe_endpoint_answers_blackbox_style_and_sigterm_exits_zero() {
     let gw = Sipp::uas_tcp("options_200.xml");
     let gateway = gw.addr().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let file = write_trunks(dir.path(), &[trunk_at("tcp1", gw.addr(), "transport-tcp")]);
+    let file = write_trunks(
+        dir.path(),
+        &[TrunkJson::probed("tcp1")
+            .gateway_at(gw.addr())
+            .transport("transport-tcp")
+            .build()],
+    );
     let mut d = Daemon::start(&["--trunks", file.to_str().unwrap(), "--timeout", "2s"]);
     assert_eq!(d.get("/-/ready").map(|r| r.0), Some(200));
 

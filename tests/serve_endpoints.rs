@@ -8,12 +8,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use common::serve::{
-    sample, samples, start_api, trunk_json, udp_trunk, write_trunks, Api, Daemon, SERVE_TOKEN,
-};
-use common::{silent_udp, Kamailio, KamailioOpts, Sipp, TestPki};
+use common::serve::{sample, samples, write_trunks, Daemon, SERVE_TOKEN};
+use common::{silent_udp, FakeApi, Kamailio, KamailioOpts, Reply, Sipp, TestPki, TrunkJson};
 
 /// The leaf certificate's notAfter, Unix seconds.
 fn not_after(pem_path: &std::path::Path) -> f64 {
@@ -69,10 +67,16 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
     let file = write_trunks(
         dir.path(),
         &[
-            trunk_json("tls-1", "gw.test.local", tls_port, "transport-tls", 1),
+            TrunkJson::probed("tls-1")
+                .gateway("gw.test.local", tls_port)
+                .transport("transport-tls")
+                .build(),
             // Not probed, still linted: a `qualify_disabled` finding.
-            trunk_json("quiet", "127.0.0.1", 5060, "transport-udp", 0),
-            trunk_json("frag", "127.0.0.1", frag.addr().port(), "transport-udp", 1),
+            TrunkJson::probed("quiet")
+                .gateway("127.0.0.1", 5060)
+                .qualify(0)
+                .build(),
+            TrunkJson::probed("frag").gateway_at(frag.addr()).build(),
         ],
     );
     let ca = pki.ca_path().to_str().unwrap().to_string();
@@ -174,10 +178,8 @@ fn failed_probes(m: &str, target: &str) -> f64 {
 fn healthz_waits_for_the_first_list_and_json_logs_each_state_change_once() {
     let mut gw = Sipp::uas_udp("options_200.xml");
     let target = gw.addr().to_string();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = Api::default();
-    api.set(503, Vec::new());
-    let url = format!("http://{}", start_api(&rt, api.clone()));
+    let api = FakeApi::start(Reply::down(503));
+    let url = api.url();
     let mut d = Daemon::spawn(&[
         "--api-url",
         &url,
@@ -203,7 +205,9 @@ fn healthz_waits_for_the_first_list_and_json_logs_each_state_change_once() {
     assert_eq!(d.get("/-/ready").map(|r| r.0), Some(503));
     assert_eq!(d.get("/-/healthy").map(|r| r.0), Some(200));
 
-    api.set(200, vec![udp_trunk("json-1", gw.addr())]);
+    api.set(json!([TrunkJson::probed("json-1")
+        .gateway_at(gw.addr())
+        .build()]));
     d.wait_for("/healthz 200 after the first load", |d| {
         d.get("/healthz").is_some_and(|r| r.0 == 200)
     });
@@ -253,7 +257,11 @@ fn sigterm_with_probes_in_flight_exits_zero_within_the_probe_timeout() {
     let silent = silent_udp();
     let dir = tempfile::tempdir().unwrap();
     let trunks: Vec<_> = (0..3)
-        .map(|i| udp_trunk(&format!("silent-{i}"), silent.addr()))
+        .map(|i| {
+            TrunkJson::probed(&format!("silent-{i}"))
+                .gateway_at(silent.addr())
+                .build()
+        })
         .collect();
     let file = write_trunks(dir.path(), &trunks);
     let mut d = Daemon::start(&["--trunks", file.to_str().unwrap(), "--timeout", "3s"]);
@@ -288,7 +296,7 @@ fn sigterm_with_probes_in_flight_exits_zero_within_the_probe_timeout() {
 #[test]
 fn a_dns_min_interval_out_of_bounds_is_a_usage_error() {
     for bad in ["0s", "10m", "soon"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trunkprobe"))
+        let out = std::process::Command::new(common::bin())
             .args(["serve", "--gateway", "127.0.0.1", "--listen", "127.0.0.1:0"])
             .args(["--dns-min-interval", bad])
             .output()

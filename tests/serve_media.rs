@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use serde_json::{json, Value};
 
 use common::kamailio::capability_sdp;
-use common::serve::{label, sample, udp_trunk, write_trunks, Daemon};
-use common::{closed_udp_port, silent_udp, Kamailio, KamailioOpts, Sipp, SippTransport};
+use common::serve::{label, sample, write_trunks, Daemon};
+use common::{closed_udp_port, silent_udp, Kamailio, KamailioOpts, Sipp, SippTransport, TrunkJson};
 
 /// Waits until `/metrics` satisfies `cond` (an empty text while it does not
 /// answer 200) and returns that text.
@@ -37,14 +37,6 @@ fn finding(m: &str, trunk_id: &str, check: &str) -> Option<f64> {
     )
 }
 
-/// A UDP trunk probed every second that offers PCMU and PCMA.
-fn trunk(id: &str, gateway: SocketAddr) -> Value {
-    let mut t = udp_trunk(id, gateway);
-    t["allow"] = json!("ulaw,alaw");
-    t["disallow"] = json!("all");
-    t
-}
-
 #[test]
 fn media_and_ip_identifier_findings_follow_the_evidence() {
     // A carrier offering only G.729, then changing its SDP to PCMU/PCMA on the same port.
@@ -52,14 +44,22 @@ fn media_and_ip_identifier_findings_follow_the_evidence() {
     let gw = g729.addr();
     let silent = silent_udp();
     let dir = tempfile::tempdir().unwrap();
-    let mut outside = trunk("outside", gw);
-    outside["ip_identifiers"] = json!([{"ip_address": "10.0.0.0/8"}]);
+    // UDP trunks probed every second that offer PCMU and PCMA.
+    let carrier = TrunkJson::probed("carrier")
+        .gateway_at(gw)
+        .g711_only()
+        .build();
+    let silent_trunk = TrunkJson::probed("silent")
+        .gateway_at(silent.addr())
+        .g711_only()
+        .build();
+    let outside = TrunkJson::probed("outside").gateway_at(gw).g711_only();
     let file = write_trunks(
         dir.path(),
         &[
-            trunk("carrier", gw),
-            trunk("silent", silent.addr()),
-            outside,
+            carrier.clone(),
+            silent_trunk.clone(),
+            outside.clone().ip_identifiers(&["10.0.0.0/8"]).build(),
         ],
     );
     let mut d = Daemon::start(&[
@@ -144,11 +144,13 @@ fn media_and_ip_identifier_findings_follow_the_evidence() {
     });
 
     // The trunk's ip_identifiers are fixed (file re-read on SIGHUP): that finding goes too.
-    let mut fixed = trunk("outside", gw);
-    fixed["ip_identifiers"] = json!([{"ip_address": "127.0.0.0/8"}]);
     write_trunks(
         dir.path(),
-        &[trunk("carrier", gw), trunk("silent", silent.addr()), fixed],
+        &[
+            carrier,
+            silent_trunk,
+            outside.ip_identifiers(&["127.0.0.0/8"]).build(),
+        ],
     );
     d.signal(libc::SIGHUP);
     // The finding goes at the reload; the trunk is up once its target answers
@@ -256,11 +258,11 @@ fn port_zero_capability_sdp_from_sipp_and_kamailio() {
     let trunks: Vec<Value> = cases
         .iter()
         .map(|(id, gw, extra, _)| {
-            let mut t = trunk(id, *gw);
-            for (k, v) in extra.as_object().unwrap() {
-                t[k] = v.clone();
-            }
-            t
+            TrunkJson::probed(id)
+                .gateway_at(*gw)
+                .g711_only()
+                .merge(extra)
+                .build()
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
@@ -319,8 +321,14 @@ fn mtu_ladder_and_origination_metrics() {
     let file = write_trunks(
         dir.path(),
         &[
-            trunk("frag", small_only.addr()),
-            trunk("whole", healthy.addr()),
+            TrunkJson::probed("frag")
+                .gateway_at(small_only.addr())
+                .g711_only()
+                .build(),
+            TrunkJson::probed("whole")
+                .gateway_at(healthy.addr())
+                .g711_only()
+                .build(),
         ],
     );
     let up_uri = format!("sip:127.0.0.1:{}", origin.addr().port());

@@ -8,10 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::serve::{
-    label, sample, samples, trunk_json, udp_trunk, write_raw, write_trunks, Daemon, SERVE_TOKEN,
-};
-use common::{DnsRecord, Dnsmasq, Sipp};
+use common::serve::{label, sample, samples, write_raw, write_trunks, Daemon, SERVE_TOKEN};
+use common::{DnsRecord, Dnsmasq, Sipp, TrunkJson};
 use trunkprobe::serve::shard::{shard_key, Shard};
 use trunkprobe::trunk::Transport;
 
@@ -44,9 +42,13 @@ fn sighup_rereads_the_trunk_file_and_a_broken_file_keeps_the_last_list() {
     let file = write_trunks(
         dir.path(),
         &[
-            udp_trunk("hup-rate", gw1.addr()),
-            udp_trunk("hup-removed", gw1.addr()),
-            udp_trunk("hup-moved", gw1.addr()),
+            TrunkJson::probed("hup-rate").gateway_at(gw1.addr()).build(),
+            TrunkJson::probed("hup-removed")
+                .gateway_at(gw1.addr())
+                .build(),
+            TrunkJson::probed("hup-moved")
+                .gateway_at(gw1.addr())
+                .build(),
         ],
     );
     let mut d = Daemon::start(&["--trunks", file.to_str().unwrap(), "--timeout", "1s"]);
@@ -65,14 +67,20 @@ fn sighup_rereads_the_trunk_file_and_a_broken_file_keeps_the_last_list() {
 
     // Edit the file: one trunk slows to qualify_frequency 3, one leaves, one is
     // added, one moves to another gateway.
-    let mut slow = udp_trunk("hup-rate", gw1.addr());
-    slow["qualify_frequency"] = 3.into();
+    let slow = TrunkJson::probed("hup-rate")
+        .gateway_at(gw1.addr())
+        .qualify(3)
+        .build();
     write_trunks(
         dir.path(),
         &[
             slow,
-            udp_trunk("hup-added", gw2.addr()),
-            udp_trunk("hup-moved", gw2.addr()),
+            TrunkJson::probed("hup-added")
+                .gateway_at(gw2.addr())
+                .build(),
+            TrunkJson::probed("hup-moved")
+                .gateway_at(gw2.addr())
+                .build(),
         ],
     );
     d.signal(libc::SIGHUP);
@@ -162,7 +170,10 @@ fn two_shards_split_the_fleet_and_label_every_series_with_the_location() {
     let gw = Sipp::uas_udp("options_200.xml");
     let dir = tempfile::tempdir().unwrap();
     let ids: Vec<String> = (0..8).map(|i| format!("shard-{i}")).collect();
-    let trunks: Vec<_> = ids.iter().map(|id| udp_trunk(id, gw.addr())).collect();
+    let trunks: Vec<_> = ids
+        .iter()
+        .map(|id| TrunkJson::probed(id).gateway_at(gw.addr()).build())
+        .collect();
     let file = write_trunks(dir.path(), &trunks);
     let f = file.to_str().unwrap();
     let shards = [Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 }];
@@ -247,7 +258,7 @@ fn an_address_change_in_dns_is_followed_within_the_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_trunks(
         dir.path(),
-        &[trunk_json("dns-move", name, port, "transport-udp", 1)],
+        &[TrunkJson::probed("dns-move").gateway(name, port).build()],
     );
     let dns_server = dns.addr().to_string();
     let mut d = Daemon::start(&[

@@ -7,52 +7,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
-use common::serve::{sample, samples, trunk_json, Daemon};
-use common::{closed_udp_port, silent_tcp, silent_udp, Sipp, SippTransport};
-use serde_json::Value;
-
-/// An API on 127.0.0.1 listing `trunks`, answering 500 to every third request.
-fn flaky_api(trunks: Vec<Value>) -> (SocketAddr, Arc<AtomicU64>) {
-    let calls = Arc::new(AtomicU64::new(0));
-    let counter = calls.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let app = Router::new().route(
-                "/sip-trunks/trunks",
-                get(move || {
-                    let n = counter.fetch_add(1, Ordering::SeqCst);
-                    let trunks = trunks.clone();
-                    async move {
-                        if n % 3 == 2 {
-                            (StatusCode::INTERNAL_SERVER_ERROR, "upstream down").into_response()
-                        } else {
-                            axum::Json(Value::Array(trunks)).into_response()
-                        }
-                    }
-                }),
-            );
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (addr, calls)
-}
+use common::serve::{sample, samples, Daemon};
+use common::{closed_udp_port, silent_tcp, silent_udp, FakeApi, Sipp, SippTransport, TrunkJson};
+use serde_json::json;
 
 #[derive(Debug, Clone, Copy)]
 struct Usage {
@@ -100,42 +59,33 @@ fn serve_stays_flat_under_a_mixed_fleet_and_a_flaky_api() {
     let silent = silent_udp();
     let silent_stream = silent_tcp();
     let trunks = vec![
-        trunk_json(
-            "healthy",
-            "127.0.0.1",
-            healthy.addr().port(),
-            "transport-udp",
-            1,
-        ),
-        trunk_json(
-            "healthy-tcp",
-            "127.0.0.1",
-            healthy_tcp.addr().port(),
-            "transport-tcp",
-            1,
-        ),
-        trunk_json("slow", "127.0.0.1", slow.addr().port(), "transport-udp", 1),
-        trunk_json("flapping", "127.0.0.1", flap_port, "transport-udp", 1),
-        trunk_json(
-            "silent",
-            "127.0.0.1",
-            silent.addr().port(),
-            "transport-udp",
-            1,
-        ),
-        trunk_json(
-            "silent-tcp",
-            "127.0.0.1",
-            silent_stream.addr().port(),
-            "transport-tcp",
-            1,
-        ),
-        trunk_json("closed", "127.0.0.1", closed_udp_port(), "transport-udp", 1),
+        TrunkJson::probed("healthy")
+            .gateway_at(healthy.addr())
+            .build(),
+        TrunkJson::probed("healthy-tcp")
+            .gateway_at(healthy_tcp.addr())
+            .transport("transport-tcp")
+            .build(),
+        TrunkJson::probed("slow").gateway_at(slow.addr()).build(),
+        TrunkJson::probed("flapping")
+            .gateway("127.0.0.1", flap_port)
+            .build(),
+        TrunkJson::probed("silent")
+            .gateway_at(silent.addr())
+            .build(),
+        TrunkJson::probed("silent-tcp")
+            .gateway_at(silent_stream.addr())
+            .transport("transport-tcp")
+            .build(),
+        TrunkJson::probed("closed")
+            .gateway("127.0.0.1", closed_udp_port())
+            .build(),
     ];
-    let (api, calls) = flaky_api(trunks.clone());
+    // Answers 500 to every third request.
+    let api = FakeApi::start(json!(trunks)).fail_every(3);
     let mut daemon = Daemon::start(&[
         "--api-url",
-        &format!("http://{api}"),
+        &api.url(),
         "--refresh",
         "2s",
         "--timeout",
@@ -176,7 +126,7 @@ fn serve_stays_flat_under_a_mixed_fleet_and_a_flaky_api() {
     let metrics = daemon.metrics();
     let report = format!(
         "baseline {baseline:?}, peak {peak:?}, end {end:?}, {} API calls",
-        calls.load(Ordering::SeqCst)
+        api.count()
     );
     eprintln!("soak {secs}s: {report}");
 

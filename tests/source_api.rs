@@ -1,18 +1,15 @@
-//! `ApiSource::fetch` against an in-process fake of Bolna's trunk API on
-//! 127.0.0.1 (axum), plus a raw TCP peer for a chunked body without length.
-//! Only loopback traffic.
+//! `ApiSource::fetch` against the fake of Bolna's trunk API on 127.0.0.1
+//! (`tests/common/api.rs`), raw for a chunked body without length. Only
+//! loopback traffic.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use common::{FakeApi, Reply};
 
 use trunkprobe::source::{ApiSource, SourceError, MAX_BODY_BYTES};
 use trunkprobe::trunk::{Secret, Transport};
@@ -21,98 +18,10 @@ const TOKEN: &str = "tok_LIVE_9f8e7d6c5b4a3210";
 const LIST: &str = include_str!("fixtures/trunks/list-response.json");
 const SINGLE: &str = include_str!("fixtures/trunks/single-trunk.json");
 
-/// Headers and query of one request the fake API received.
-type Request = (HeaderMap, HashMap<String, String>);
-
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<Request>>>);
-
-fn authorized(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {TOKEN}"))
-}
-
-async fn list(
-    State(seen): State<Seen>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    seen.0.lock().unwrap().push((headers.clone(), q.clone()));
-    if !authorized(&headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":401,"message":"Invalid token"}"#,
-        )
-            .into_response();
-    }
-    let mut trunks: Vec<serde_json::Value> = serde_json::from_str(LIST).unwrap();
-    if let Some(want) = q.get("is_active") {
-        let want = want == "true";
-        trunks.retain(|t| t["is_active"].as_bool() == Some(want));
-    }
-    axum::Json(trunks).into_response()
-}
-
-async fn spawn_api() -> (SocketAddr, Seen) {
-    let seen = Seen::default();
-    let app = Router::new()
-        .route("/sip-trunks/trunks", get(list))
-        .route(
-            "/ignores-filter/sip-trunks/trunks",
-            get(|| async { LIST.to_string() }),
-        )
-        .route(
-            "/single/sip-trunks/trunks",
-            get(|| async { SINGLE.to_string() }),
-        )
-        .route(
-            "/fail/sip-trunks/trunks",
-            get(|headers: HeaderMap| async move {
-                // An error body that echoes the token and carries control bytes.
-                let auth = headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let body = format!(
-                    "internal error\x1b[31m\r\nrequest had {auth}\n{}",
-                    "x".repeat(10_000)
-                );
-                (StatusCode::INTERNAL_SERVER_ERROR, body)
-            }),
-        )
-        .route(
-            "/forbidden/sip-trunks/trunks",
-            get(|| async { (StatusCode::FORBIDDEN, "no sip trunking for you") }),
-        )
-        .route(
-            "/slow/sip-trunks/trunks",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                "[]"
-            }),
-        )
-        .route(
-            "/badjson/sip-trunks/trunks",
-            get(|| async { "<html>\n<body>login</body></html>" }),
-        )
-        .route(
-            "/wrongtype/sip-trunks/trunks",
-            get(|| async {
-                r#"[{"name":"A"},{"name":"B","gateways":[{"gateway_address":"h","port":"abc"}]}]"#
-            }),
-        )
-        .route(
-            "/huge/sip-trunks/trunks",
-            get(|| async { vec![b' '; MAX_BODY_BYTES + 1] }),
-        )
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr, seen)
+/// The fixture's list behind [`TOKEN`], honouring `is_active`.
+fn list_api() -> FakeApi {
+    let list: Value = serde_json::from_str(LIST).unwrap();
+    FakeApi::start(list).with_token(TOKEN).filter_active()
 }
 
 fn source(base: String) -> ApiSource {
@@ -134,8 +43,8 @@ fn assert_no_token(e: &SourceError) {
 
 #[tokio::test]
 async fn fetches_active_trunks_with_bearer_token_and_headers() {
-    let (addr, seen) = spawn_api().await;
-    let trunks = source(format!("http://{addr}/")).fetch().await.unwrap();
+    let api = list_api();
+    let trunks = source(format!("{}/", api.url())).fetch().await.unwrap();
     let names: Vec<_> = trunks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
@@ -147,51 +56,45 @@ async fn fetches_active_trunks_with_bearer_token_and_headers() {
     );
     assert_eq!(trunks[2].transport.valid(), Some(Transport::Tls));
 
-    let seen = seen.0.lock().unwrap();
-    let (headers, query) = &seen[0];
-    assert_eq!(query.get("is_active").map(String::as_str), Some("true"));
-    assert_eq!(headers[header::ACCEPT], "application/json");
-    let ua = headers[header::USER_AGENT].to_str().unwrap();
+    let seen = api.requests();
+    let req = &seen[0];
+    assert_eq!(req.query.get("is_active").map(String::as_str), Some("true"));
+    assert_eq!(req.header("accept").unwrap(), "application/json");
+    let ua = req.header("user-agent").unwrap();
     assert_eq!(ua, format!("trunkprobe/{}", env!("CARGO_PKG_VERSION")));
 }
 
 #[tokio::test]
 async fn include_inactive_omits_the_filter() {
-    let (addr, seen) = spawn_api().await;
-    let mut src = source(format!("http://{addr}"));
+    let api = list_api();
+    let mut src = source(api.url());
     src.include_inactive = true;
     let trunks = src.fetch().await.unwrap();
     assert_eq!(trunks.len(), 4);
     assert!(!trunks[3].is_active);
-    assert!(seen.0.lock().unwrap()[0].1.is_empty());
+    assert!(api.requests()[0].query.is_empty());
 }
 
 #[tokio::test]
 async fn inactive_trunks_are_dropped_even_if_the_server_ignores_the_filter() {
-    let (addr, _) = spawn_api().await;
-    let trunks = source(format!("http://{addr}/ignores-filter"))
-        .fetch()
-        .await
-        .unwrap();
+    let api = FakeApi::start(Reply::text(200, LIST));
+    let trunks = source(api.url()).fetch().await.unwrap();
     assert_eq!(trunks.len(), 3);
     assert!(trunks.iter().all(|t| t.is_active));
 }
 
 #[tokio::test]
 async fn a_single_trunk_object_is_accepted() {
-    let (addr, _) = spawn_api().await;
-    let trunks = source(format!("http://{addr}/single"))
-        .fetch()
-        .await
-        .unwrap();
+    let api = FakeApi::start(Reply::text(200, SINGLE));
+    let trunks = source(api.url()).fetch().await.unwrap();
     assert_eq!(trunks.len(), 1);
     assert_eq!(trunks[0].id.as_deref(), Some("01HQXYZ123ABC456DEF"));
 }
 
 #[tokio::test]
 async fn wrong_token_is_unauthorized() {
-    let (addr, _) = spawn_api().await;
-    let mut src = source(format!("http://{addr}"));
+    let api = list_api();
+    let mut src = source(api.url());
     src.token = Secret::new("tok_WRONG_9f8e7d6c5b4a3210");
     let e = src.fetch().await.unwrap_err();
     assert!(
@@ -208,11 +111,8 @@ async fn wrong_token_is_unauthorized() {
 
 #[tokio::test]
 async fn forbidden_is_unauthorized_too() {
-    let (addr, _) = spawn_api().await;
-    let e = source(format!("http://{addr}/forbidden"))
-        .fetch()
-        .await
-        .unwrap_err();
+    let api = FakeApi::start(Reply::text(403, "no sip trunking for you"));
+    let e = source(api.url()).fetch().await.unwrap_err();
     assert!(
         matches!(e, SourceError::ApiUnauthorized { status: 403, .. }),
         "{e:?}"
@@ -222,11 +122,16 @@ async fn forbidden_is_unauthorized_too() {
 
 #[tokio::test]
 async fn server_error_keeps_a_short_clean_excerpt_without_the_token() {
-    let (addr, _) = spawn_api().await;
-    let e = source(format!("http://{addr}/fail"))
-        .fetch()
-        .await
-        .unwrap_err();
+    // An error body that echoes the token and carries control bytes.
+    let api = FakeApi::start(Reply::with(|req| {
+        let auth = req.header("authorization").unwrap_or_default();
+        let body = format!(
+            "internal error\x1b[31m\r\nrequest had {auth}\n{}",
+            "x".repeat(10_000)
+        );
+        Reply::text(500, body)
+    }));
+    let e = source(api.url()).fetch().await.unwrap_err();
     match &e {
         SourceError::ApiStatus {
             status, excerpt, ..
@@ -245,8 +150,8 @@ async fn server_error_keeps_a_short_clean_excerpt_without_the_token() {
 
 #[tokio::test]
 async fn slow_api_times_out() {
-    let (addr, _) = spawn_api().await;
-    let mut src = source(format!("http://{addr}/slow"));
+    let api = FakeApi::start(Reply::text(200, "[]")).delay(Duration::from_secs(30));
+    let mut src = source(api.url());
     src.timeout = Duration::from_millis(300);
     let started = Instant::now();
     let e = src.fetch().await.unwrap_err();
@@ -274,11 +179,8 @@ async fn refused_connection_is_a_connect_error() {
 
 #[tokio::test]
 async fn non_json_body_is_invalid_json() {
-    let (addr, _) = spawn_api().await;
-    let e = source(format!("http://{addr}/badjson"))
-        .fetch()
-        .await
-        .unwrap_err();
+    let api = FakeApi::start(Reply::text(200, "<html>\n<body>login</body></html>"));
+    let e = source(api.url()).fetch().await.unwrap_err();
     assert!(
         matches!(e, SourceError::ApiInvalidJson { line: 1, .. }),
         "{e:?}"
@@ -288,12 +190,12 @@ async fn non_json_body_is_invalid_json() {
 
 #[tokio::test]
 async fn wrong_field_type_names_trunk_and_field() {
-    let (addr, _) = spawn_api().await;
+    let api = FakeApi::start(Reply::text(
+        200,
+        r#"[{"name":"A"},{"name":"B","gateways":[{"gateway_address":"h","port":"abc"}]}]"#,
+    ));
     // One record of the wrong type is a trunk reported as invalid, not a failed load.
-    let trunks = source(format!("http://{addr}/wrongtype"))
-        .fetch()
-        .await
-        .unwrap();
+    let trunks = source(api.url()).fetch().await.unwrap();
     let bad: Vec<_> = trunks.iter().filter_map(|t| t.invalid.as_ref()).collect();
     assert_eq!(bad.len(), 1, "{trunks:?}");
     assert_eq!(bad[0].index, 1);
@@ -305,30 +207,19 @@ async fn wrong_field_type_names_trunk_and_field() {
 
 #[tokio::test]
 async fn oversized_body_with_content_length_is_refused() {
-    let (addr, _) = spawn_api().await;
-    let e = source(format!("http://{addr}/huge"))
-        .fetch()
-        .await
-        .unwrap_err();
+    let api = FakeApi::start(Reply::body(
+        200,
+        "application/octet-stream",
+        vec![b' '; MAX_BODY_BYTES + 1],
+    ));
+    let e = source(api.url()).fetch().await.unwrap_err();
     assert!(matches!(e, SourceError::ApiBodyTooLarge { .. }), "{e:?}");
     assert_no_token(&e);
 }
 
 /// A raw HTTP/1.1 peer streaming a chunked body with no length, forever.
-async fn spawn_endless_chunked() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let mut buf = [0u8; 4096];
-        let mut req = Vec::new();
-        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = sock.read(&mut buf).await.unwrap();
-            if n == 0 {
-                return;
-            }
-            req.extend_from_slice(&buf[..n]);
-        }
+fn spawn_endless_chunked() -> FakeApi {
+    FakeApi::start(Reply::raw(|mut sock| async move {
         let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                     Transfer-Encoding: chunked\r\n\r\n";
         if sock.write_all(head.as_bytes()).await.is_err() {
@@ -340,14 +231,13 @@ async fn spawn_endless_chunked() -> SocketAddr {
         framed.extend_from_slice(b"\r\n");
         // Stops when the client hangs up (it should, just past the cap).
         while sock.write_all(&framed).await.is_ok() {}
-    });
-    addr
+    }))
 }
 
 #[tokio::test]
 async fn oversized_chunked_body_is_cut_off() {
-    let addr = spawn_endless_chunked().await;
-    let mut src = source(format!("http://{addr}"));
+    let api = spawn_endless_chunked();
+    let mut src = source(api.url());
     src.timeout = Duration::from_secs(20);
     let e = src.fetch().await.unwrap_err();
     assert!(

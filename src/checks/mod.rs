@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+pub mod call;
 pub mod lint;
 pub mod media;
 pub mod mtu;

@@ -20,6 +20,7 @@ use crate::outcome::{evaluate, HealthyCodes, TargetResult};
 use crate::transport::{self, Exchange, ExchangeConfig, Target, UdpProber};
 use crate::trunk::Transport;
 
+pub mod call;
 pub mod mtu;
 pub mod origination;
 

@@ -15,6 +15,7 @@ use crate::outcome::{Outcome, TargetResult};
 use crate::resolve::Resolution;
 use crate::text::ser_ms;
 
+pub mod call;
 pub mod text;
 
 pub use text::{to_text, Style};

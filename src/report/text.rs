@@ -39,19 +39,19 @@ impl Style {
             s.to_string()
         }
     }
-    fn red(&self, s: &str) -> String {
+    pub(super) fn red(&self, s: &str) -> String {
         self.paint("31", s)
     }
-    fn green(&self, s: &str) -> String {
+    pub(super) fn green(&self, s: &str) -> String {
         self.paint("32", s)
     }
-    fn yellow(&self, s: &str) -> String {
+    pub(super) fn yellow(&self, s: &str) -> String {
         self.paint("33", s)
     }
-    fn dim(&self, s: &str) -> String {
+    pub(super) fn dim(&self, s: &str) -> String {
         self.paint("2", s)
     }
-    fn bold(&self, s: &str) -> String {
+    pub(super) fn bold(&self, s: &str) -> String {
         self.paint("1", s)
     }
 }
@@ -450,7 +450,7 @@ fn write_summary(out: &mut String, r: &Report, st: Style) {
 /// Text from trunk definitions, DNS, certificates or peers, safe for a
 /// terminal: control characters (escape sequences, CR/LF, C1 codes) are shown
 /// escaped (`\u{1b}`), so they can neither style nor forge report lines.
-fn clean(s: &str) -> Cow<'_, str> {
+pub(super) fn clean(s: &str) -> Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
     }

@@ -38,6 +38,8 @@
 //!   `a=crypto` attribute and `inline:` keys, by hand (webrtc-srtp has no SDES).
 //! - [`g711`]: by hand, a few lines per law; no maintained crate does just
 //!   G.711.
+//! - [`session`]: the sender and receiver of one call, keyed and set up
+//!   from the SDP offer and answer.
 //! - [`tone`], [`dtmf`], [`source`], [`sender`], [`receiver`], [`stats`],
 //!   [`emodel`]: by
 //!   hand. The test signal and its echo marker are ours; the RFC 4733 payload
@@ -54,6 +56,7 @@ pub mod packet;
 pub mod receiver;
 pub mod sdes;
 pub mod sender;
+pub mod session;
 pub mod source;
 pub mod srtp;
 pub mod stats;

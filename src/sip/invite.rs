@@ -26,20 +26,30 @@ pub fn estimate_invite(trunk: &Trunk, host: &str, port: u16) -> InviteEstimate {
     }
 }
 
-/// The estimated INVITE as text: (start line and headers with the blank line, SDP).
-/// Identifiers are placeholders of realistic length.
-pub fn render_invite(trunk: &Trunk, host: &str, port: u16) -> (String, String) {
-    const BOLNA: &str = "13.200.45.61";
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    let sdes = trunk.media_encryption.valid() == Some(MediaEncryption::Sdes);
+/// What an SDP offer carries: the codecs (Asterisk names, preference order),
+/// our media address, SDES keys (`a=crypto` lines' key params), ICE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer<'a> {
+    pub codecs: &'a [String],
+    pub media: std::net::SocketAddr,
+    /// `inline:` key params for AES_CM_128_HMAC_SHA1_80 and _32: `RTP/SAVP`.
+    pub sdes: Option<[&'a str; 2]>,
+    /// `media_encryption_optimistic`: the keys on `RTP/AVP`, so a carrier
+    /// without SRTP can answer in clear (what Asterisk offers then).
+    pub optimistic: bool,
+    /// ICE candidates on our address (what `ice_support=true` adds).
+    pub ice: bool,
+}
 
+/// The SDP offer Bolna's Asterisk sends: the codecs plus telephone-event/8000
+/// on payload type 101, ptime 20.
+pub fn offer_sdp(o: &Offer<'_>) -> String {
+    let ip = o.media.ip();
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let port = o.media.port();
     let mut payloads = Vec::new();
     let mut attrs = String::new();
-    for (i, codec) in trunk.effective_codecs().iter().enumerate() {
+    for (i, codec) in o.codecs.iter().enumerate() {
         let (pt, map, fmtp) = codec_sdp(codec, 96 + i);
         payloads.push(pt.to_string());
         attrs.push_str(&format!("a=rtpmap:{pt} {map}\r\n"));
@@ -49,49 +59,89 @@ pub fn render_invite(trunk: &Trunk, host: &str, port: u16) -> (String, String) {
     }
     payloads.push("101".into());
     attrs.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
-    let mut sdp = format!(
-        "v=0\r\no=- 1716823451 1716823453 IN IP4 {BOLNA}\r\ns=Asterisk\r\nc=IN IP4 {BOLNA}\r\n\
-         t=0 0\r\nm=audio 14382 {} {}\r\n{attrs}a=ptime:20\r\na=maxptime:150\r\n",
-        if sdes { "RTP/SAVP" } else { "RTP/AVP" },
+    let mut sdp =
+        format!(
+        "v=0\r\no=- 1716823451 1716823453 IN {family} {ip}\r\ns=Asterisk\r\nc=IN {family} {ip}\r\n\
+         t=0 0\r\nm=audio {port} {} {}\r\n{attrs}a=ptime:20\r\na=maxptime:150\r\n",
+        if o.sdes.is_some() && !o.optimistic { "RTP/SAVP" } else { "RTP/AVP" },
         payloads.join(" ")
     );
-    if trunk.ice_support {
-        sdp.push_str(
+    if o.ice {
+        sdp.push_str(&format!(
             "a=ice-ufrag:5d1f3a7c2b0e6f48\r\na=ice-pwd:0b9c2e7f4a1d6c3e8f5a2b9d0c7e4f1a\r\n\
-             a=candidate:Hd0c82d3d 1 UDP 2130706431 13.200.45.61 14382 typ host\r\n\
-             a=candidate:Hd0c82d3d 2 UDP 2130706430 13.200.45.61 14383 typ host\r\n",
-        );
+             a=candidate:Hd0c82d3d 1 UDP 2130706431 {ip} {port} typ host\r\n\
+             a=candidate:Hd0c82d3d 2 UDP 2130706430 {ip} {} typ host\r\n",
+            port.saturating_add(1)
+        ));
     }
-    if sdes {
-        sdp.push_str(
-            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n\
-             a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj\r\n",
-        );
+    if let Some([k80, k32]) = o.sdes {
+        sdp.push_str(&format!(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 {k80}\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 {k32}\r\n"
+        ));
     }
     sdp.push_str("a=sendrecv\r\n");
+    sdp
+}
 
-    let headers = format!(
-        "INVITE sip:+14155550123@{host}:{port} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {BOLNA}:5060;rport;branch=z9hG4bKPj8c1e4f7a-2b3d-4e5f-9a0b-1c2d3e4f5a6b\r\n\
-         From: \"Bolna\" <sip:+919876543210@{BOLNA}>;tag=3f6a1c9e-7b2d-4c8e-a1f0-5d9b2e7c4a13\r\n\
-         To: <sip:+14155550123@{host}>\r\n\
-         Contact: <sip:asterisk@{BOLNA}:5060>\r\n\
-         Call-ID: 9d7b3e1a-4c6f-4a2e-8b0d-2f5c7e9a1b3d\r\n\
-         CSeq: 18234 INVITE\r\n\
-         Route: <sip:{host}:{port};lr>\r\n\
-         Allow: OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, INVITE, ACK, BYE, CANCEL, UPDATE, PRACK, INFO, MESSAGE, REFER\r\n\
-         Supported: 100rel, timer, replaces, norefersub, histinfo\r\n\
-         Session-Expires: 1800\r\n\
-         Min-SE: 90\r\n\
-         P-Asserted-Identity: \"Bolna\" <sip:+919876543210@{BOLNA}>\r\n\
-         Diversion: <sip:+919876543210@{BOLNA}>;reason=unconditional;privacy=off;counter=1\r\n\
-         Max-Forwards: 70\r\n\
-         User-Agent: Asterisk PBX 20.5.2\r\n\
-         Content-Type: application/sdp\r\n\
-         Content-Length: {}\r\n\r\n",
-        sdp.len()
+/// The estimated INVITE as text: (start line and headers with the blank line, SDP).
+/// The template of a real call ([`super::request::build`] and [`offer_sdp`]),
+/// from Bolna's address, with placeholder identifiers of realistic length and
+/// the headers a forwarded call adds (Route, P-Asserted-Identity, Diversion).
+pub fn render_invite(trunk: &Trunk, host: &str, port: u16) -> (String, String) {
+    use super::request::{build, CallLeg, RequestParts};
+    const BOLNA: &str = "13.200.45.61";
+    let bolna: std::net::SocketAddr =
+        (BOLNA.parse::<std::net::IpAddr>().expect("literal"), 5060).into();
+    let sdes = trunk.media_encryption.valid() == Some(MediaEncryption::Sdes);
+    let codecs = trunk.effective_codecs();
+    let sdp = offer_sdp(&Offer {
+        codecs: &codecs,
+        media: (bolna.ip(), 14382).into(),
+        sdes: sdes.then_some([
+            "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz",
+            "inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj",
+        ]),
+        optimistic: trunk.media_encryption_optimistic,
+        ice: trunk.ice_support,
+    });
+    let leg = CallLeg::new(
+        "+14155550123",
+        host,
+        port,
+        crate::trunk::Transport::Udp,
+        "+919876543210",
+        bolna,
+        "3f6a1c9e-7b2d-4c8e-a1f0-5d9b2e7c4a13".into(),
+        "9d7b3e1a-4c6f-4a2e-8b0d-2f5c7e9a1b3d".into(),
+        "Asterisk PBX 20.5.2".into(),
     );
-    (headers, sdp)
+    let uri_host = super::request::uri_host(host);
+    let route = vec![format!("<sip:{uri_host}:{port};lr>")];
+    let extra = vec![
+        (
+            "P-Asserted-Identity".to_string(),
+            format!("\"Bolna\" <sip:+919876543210@{BOLNA}>"),
+        ),
+        (
+            "Diversion".to_string(),
+            format!("<sip:+919876543210@{BOLNA}>;reason=unconditional;privacy=off;counter=1"),
+        ),
+    ];
+    let message = build(
+        "INVITE",
+        &leg,
+        &RequestParts {
+            branch: "z9hG4bKPj8c1e4f7a-2b3d-4e5f-9a0b-1c2d3e4f5a6b",
+            cseq: 18234,
+            route: &route,
+            extra: &extra,
+            sdp: Some(sdp.as_bytes()),
+            ..RequestParts::default()
+        },
+    );
+    let text = String::from_utf8_lossy(&message).into_owned();
+    let split = text.find("\r\n\r\n").map_or(text.len(), |i| i + 4);
+    (text[..split].to_string(), text[split..].to_string())
 }
 
 /// Payload type, rtpmap value and fmtp of a codec name as Asterisk offers it;

@@ -19,6 +19,8 @@
 //! or a [`Pipeline`] (one TCP/TLS connection reused) routes each message to
 //! its transaction by the branch of its top Via.
 
+pub mod call;
+pub mod digest;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod framing;
@@ -26,6 +28,7 @@ pub mod invite;
 pub mod message;
 pub mod padding;
 pub mod pipeline;
+pub mod request;
 pub mod sdp;
 pub mod table;
 pub mod template;

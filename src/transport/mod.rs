@@ -15,6 +15,7 @@ use crate::sip::{build_options, OptionsSpec, OptionsTemplate, OptionsTransaction
 use crate::trunk::Transport;
 
 pub mod cache;
+pub mod call;
 pub mod ladder;
 pub mod shared_stream;
 pub mod shared_udp;
@@ -99,7 +100,20 @@ pub enum TransportFailure {
 }
 
 impl TransportFailure {
-    fn from_io(e: &std::io::Error) -> TransportFailure {
+    /// One line, in the user's terms.
+    pub fn describe(&self) -> String {
+        match self {
+            TransportFailure::Refused => "refused (nothing listens there)".into(),
+            TransportFailure::ConnectTimeout => "no TCP connection before the deadline".into(),
+            TransportFailure::Reset => "the peer reset the connection".into(),
+            TransportFailure::Closed => "the peer closed the connection".into(),
+            TransportFailure::Framing { detail } => format!("unframeable SIP: {detail}"),
+            TransportFailure::Tls(f) => format!("TLS: {}", f.describe()),
+            TransportFailure::Io { detail } => detail.clone(),
+        }
+    }
+
+    pub(crate) fn from_io(e: &std::io::Error) -> TransportFailure {
         use std::io::ErrorKind::*;
         match e.kind() {
             ConnectionRefused => TransportFailure::Refused,

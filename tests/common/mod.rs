@@ -12,8 +12,13 @@
 //! Set `TRUNKPROBE_KEEP_PEER_DIRS=1` to keep each peer's temp dir (config, logs) after the test.
 //!
 //! Only loopback addresses are ever used.
+//!
+//! Shared by every test that needs them, so that there is one of each: the binary under test is
+//! [`bin`] (Cargo's build, or `TRUNKPROBE_BIN` when set); trunk objects come from [`TrunkJson`]
+//! (`trunk_json.rs`); the fake trunk API is [`FakeApi`] (`api.rs`).
 #![allow(dead_code, unused_imports)]
 
+pub mod api;
 pub mod certs;
 pub mod dns;
 pub mod dnsmasq;
@@ -26,7 +31,9 @@ pub mod silent;
 pub mod sip;
 pub mod sipp;
 pub mod tls;
+pub mod trunk_json;
 
+pub use api::{FakeApi, Reply};
 pub use certs::{CertPaths, LeafOpts, TestPki};
 pub use dnsmasq::{DnsRecord, Dnsmasq};
 pub use kamailio::{Kamailio, KamailioOpts};
@@ -36,8 +43,20 @@ pub use ports::{
 pub use process::{ready_timeout, PeerProcess};
 pub use silent::{silent_tcp, silent_udp, SilentTcp, SilentUdp};
 pub use sipp::{Sipp, SippTransport};
+pub use trunk_json::TrunkJson;
 
 use std::path::PathBuf;
+
+/// The trunkprobe binary under test: `TRUNKPROBE_BIN` when set, else the one Cargo built
+/// for this test run.
+///
+/// Set `TRUNKPROBE_BIN` to a private copy of this checkout's build when the target dir is
+/// shared with other worktrees (one `CARGO_TARGET_DIR`): their builds overwrite
+/// `target/debug/trunkprobe`, possibly with another branch's binary, while tests run.
+/// Every test that runs the binary goes through this, never `CARGO_BIN_EXE_trunkprobe`.
+pub fn bin() -> String {
+    std::env::var("TRUNKPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").into())
+}
 
 /// `tests/peers` in the source tree: SIPp scenarios, Kamailio and dnsmasq templates.
 pub fn peers_dir() -> PathBuf {

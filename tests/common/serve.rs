@@ -2,12 +2,12 @@
 //! log, signals and exit status; plus helpers to read samples and write trunk files.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::ports::free_tcp_port;
 
@@ -40,10 +40,7 @@ impl Daemon {
         let log = dir.path().join("stderr.log");
         let port = free_tcp_port();
         let listen = format!("127.0.0.1:{port}");
-        // TRUNKPROBE_BIN: a copy of the binary, when a shared target dir may be rebuilt by others.
-        let bin = std::env::var("TRUNKPROBE_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trunkprobe").to_string());
-        let child = Command::new(bin)
+        let child = Command::new(super::bin())
             .arg("serve")
             .args(["--listen", &listen])
             .args(args)
@@ -175,21 +172,6 @@ pub fn label<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     Some(&line[start..start + len])
 }
 
-/// A trunk object as the API lists it, with one gateway.
-pub fn trunk_json(id: &str, host: &str, port: u16, transport: &str, qualify: i64) -> Value {
-    json!({
-        "id": id, "name": format!("Trunk {id}"), "provider": "custom",
-        "auth_type": "ip-based", "ip_identifiers": [{"ip_address": "127.0.0.1"}],
-        "gateways": [{"gateway_address": host, "port": port}],
-        "transport": transport, "qualify_frequency": qualify, "is_active": true
-    })
-}
-
-/// [`trunk_json`] for a UDP gateway at `addr`, probed every second.
-pub fn udp_trunk(id: &str, addr: SocketAddr) -> Value {
-    trunk_json(id, &addr.ip().to_string(), addr.port(), "transport-udp", 1)
-}
-
 /// Writes (atomically: temp file and rename) `trunks.json` in `dir`.
 pub fn write_trunks(dir: &Path, trunks: &[Value]) -> PathBuf {
     write_raw(dir, &serde_json::to_vec(trunks).unwrap())
@@ -202,40 +184,4 @@ pub fn write_raw(dir: &Path, bytes: &[u8]) -> PathBuf {
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     path
-}
-
-/// An in-process trunk API on 127.0.0.1: `GET /sip-trunks/trunks` answers the
-/// list it holds, or the status it is set to (anything but 200: "upstream down").
-#[derive(Clone, Default)]
-pub struct Api {
-    state: std::sync::Arc<std::sync::Mutex<(u16, Vec<Value>)>>,
-}
-
-impl Api {
-    pub fn set(&self, status: u16, trunks: Vec<Value>) {
-        *self.state.lock().unwrap() = (status, trunks);
-    }
-}
-
-async fn list(axum::extract::State(api): axum::extract::State<Api>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let (status, trunks) = api.state.lock().unwrap().clone();
-    if status != 200 {
-        let code = axum::http::StatusCode::from_u16(status).unwrap();
-        return (code, "upstream down").into_response();
-    }
-    axum::Json(Value::Array(trunks)).into_response()
-}
-
-/// Serves `api` on a free loopback port on `rt`; its address.
-pub fn start_api(rt: &tokio::runtime::Runtime, api: Api) -> SocketAddr {
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .route("/sip-trunks/trunks", axum::routing::get(list))
-            .with_state(api);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        addr
-    })
 }

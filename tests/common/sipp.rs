@@ -67,9 +67,11 @@ impl Sipp {
         let path = scenario_path(scenario);
         let xml = fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("SIPp scenario {}: {e}", path.display()));
-        // A scenario that never answers, or answers after a pause longer than the
-        // readiness probe waits, is ready as soon as its port is bound.
-        let silent = !xml.contains("<send") || xml.contains("<pause");
+        // A scenario that never answers, answers after a pause longer than the
+        // readiness probe waits, or answers INVITEs only (the probe's OPTIONS is
+        // an unexpected message to it), is ready as soon as its port is bound.
+        let silent =
+            !xml.contains("<send") || xml.contains("<pause") || xml.contains("request=\"INVITE\"");
         start_with_retry(&format!("SIPp UAS {scenario} over {transport:?}"), || {
             let port = port.unwrap_or_else(|| match transport {
                 SippTransport::Udp => free_udp_port(),

@@ -15,6 +15,8 @@ use crate::transport::ladder::{PmtuDiscovery, Rung};
 use crate::transport::{Exchange, TlsObservation, TransportFailure};
 use crate::trunk::Transport;
 
+pub mod call;
+
 /// What happened to one target. A closed set: metrics and exit codes rely on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,159 @@
+//! The report of `trunkprobe call`: the call flow of the SIP exchange with its
+//! timings, a table of the media per direction, and the verdict with its cause,
+//! fix and PATCH body; or the same as one JSON document.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::text::clean;
+use super::Style;
+use crate::checks::call::{Judgement, Verdict};
+use crate::outcome::call::{CallEvidence, DirectionStats, EndedBy, Signalling};
+
+/// The whole `call` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallReport {
+    pub version: &'static str,
+    pub trunk_id: Option<String>,
+    pub trunk: String,
+    /// The OPTIONS probe of the called address before the INVITE.
+    pub options: Option<&'static str>,
+    /// One of the closed set (`two_way_audio`, `no_inbound_audio`, ...).
+    pub verdict: Verdict,
+    #[serde(flatten)]
+    pub judgement: Judgement,
+    pub call: CallEvidence,
+    /// The same call over TCP, when a UDP INVITE went unanswered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_retry: Option<CallEvidence>,
+}
+
+/// The report as text.
+pub fn to_text(r: &CallReport, st: Style) -> String {
+    let mut out = String::new();
+    let c = &r.call;
+    let _ = writeln!(
+        out,
+        "{} via {} {} ({}) · {}",
+        st.bold(&clean(&c.request_uri)),
+        clean(&r.trunk),
+        clean(&c.host),
+        c.gateway,
+        c.transport.as_str()
+    );
+    write_flow(&mut out, c);
+    if let Some(m) = &c.media {
+        let _ = writeln!(
+            out,
+            "\n  media        packets   lost   jitter  first     level"
+        );
+        row(&mut out, "  sent    →", &m.outbound);
+        row(&mut out, "  received←", &m.inbound);
+        if !m.rtp_from.is_empty() {
+            let from: Vec<String> = m.rtp_from.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "  RTP from: {}", from.join(", "));
+        }
+        let mut conf = Vec::new();
+        if m.srtp {
+            conf.push("SRTP (SDES) both ways".to_string());
+        }
+        if m.echoed > 0 {
+            conf.push(format!("{} of our packets echoed back", m.echoed));
+        }
+        if let Some(n) = m.reported_received {
+            conf.push(format!("carrier's RTCP: {n} of ours received"));
+        } else if m.report_without_our_stream {
+            conf.push("carrier's RTCP has no block for our stream".into());
+        }
+        if m.srtp_auth_failures > 0 {
+            conf.push(format!(
+                "{} SRTP authentication failures",
+                m.srtp_auth_failures
+            ));
+        }
+        if let Some(d) = m.one_way_delay_ms {
+            conf.push(format!("one-way delay {d:.0} ms (RTCP)"));
+        }
+        if let (Some(r), Some(mos)) = (m.r_factor, m.mos) {
+            conf.push(format!("R {r:.0}, MOS {mos:.2} (G.107 estimate)"));
+        }
+        if !m.dtmf_sent.is_empty() {
+            conf.push(format!("DTMF sent {}", clean(&m.dtmf_sent)));
+        }
+        if !m.dtmf_received.is_empty() {
+            conf.push(format!("DTMF received {}", clean(&m.dtmf_received)));
+        }
+        if !conf.is_empty() {
+            let _ = writeln!(out, "  {}", conf.join("; "));
+        }
+    }
+    let j = &r.judgement;
+    let mark = if j.verdict == Verdict::TwoWayAudio {
+        st.green("✓")
+    } else {
+        st.red("✗")
+    };
+    let _ = writeln!(
+        out,
+        "\n{mark} {}: {}",
+        st.bold(j.verdict.as_str()),
+        clean(&j.detail)
+    );
+    if let Some(cause) = &j.cause {
+        let _ = writeln!(out, "  cause: {}", clean(cause));
+    }
+    if let Some(fix) = &j.fix {
+        let _ = writeln!(out, "  fix: {}", clean(fix));
+    }
+    if let Some(patch) = &j.patch {
+        let id = clean(r.trunk_id.as_deref().unwrap_or("{id}")).into_owned();
+        let _ = writeln!(out, "  PATCH /sip-trunks/trunks/{id} {patch}");
+    }
+    let ended = match &c.ended_by {
+        EndedBy::Bye { code: Some(code) } => format!("ended by our BYE ({code})"),
+        EndedBy::Bye { code: None } => "ended by our BYE (no answer to it)".into(),
+        EndedBy::Cancel => "ended by our CANCEL".into(),
+        EndedBy::Carrier => "ended by the carrier's BYE".into(),
+        EndedBy::NothingToEnd => match c.signalling {
+            Signalling::Answered { .. } => "not ended: the connection failed".into(),
+            _ => "nothing to end".into(),
+        },
+    };
+    let _ = writeln!(
+        out,
+        "  {} · {:.1} s",
+        st.dim(&ended),
+        c.duration_ms / 1000.0
+    );
+    out
+}
+
+fn row(out: &mut String, label: &str, d: &DirectionStats) {
+    let opt = |v: Option<f64>, unit: &str| {
+        v.map(|v| format!("{v:.1}{unit}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let _ = writeln!(
+        out,
+        "{label}  {:>7}  {:>5}  {:>7}  {:>7}  {:>8}",
+        d.packets,
+        d.lost.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+        opt(d.jitter_ms, "ms"),
+        opt(d.first_packet_ms, "ms"),
+        opt(d.level_dbov, "dB"),
+    );
+}
+
+/// The SIP exchange as a ladder: one line per message, time, arrow, start line.
+fn write_flow(out: &mut String, c: &CallEvidence) {
+    let _ = writeln!(out, "  {:>9}  trunkprobe            carrier", "ms");
+    for m in &c.flow {
+        let arrow = if m.sent {
+            "  ──────────────────▶  "
+        } else {
+            "  ◀──────────────────  "
+        };
+        let _ = writeln!(out, "  {:>9.1}{arrow}{}", m.at_ms, clean(&m.line));
+    }
+}
