@@ -25,6 +25,7 @@ pub mod serve;
 pub mod silent;
 pub mod sip;
 pub mod sipp;
+pub mod sipp_call;
 pub mod tls;
 
 pub use certs::{CertPaths, LeafOpts, TestPki};
