@@ -30,6 +30,7 @@ pub mod serve;
 pub mod silent;
 pub mod sip;
 pub mod sipp;
+pub mod sipp_call;
 pub mod tls;
 pub mod trunk_json;
 
