@@ -198,7 +198,11 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
                             if plan.until == Until::EarlyMedia {
                                 media_from = Some(now);
                                 evidence.signalling = Signalling::EarlyMedia { code };
-                                hang_up_at = Some(now + plan.duration);
+                                hang_up_at = Some(if media.unusable() {
+                                    now
+                                } else {
+                                    now + plan.duration
+                                });
                             }
                         }
                     }
@@ -218,6 +222,10 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
                     media_from.get_or_insert(now);
                     if hang_up_at.is_none() || plan.until == Until::Answer {
                         hang_up_at = Some(now + plan.duration);
+                    }
+                    if media.unusable() || evidence.answer.is_none() {
+                        // No media can flow: every second more is billed for nothing.
+                        hang_up_at = Some(now);
                     }
                 }
                 CallEvent::Rejected { code, reason } => {

@@ -163,6 +163,10 @@ impl MediaSession {
         }
         self.started = Some(now);
         let chosen = self.choose(answer);
+        if !chosen.common {
+            // Nothing we offered: Bolna would send nothing either.
+            return;
+        }
         let (codec, pt, event_pt) = chosen.codec;
         let (outbound, inbound) = match self.keys(answer) {
             Ok(Some((o, i))) => {
@@ -198,6 +202,7 @@ impl MediaSession {
         let mut chosen = Chosen {
             codec: (Codec::Pcmu, 0, Some(101)),
             audio: vec![(0, Codec::Pcmu), (8, Codec::Pcma)],
+            common: true,
         };
         let Ok(sdp) = crate::sip::sdp::parse(answer) else {
             return chosen;
@@ -228,10 +233,9 @@ impl MediaSession {
         if !audio.is_empty() {
             chosen.audio = audio;
         }
-        if let Some((c, pt)) = first {
-            chosen.codec = (c, pt, event);
-        } else {
-            chosen.codec.2 = event;
+        match first {
+            Some((c, pt)) => chosen.codec = (c, pt, event),
+            None => chosen.common = false,
         }
         chosen
     }
@@ -278,6 +282,12 @@ impl MediaSession {
         let outbound = SrtpOutbound::new(&ours.key, ours.suite).map_err(|e| e.to_string())?;
         let inbound = SrtpInbound::new(&theirs.key, theirs.suite).map_err(|e| e.to_string())?;
         Ok(Some((outbound, inbound)))
+    }
+
+    /// The session started and cannot carry media (no codec in common, or
+    /// SRTP that cannot be keyed): the call should end now.
+    pub fn unusable(&self) -> bool {
+        self.started.is_some() && self.sender.is_none()
     }
 
     /// Packets due now: `(destination, bytes, is_rtcp)`. A late caller gets
@@ -417,6 +427,8 @@ struct Chosen {
     codec: (Codec, u8, Option<u8>),
     /// Payload types decoded as audio.
     audio: Vec<(u8, Codec)>,
+    /// The answer has a G.711 law we offered.
+    common: bool,
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod certs;
 pub mod dns;
 pub mod dnsmasq;
 pub mod kamailio;
+pub mod kamailio_auth;
 pub mod ports;
 pub mod process;
 pub mod prometheus;

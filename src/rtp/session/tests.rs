@@ -173,6 +173,7 @@ fn an_answer_without_crypto_sends_nothing_unless_optimistic() {
     let clear = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 30000 RTP/AVP 0\r\n";
     let mut strict = session(true, false, "");
     strict.start(t0, &Some(carrier()), clear);
+    assert!(strict.unusable());
     assert!(strict.poll_transmit(t0).is_empty());
     assert!(strict.poll_timeout().is_none());
     let st = strict.stats();
@@ -244,4 +245,18 @@ fn garbage_never_panics() {
         s.handle_rtcp(t0, from, &junk);
     }
     let _ = s.stats();
+}
+
+#[test]
+fn an_answer_without_a_law_we_offered_sends_nothing() {
+    let t0 = Instant::now();
+    let mut s = session(false, false, "");
+    s.start(
+        t0,
+        &Some(carrier()),
+        b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 30000 RTP/AVP 18\r\n",
+    );
+    assert!(s.unusable());
+    assert!(s.poll_transmit(t0).is_empty());
+    assert_eq!(s.stats().sent_packets, 0);
 }

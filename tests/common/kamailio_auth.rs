@@ -1,0 +1,118 @@
+//! Kamailio as a carrier's edge proxy that wants digest credentials
+//! (`tests/peers/kamailio/auth.cfg.tmpl`): INVITEs get 407 until the credentials are
+//! right and are then record-routed and relayed to a next hop (a SIPp UAS); REGISTERs get 401
+//! and then registrar's `save()` in memory. The auth module checks a plaintext password
+//! (`pv_proxy_authenticate` / `pv_www_authenticate`), MD5, `qop` off: what most carriers send.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::kamailio::KAMAILIO_MPATH;
+use super::ports::{free_udp_tcp_port, loopback};
+use super::process::{peer_dir, start_with_retry, PeerProcess, StartError};
+use super::sip;
+
+/// The proxy's credentials and where it relays.
+#[derive(Clone, Debug)]
+pub struct AuthOpts {
+    pub realm: String,
+    pub user: String,
+    pub password: String,
+    /// Where authenticated INVITEs go (`127.0.0.1:PORT`, over UDP).
+    pub next_hop: Option<SocketAddr>,
+    /// Seconds a nonce lives (the auth module's `nonce_expire`, default 30).
+    pub nonce_expire: u32,
+    /// Challenge with `qop="auth"` (then `nc` and `cnonce` are checked).
+    pub qop: bool,
+}
+
+impl AuthOpts {
+    /// Realm `carrier.test`, user `bolna-trunk`, the given password, relaying to `next_hop`.
+    pub fn new(password: &str, next_hop: Option<SocketAddr>) -> AuthOpts {
+        AuthOpts {
+            realm: "carrier.test".into(),
+            user: "bolna-trunk".into(),
+            password: password.into(),
+            next_hop,
+            nonce_expire: 30,
+            qop: false,
+        }
+    }
+}
+
+/// The running proxy; killed on drop.
+pub struct KamailioAuth {
+    proc: PeerProcess,
+    addr: SocketAddr,
+}
+
+impl KamailioAuth {
+    /// Renders the cfg for a fresh port (UDP and TCP) and starts Kamailio; ready when an
+    /// OPTIONS over UDP is answered.
+    pub fn start(opts: AuthOpts) -> KamailioAuth {
+        start_with_retry("Kamailio (digest auth)", || {
+            let port = free_udp_tcp_port();
+            let dir = peer_dir("kamailio-auth");
+            let tmpl = fs::read_to_string(super::peers_dir().join("kamailio/auth.cfg.tmpl"))
+                .expect("auth.cfg.tmpl");
+            let next = opts
+                .next_hop
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "127.0.0.1:9".into());
+            let cfg = tmpl
+                .replace("@@PORT@@", &port.to_string())
+                .replace("@@MPATH@@", KAMAILIO_MPATH)
+                .replace("@@REALM@@", &opts.realm)
+                .replace("@@USER@@", &opts.user)
+                .replace("@@PASSWORD@@", &opts.password)
+                .replace("@@NEXT_HOP@@", &next)
+                .replace("@@NONCE_EXPIRE@@", &opts.nonce_expire.to_string())
+                .replace("@@QOP@@", if opts.qop { "1" } else { "0" });
+            let cfg_path = dir.path().join("kamailio.cfg");
+            fs::write(&cfg_path, cfg).expect("write kamailio.cfg");
+            let run_dir = dir.path().join("run");
+            fs::create_dir_all(&run_dir).expect("kamailio run dir");
+            let args: Vec<String> = vec![
+                "-f".into(),
+                cfg_path.display().to_string(),
+                "-DD".into(),
+                "-E".into(),
+                "-Y".into(),
+                run_dir.display().to_string(),
+                "-P".into(),
+                dir.path().join("kamailio.pid").display().to_string(),
+                "-m".into(),
+                "32".into(),
+                "-M".into(),
+                "4".into(),
+            ];
+            let mut proc = PeerProcess::spawn(
+                "kamailio",
+                dir,
+                "kamailio",
+                &args,
+                "kamailio",
+                libc::SIGTERM,
+                false,
+            )?;
+            let addr = loopback(port);
+            proc.wait_ready(|| {
+                sip::udp_options(addr, Duration::from_millis(250))
+                    .map(|r| sip::status_code(&r) == Some(200))
+                    .unwrap_or(false)
+            })?;
+            Ok::<_, StartError>(KamailioAuth { proc, addr })
+        })
+    }
+
+    /// `127.0.0.1:PORT`, UDP and TCP.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Command line and Kamailio's log (every request's method, CSeq and Call-ID).
+    pub fn logs(&self) -> String {
+        self.proc.logs()
+    }
+}
