@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::checks::origination::OriginationPlan;
 use crate::checks::{self, mtu::findings as mtu_findings, reachability};
 use crate::error::Result;
+use crate::outcome::credentials::CredentialsResult;
 use crate::outcome::{MtuResult, Outcome};
 use crate::probe::mtu::{mtu_ladder, MtuConfig, CHECK_LADDERS_IN_FLIGHT};
 use crate::probe::{self, fan_out, ProbeSettings, Prober};
@@ -18,17 +19,30 @@ use crate::resolve::GatewayResolver;
 use crate::sip::invite::estimate_invite;
 use crate::source::Source;
 use crate::transport::Target;
-use crate::trunk::{Field, Transport, Trunk};
+use crate::trunk::{AuthType, Field, Transport, Trunk};
 
 /// Validated settings of `check`.
 pub struct Settings {
     pub source: Source,
     pub resolver: GatewayResolver,
     pub probe: ProbeSettings,
+    /// The credentials check (REGISTER query) of userpass gateways; `None`
+    /// with `--no-register`.
+    pub credentials: Option<CredentialsPlan>,
     /// The size ladder's configuration with `--mtu`.
     pub mtu: Option<MtuConfig>,
     pub origination: OriginationPlan,
     pub format: Format,
+}
+
+/// Who the credentials check registers as.
+#[derive(Clone, Default)]
+pub struct CredentialsPlan {
+    /// Overrides each trunk's auth_username (and, with `--gateway`, makes the
+    /// trunk a userpass one).
+    pub username: Option<String>,
+    /// The password when the trunk carries none (a create-request body does).
+    pub password: Option<crate::trunk::Secret>,
 }
 
 /// Runs `check`: loads the trunks, checks them, prints the report. The value is
@@ -54,6 +68,9 @@ pub async fn check_all(trunks: Vec<Trunk>, settings: &Settings) -> Report {
             settings.probe.concurrency
         )
     );
+    if let Some(plan) = &settings.credentials {
+        run_credentials(&mut report, &trunks, plan, &settings.probe).await;
+    }
     if let Some(mtu) = &settings.mtu {
         run_ladders(&mut report, &trunks, mtu).await;
     }
@@ -180,6 +197,7 @@ fn trunk_report(trunk: &Trunk, skip_auth_checks: bool) -> TrunkReport {
                 priority: gw.priority,
                 dns: None,
                 targets: Vec::new(),
+                credentials: None,
             })
             .collect(),
     }
@@ -230,6 +248,130 @@ pub fn explain_all(reports: &mut [TrunkReport], timeout: Duration) {
         t.cause = e.cause;
         t.fix = e.fix;
     }
+}
+
+/// Sends the REGISTER query (a credentials check that changes no binding) to
+/// the first address of each gateway of a userpass trunk that answered its
+/// OPTIONS, stores the evidence on the gateway, adds the findings to its trunk
+/// and summarises again.
+pub async fn run_credentials(
+    report: &mut Report,
+    trunks: &[Trunk],
+    plan: &CredentialsPlan,
+    settings: &ProbeSettings,
+) {
+    let started = Instant::now();
+    let mut queries = Vec::new();
+    let mut retries = Vec::new();
+    for (ti, (t, trunk)) in report.trunks.iter().zip(trunks).enumerate() {
+        let userpass = trunk.auth_type.valid() == Some(AuthType::Userpass);
+        let username = plan
+            .username
+            .clone()
+            .or_else(|| trunk.auth_username.clone().filter(|_| userpass))
+            .filter(|u| !u.is_empty());
+        let (TrunkStatus::Probed, Some(username)) = (t.status, username) else {
+            continue;
+        };
+        let password = trunk
+            .auth_password
+            .clone()
+            .filter(|p| !p.is_empty())
+            .or_else(|| plan.password.clone());
+        for (gi, g) in t.gateways.iter().enumerate() {
+            let answered = g
+                .targets
+                .iter()
+                .find(|r| r.ip.is_some() && matches!(r.outcome, Outcome::Ok | Outcome::SipError));
+            let Some(r) = answered else { continue };
+            let Some(ip) = r.ip else { continue };
+            let target = Target {
+                host: g.host.as_str().into(),
+                addr: SocketAddr::new(ip, r.port),
+                transport: r.transport,
+            };
+            queries.push(((ti, gi), target, username.clone(), password.clone()));
+        }
+        // OPTIONS answered 401/407: asked again with the credentials.
+        let Some(password) = &password else { continue };
+        for (gi, g) in t.gateways.iter().enumerate() {
+            for (ai, r) in g.targets.iter().enumerate() {
+                let (Some(ip), Some(401 | 407)) = (r.ip, r.status_code) else {
+                    continue;
+                };
+                let target = Target {
+                    host: g.host.as_str().into(),
+                    addr: SocketAddr::new(ip, r.port),
+                    transport: r.transport,
+                };
+                retries.push(((ti, gi, ai), target, username.clone(), password.clone()));
+            }
+        }
+    }
+    let exchange = settings.exchange.clone();
+    let retried = fan_out(
+        retries,
+        settings.concurrency,
+        |(at, target, username, password)| {
+            let exchange = exchange.clone();
+            async move {
+                let e = probe::credentials::options(&target, &exchange, &username, &password).await;
+                (at, e)
+            }
+        },
+    )
+    .await;
+    let ctx = reachability::Context {
+        timeout: settings.exchange.timeout,
+        seen_as: None,
+    };
+    for ((ti, gi, ai), evidence) in retried {
+        let r = &mut report.trunks[ti].gateways[gi].targets[ai];
+        if let CredentialsResult::Accepted { code } = evidence.result {
+            r.status_code = Some(code);
+            r.reason = evidence
+                .responses
+                .last()
+                .and_then(|l| l.split_once(' '))
+                .map(|(_, reason)| reason.to_string());
+            r.outcome = if settings.healthy.contains(code) {
+                Outcome::Ok
+            } else {
+                Outcome::SipError
+            };
+            let e = reachability::explain(r, &ctx);
+            r.detail = format!("{} (after a digest answer to its challenge)", e.detail);
+            r.cause = e.cause;
+            r.fix = e.fix;
+        }
+        r.authenticated = Some(Box::new(evidence));
+    }
+    let done = fan_out(
+        queries,
+        settings.concurrency,
+        |(at, target, username, password)| {
+            let exchange = exchange.clone();
+            async move {
+                let e = probe::credentials::check(&target, &exchange, &username, password.as_ref())
+                    .await;
+                (at, e)
+            }
+        },
+    )
+    .await;
+    for ((ti, gi), evidence) in done {
+        let trunk_report = &mut report.trunks[ti];
+        let host = trunk_report.gateways[gi].host.clone();
+        if let Some(f) = checks::credentials::finding(&host, &evidence) {
+            trunk_report.findings.push(f);
+            trunk_report
+                .findings
+                .sort_by_key(|f| std::cmp::Reverse(f.severity));
+        }
+        trunk_report.gateways[gi].credentials = Some(evidence);
+    }
+    report.duration += started.elapsed();
+    report.summarise();
 }
 
 /// Runs the ladder on every UDP target of `report` that answered its OPTIONS,

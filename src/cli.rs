@@ -127,6 +127,17 @@ pub struct CheckArgs {
     /// With --mtu: total message sizes of the ladder in bytes.
     #[arg(long, requires = "mtu", value_name = "BYTES,...", value_parser = SizeList::parse)]
     pub mtu_sizes: Option<SizeList>,
+    /// Digest username for the credentials check (default: each userpass trunk's
+    /// auth_username; with --gateway it makes the trunk a userpass one).
+    #[arg(long, value_name = "USER")]
+    pub auth_username: Option<String>,
+    /// File holding the digest password for the credentials check (else
+    /// TRUNKPROBE_AUTH_PASSWORD, else a create-request body's auth_password).
+    #[arg(long, value_name = "PATH")]
+    pub auth_password_file: Option<PathBuf>,
+    /// Send no REGISTER query to userpass gateways (no credentials check).
+    #[arg(long)]
+    pub no_register: bool,
 }
 
 /// Which origination URIs (Bolna's inbound side) `check` probes.
@@ -255,22 +266,7 @@ impl CallArgs {
                 )));
             }
         }
-        let password = match &self.auth_password_file {
-            Some(path) => Some(crate::trunk::Secret::new(
-                std::fs::read_to_string(path)
-                    .map_err(|e| {
-                        Error::Usage(format!(
-                            "cannot read --auth-password-file {}: {e}",
-                            path.display()
-                        ))
-                    })?
-                    .trim_end_matches(['\r', '\n']),
-            )),
-            None => std::env::var("TRUNKPROBE_AUTH_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .map(crate::trunk::Secret::new),
-        };
+        let password = read_password(self.auth_password_file.as_deref())?;
         Ok(call::Settings {
             source: self.source.source()?,
             resolver,
@@ -288,6 +284,27 @@ impl CallArgs {
             format: self.format,
         })
     }
+}
+
+/// The digest password: from `--auth-password-file` (one line; a trailing
+/// newline is not part of it), else `TRUNKPROBE_AUTH_PASSWORD`.
+fn read_password(path: Option<&std::path::Path>) -> Result<Option<crate::trunk::Secret>> {
+    Ok(match path {
+        Some(path) => Some(crate::trunk::Secret::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot read --auth-password-file {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .trim_end_matches(['\r', '\n']),
+        )),
+        None => std::env::var("TRUNKPROBE_AUTH_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(crate::trunk::Secret::new),
+    })
 }
 
 /// Accepts `5s`, `500ms`, `1m` and a bare number of seconds (`5`, `0.5`).
@@ -455,10 +472,17 @@ impl CheckArgs {
             MtuConfig::new(probe.exchange.clone(), probe.healthy.clone())
                 .with_sizes(self.mtu_sizes.as_ref())
         });
+        let credentials = (!self.no_register).then(|| {
+            Ok::<_, Error>(check::CredentialsPlan {
+                username: self.auth_username.clone().filter(|u| !u.is_empty()),
+                password: read_password(self.auth_password_file.as_deref())?,
+            })
+        });
         Ok(check::Settings {
             source: self.source.source()?,
             resolver,
             probe,
+            credentials: credentials.transpose()?,
             mtu,
             origination: self.origination.plan(),
             format: self.format,

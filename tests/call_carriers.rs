@@ -209,3 +209,33 @@ fn a_call_over_tcp_is_two_way_audio() {
     assert_eq!(r["call"]["retransmissions"], 0, "no Timer A over TCP: {r}");
     carrier.wait_for("the BYE", |c| c.saw_bye(), Duration::from_secs(5));
 }
+
+#[test]
+fn dtmf_goes_out_as_telephone_events_and_the_echo_brings_them_back() {
+    let carrier = SippCall::start("invite_answer_echo.xml", SippTransport::Udp, true);
+    let (_, r) = call(
+        &carrier.addr().to_string(),
+        &["--duration", "3s", "--dtmf", "12#"],
+        None,
+    );
+    let m = &r["call"]["media"];
+    assert_eq!(m["dtmf_sent"], "12#", "{m}");
+    assert_eq!(m["dtmf_received"], "12#", "echoed back: {m}");
+    assert_eq!(m["dtmf_not_offered"], false);
+    assert_eq!(r["verdict"], "two_way_audio", "{r}");
+}
+
+#[test]
+fn dtmf_is_not_sent_when_the_answer_has_no_telephone_event() {
+    let carrier = SippCall::start("call_answer_no_dtmf.xml", SippTransport::Udp, true);
+    let (_, r) = call(
+        &carrier.addr().to_string(),
+        &["--duration", "2s", "--dtmf", "1"],
+        None,
+    );
+    let m = &r["call"]["media"];
+    assert_eq!(m["dtmf_not_offered"], true, "{m}");
+    assert_eq!(m["dtmf_sent"], "", "{m}");
+    assert_eq!(r["call"]["answer"]["telephone_event"], false, "{r}");
+    assert_eq!(r["verdict"], "two_way_audio", "{r}");
+}

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 pub mod call;
+pub mod credentials;
 pub mod lint;
 pub mod media;
 pub mod mtu;
@@ -80,6 +81,10 @@ pub enum CheckId {
     UdpLargeMessagesLost,
     InviteExceedsUdpLimit,
     MtuLadderInconclusive,
+    CredentialsRejected,
+    CredentialsUntested,
+    CredentialsNotChallenged,
+    RegisterUnanswered,
 }
 
 impl CheckId {
@@ -127,6 +132,10 @@ impl CheckId {
         CheckId::UdpLargeMessagesLost,
         CheckId::InviteExceedsUdpLimit,
         CheckId::MtuLadderInconclusive,
+        CheckId::CredentialsRejected,
+        CheckId::CredentialsUntested,
+        CheckId::CredentialsNotChallenged,
+        CheckId::RegisterUnanswered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -171,6 +180,10 @@ impl CheckId {
             CheckId::UdpLargeMessagesLost => "udp_large_messages_lost",
             CheckId::InviteExceedsUdpLimit => "invite_exceeds_udp_limit",
             CheckId::MtuLadderInconclusive => "mtu_ladder_inconclusive",
+            CheckId::CredentialsRejected => "credentials_rejected",
+            CheckId::CredentialsUntested => "credentials_untested",
+            CheckId::CredentialsNotChallenged => "credentials_not_challenged",
+            CheckId::RegisterUnanswered => "register_unanswered",
             CheckId::DefinitionInvalid => "definition_invalid",
         }
     }
@@ -224,6 +237,9 @@ impl CheckId {
             SdesNoSupportedSuite => Severity::Error,
             SdesCryptoSuiteUnsupported => Severity::Warning,
             GatewayOutsideIpIdentifiers => Severity::Warning,
+            CredentialsRejected => Severity::Error,
+            CredentialsUntested | CredentialsNotChallenged => Severity::Info,
+            RegisterUnanswered => Severity::Warning,
         }
     }
 
@@ -313,6 +329,18 @@ impl CheckId {
             CheckId::MtuLadderInconclusive => {
                 "`--mtu`: the size ladder lost messages out of size order, or all of them"
             }
+            CheckId::CredentialsRejected => {
+                "a userpass gateway's registrar refuses auth_username/auth_password (REGISTER query)"
+            }
+            CheckId::CredentialsUntested => {
+                "the registrar challenges, but no password was given: credentials not tested"
+            }
+            CheckId::CredentialsNotChallenged => {
+                "the registrar answered a REGISTER query without asking for credentials"
+            }
+            CheckId::RegisterUnanswered => {
+                "a userpass gateway answers OPTIONS but not the REGISTER query (timeout, error)"
+            }
         }
     }
 }
@@ -387,12 +415,16 @@ mod tests {
             InviteExceedsUdpLimit => 38,
             MtuLadderInconclusive => 39,
             DefinitionInvalid => 40,
+            CredentialsRejected => 41,
+            CredentialsUntested => 42,
+            CredentialsNotChallenged => 43,
+            RegisterUnanswered => 44,
         }
     }
 
     #[test]
     fn all_lists_every_check_once() {
-        const VARIANTS: usize = 41;
+        const VARIANTS: usize = 45;
         assert_eq!(
             CheckId::ALL.len(),
             VARIANTS,

@@ -120,6 +120,8 @@ pub struct MediaEvidence {
     pub dtmf_sent: String,
     /// DTMF digits the carrier sent (RFC 4733).
     pub dtmf_received: String,
+    /// `--dtmf` was given but the answer offers no telephone-event: none sent.
+    pub dtmf_not_offered: bool,
     /// Half the RTCP round trip (RFC 3550 §6.4.1), when the carrier reported on us.
     pub one_way_delay_ms: Option<f64>,
 }

@@ -16,6 +16,7 @@ use crate::transport::{Exchange, TlsObservation, TransportFailure};
 use crate::trunk::Transport;
 
 pub mod call;
+pub mod credentials;
 
 /// What happened to one target. A closed set: metrics and exit codes rely on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -141,6 +142,10 @@ pub struct TargetResult {
     pub request_bytes: usize,
     /// What went wrong at the transport, when something did.
     pub failure: Option<TransportFailure>,
+    /// The OPTIONS sent again with credentials after a 401/407 (`check` with a
+    /// password); the outcome above is then the authenticated answer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<Box<credentials::CredentialsEvidence>>,
     pub tls: Option<TlsObservation>,
     /// One line: what was observed.
     pub detail: String,
@@ -182,6 +187,7 @@ pub fn blank_result(
         local: None,
         request_bytes: 0,
         failure: None,
+        authenticated: None,
         tls: None,
         detail: String::new(),
         cause: None,

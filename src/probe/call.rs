@@ -330,7 +330,12 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
         let _ = sockets.rtcp.send_to(&bytes, to).await;
     }
     call_flow(&call, t0, &mut evidence);
-    evidence.media = media_from.map(|_| media_evidence(&media.stats(), advertised));
+    evidence.media = media_from.map(|_| {
+        let mut m = media_evidence(&media.stats(), advertised);
+        m.dtmf_not_offered =
+            !plan.dtmf.is_empty() && evidence.answer.as_ref().is_some_and(|a| !a.telephone_event);
+        m
+    });
     evidence.strays = call.strays();
     evidence.retransmissions = call.retransmissions();
     evidence.duration_ms = ms(started.elapsed());
@@ -418,6 +423,7 @@ fn media_evidence(s: &MediaStats, local: SocketAddr) -> MediaEvidence {
         mos: s.mos,
         dtmf_sent: s.dtmf_sent.clone(),
         dtmf_received: s.dtmf_received.clone(),
+        dtmf_not_offered: false,
         one_way_delay_ms: s.one_way_delay_ms,
     }
 }

@@ -21,6 +21,7 @@ use crate::transport::{self, Exchange, ExchangeConfig, Target, UdpProber};
 use crate::trunk::Transport;
 
 pub mod call;
+pub mod credentials;
 pub mod mtu;
 pub mod origination;
 

@@ -81,6 +81,9 @@ pub fn to_text(r: &CallReport, st: Style) -> String {
         if !m.dtmf_sent.is_empty() {
             conf.push(format!("DTMF sent {}", clean(&m.dtmf_sent)));
         }
+        if m.dtmf_not_offered {
+            conf.push("DTMF not sent: the answer offers no telephone-event".into());
+        }
         if !m.dtmf_received.is_empty() {
             conf.push(format!("DTMF received {}", clean(&m.dtmf_received)));
         }

@@ -36,6 +36,9 @@ pub struct GatewayReport {
     /// `None` when the gateway was not resolved (bad port or transport).
     pub dns: Option<Resolution>,
     pub targets: Vec<TargetResult>,
+    /// The REGISTER query of a userpass trunk's gateway (the credentials check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<crate::outcome::credentials::CredentialsEvidence>,
 }
 
 /// Whether and how a trunk was probed.

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use super::{GatewayReport, Report, TrunkReport, TrunkStatus};
 use crate::checks::Severity;
+use crate::outcome::credentials::CredentialsEvidence;
 use crate::outcome::{MtuResult, Outcome, TargetResult};
 use crate::text::ms;
 
@@ -183,6 +184,70 @@ fn write_gateway(out: &mut String, g: &GatewayReport, st: Style) {
     }
     for target in &g.targets {
         write_target(out, target, st);
+    }
+    if let Some(c) = &g.credentials {
+        write_credentials(out, c, st);
+    }
+}
+
+/// The REGISTER query of the credentials check: result, challenge, bindings.
+fn write_credentials(out: &mut String, c: &CredentialsEvidence, st: Style) {
+    use crate::outcome::credentials::CredentialsResult as R;
+    let (ok, what) = match &c.result {
+        R::Accepted { code } => (true, format!("credentials accepted ({code})")),
+        R::Rejected { code, reason } => (false, format!("credentials rejected ({code} {reason})")),
+        R::NoPassword { code } => (
+            false,
+            format!("challenged ({code}), no password: not tested"),
+        ),
+        R::NotChallenged { code } => (true, format!("answered {code} without a challenge")),
+        R::Refused { code, reason } => (false, format!("REGISTER answered {code} {reason}")),
+        R::BadChallenge { code, why } => (false, format!("challenge {code} not answerable: {why}")),
+        R::Timeout => (false, "REGISTER not answered".into()),
+        R::NetworkError { failure } => (false, format!("REGISTER failed: {}", failure.describe())),
+    };
+    let mark = if ok { st.green("✓") } else { st.red("✗") };
+    let mut line = format!(
+        "    {mark} REGISTER {} as {}: {}",
+        c.target,
+        clean(&c.username),
+        clean(&what)
+    );
+    if let (Some(realm), Some(alg)) = (&c.realm, &c.algorithm) {
+        let _ = write!(
+            line,
+            "  realm \"{}\" {}{}",
+            clean(realm),
+            clean(alg),
+            if c.qop { " qop=auth" } else { "" }
+        );
+    }
+    let _ = writeln!(out, "{line}");
+    if matches!(c.result, R::Accepted { .. } | R::NotChallenged { .. }) {
+        let n = c.bindings.len();
+        let _ = writeln!(
+            out,
+            "      {}",
+            st.dim(&format!(
+                "{n} binding{} (none changed){}",
+                if n == 1 { "" } else { "s" },
+                if c.bolna_bound {
+                    "; Bolna's registration (13.200.45.61) is present"
+                } else {
+                    "; none for Bolna's address 13.200.45.61"
+                }
+            ))
+        );
+        for b in &c.bindings {
+            let _ = writeln!(
+                out,
+                "        {}{}",
+                clean(&b.contact),
+                b.expires
+                    .map(|e| format!("  expires in {e} s"))
+                    .unwrap_or_default()
+            );
+        }
     }
 }
 

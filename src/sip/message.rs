@@ -233,6 +233,11 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
+
+    /// Every header with this name, in order (compact forms understood).
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        all_headers(&self.headers, name)
+    }
 }
 
 /// A parsed SIP request (used by responders and tests).

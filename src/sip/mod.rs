@@ -28,6 +28,7 @@ pub mod invite;
 pub mod message;
 pub mod padding;
 pub mod pipeline;
+pub mod register;
 pub mod request;
 pub mod sdp;
 pub mod table;

@@ -30,7 +30,7 @@ fn via_transport(t: Transport) -> &'static str {
 }
 
 /// `;transport=tcp` for a URI, nothing for UDP.
-fn transport_param(t: Transport) -> &'static str {
+pub fn transport_param(t: Transport) -> &'static str {
     match t {
         Transport::Udp => "",
         Transport::Tcp => ";transport=tcp",

@@ -1,4 +1,6 @@
-//! The non-INVITE client transaction of one OPTIONS probe (RFC 3261 §17.1.2).
+//! The non-INVITE client transaction of one OPTIONS probe (RFC 3261 §17.1.2),
+//! and of any other non-INVITE request (the credentials check's REGISTER): a
+//! response matches on the request's own method in its CSeq.
 //!
 //! Sans-IO: the caller sends what [`OptionsTransaction::poll_transmit`] hands
 //! out, feeds received messages to [`OptionsTransaction::handle_message`] and
@@ -72,6 +74,8 @@ enum State {
 #[derive(Debug)]
 pub struct OptionsTransaction {
     request: Vec<u8>,
+    /// The request's method (its CSeq method), from its start line.
+    method: String,
     ids: TransactionIds,
     peer: SocketAddr,
     transport: Transport,
@@ -108,8 +112,14 @@ impl OptionsTransaction {
         now: Instant,
         timeout: Duration,
     ) -> Self {
+        let method = request
+            .split(|b| *b == b' ')
+            .next()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .unwrap_or_default();
         OptionsTransaction {
             request,
+            method,
             ids,
             peer,
             transport,
@@ -238,7 +248,9 @@ impl OptionsTransaction {
             return Some(StrayReason::WrongCallId);
         }
         match &response.cseq {
-            Some((n, method)) if *n == self.ids.cseq && method.eq_ignore_ascii_case("OPTIONS") => {
+            Some((n, method))
+                if *n == self.ids.cseq && method.eq_ignore_ascii_case(&self.method) =>
+            {
                 None
             }
             _ => Some(StrayReason::WrongCSeq),

@@ -25,6 +25,8 @@ pub struct AuthOpts {
     pub nonce_expire: u32,
     /// Challenge with `qop="auth"` (then `nc` and `cnonce` are checked).
     pub qop: bool,
+    /// Challenge OPTIONS too (401), as some carriers do.
+    pub challenge_options: bool,
 }
 
 impl AuthOpts {
@@ -37,6 +39,7 @@ impl AuthOpts {
             next_hop,
             nonce_expire: 30,
             qop: false,
+            challenge_options: false,
         }
     }
 }
@@ -68,6 +71,17 @@ impl KamailioAuth {
                 .replace("@@PASSWORD@@", &opts.password)
                 .replace("@@NEXT_HOP@@", &next)
                 .replace("@@NONCE_EXPIRE@@", &opts.nonce_expire.to_string())
+                .replace(
+                    "@@OPTIONS_AUTH@@",
+                    if opts.challenge_options {
+                        "\t\tif (!pv_www_authenticate(\"@@REALM@@\", \"@@PASSWORD@@\", \"0\")) {\n\
+                         \t\t\twww_challenge(\"@@REALM@@\", \"0\");\n\t\t\texit;\n\t\t}"
+                    } else {
+                        ""
+                    },
+                )
+                .replace("@@REALM@@", &opts.realm)
+                .replace("@@PASSWORD@@", &opts.password)
                 .replace("@@QOP@@", if opts.qop { "1" } else { "0" });
             let cfg_path = dir.path().join("kamailio.cfg");
             fs::write(&cfg_path, cfg).expect("write kamailio.cfg");
@@ -99,7 +113,7 @@ impl KamailioAuth {
             let addr = loopback(port);
             proc.wait_ready(|| {
                 sip::udp_options(addr, Duration::from_millis(250))
-                    .map(|r| sip::status_code(&r) == Some(200))
+                    .map(|r| matches!(sip::status_code(&r), Some(200 | 401)))
                     .unwrap_or(false)
             })?;
             Ok::<_, StartError>(KamailioAuth { proc, addr })
@@ -109,6 +123,37 @@ impl KamailioAuth {
     /// `127.0.0.1:PORT`, UDP and TCP.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Binds `contact` to `sip:USER@127.0.0.1` for `expires` seconds, as the carrier's
+    /// registrar would hold Bolna's registration (a REGISTER the cfg saves without
+    /// credentials because of its `X-Test-Seed` header). Panics unless a 200 comes back.
+    pub fn seed_binding(&self, user: &str, contact: &str, expires: u32) {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let local = socket.local_addr().unwrap();
+        let aor = format!("sip:{user}@127.0.0.1");
+        let msg = format!(
+            "REGISTER sip:127.0.0.1:{port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKseed{expires}\r\n\
+             Max-Forwards: 70\r\nFrom: <{aor}>;tag=seed\r\nTo: <{aor}>\r\n\
+             Call-ID: seed-{expires}@test\r\nCSeq: 1 REGISTER\r\n\
+             Contact: <{contact}>;expires={expires}\r\nX-Test-Seed: yes\r\n\
+             Content-Length: 0\r\n\r\n",
+            port = self.addr.port()
+        );
+        socket.send_to(msg.as_bytes(), self.addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = socket
+            .recv_from(&mut buf)
+            .expect("no answer to the seed REGISTER");
+        let reply = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            reply.starts_with("SIP/2.0 200") && reply.contains(contact),
+            "seed REGISTER: {reply}"
+        );
     }
 
     /// Command line and Kamailio's log (every request's method, CSeq and Call-ID).
