@@ -7,122 +7,31 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::process::{peer_dir, PeerProcess};
 use serde_json::Value;
 
-const UAS_IP: &str = "10.213.7.1";
-const CLIENT_IP: &str = "10.213.7.2";
+use common::netns::{Netns, UAS_IP};
+
 const LINK_MTU: u32 = 1280;
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is iproute2/nftables installed?)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}): {}{}\n(network namespaces need root: CAP_SYS_ADMIN and CAP_NET_ADMIN)",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// The size ladder's side of the namespace pair.
+trait MtuNet {
+    fn drop_fragments_at_uas(&self);
+    fn sipp(&self, transport: &str) -> PeerProcess;
+    fn trunkprobe(&self, args: &[&str]) -> Output;
 }
 
-fn ip(args: &[&str]) {
-    run(Command::new("ip").args(args));
-}
-
-/// Two namespaces and the veth pair between them; deleted on drop (which also
-/// removes the veth pair and kills nothing else: peers have their own guards).
-struct Netns {
-    uas: String,
-    client: String,
-    /// Namespaces created so far (deleted on drop).
-    created: Vec<String>,
-}
-
-impl Netns {
-    /// `uas` and `client` namespaces, unique to this process and call, joined by a
-    /// veth pair with MTU 1280: 10.213.7.1/24 (UAS) and 10.213.7.2/24 (client).
-    fn new() -> Netns {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let id = format!(
-            "{}x{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut ns = Netns {
-            uas: format!("tpmtu-{id}-uas"),
-            client: format!("tpmtu-{id}-cli"),
-            created: Vec::new(),
-        };
-        // Each namespace is registered with the guard before the next step can fail.
-        for name in [ns.uas.clone(), ns.client.clone()] {
-            ip(&["netns", "add", &name]);
-            ns.created.push(name);
-        }
-        let (u, c) = (ns.uas.as_str(), ns.client.as_str());
-        ip(&[
-            "-n", u, "link", "add", "veth-uas", "type", "veth", "peer", "name", "veth-cli",
-            "netns", c,
-        ]);
-        let mtu = LINK_MTU.to_string();
-        for (n, dev, addr) in [(u, "veth-uas", UAS_IP), (c, "veth-cli", CLIENT_IP)] {
-            ip(&["-n", n, "link", "set", dev, "mtu", &mtu]);
-            ip(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", dev]);
-            ip(&["-n", n, "link", "set", dev, "up"]);
-            ip(&["-n", n, "link", "set", "lo", "up"]);
-        }
-        ns
-    }
-
+impl MtuNet for Netns {
     /// Drops every IP fragment arriving in the UAS namespace before the kernel
     /// reassembles it (a rule in INPUT would see only reassembled datagrams).
     fn drop_fragments_at_uas(&self) {
         let rules = "table ip t {\n chain c {\n  type filter hook prerouting priority -450; \
                      policy accept;\n  ip frag-off & 0x3fff != 0 drop\n }\n}\n";
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.uas, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run nft (install nftables)");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(rules.as_bytes())
-            .expect("write nft rules");
-        let out = child.wait_with_output().expect("wait for nft");
-        assert!(
-            out.status.success(),
-            "nft failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Runs `f` on a thread that has entered namespace `name` (sockets it creates live there).
-    fn within<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let file = std::fs::File::open(format!("/run/netns/{name}"))
-                    .unwrap_or_else(|e| panic!("open /run/netns/{name}: {e}"));
-                // SAFETY: setns on this (scoped, short-lived) thread only, with a valid fd.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns {name}: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .expect("namespace thread")
-        })
+        Netns::nft(&self.uas, rules);
     }
 
     /// SIPp UAS answering OPTIONS with 200 in the UAS namespace on 10.213.7.1:5060.
@@ -181,14 +90,6 @@ impl Netns {
             .env("NO_COLOR", "1")
             .output()
             .expect("run trunkprobe in the client namespace")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for ns in &self.created {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 
@@ -262,7 +163,7 @@ fn finding<'a>(report: &'a Value, check: &str) -> Option<&'a Value> {
 
 #[test]
 fn dropped_fragments_cut_the_ladder_and_tcp_is_advised() {
-    let net = Netns::new();
+    let net = Netns::new("mtu", LINK_MTU);
     let _udp = net.sipp("u1");
     let _tcp = net.sipp("t1");
     net.drop_fragments_at_uas();
@@ -329,7 +230,7 @@ fn dropped_fragments_cut_the_ladder_and_tcp_is_advised() {
 
 #[test]
 fn without_the_drop_rule_every_size_passes() {
-    let net = Netns::new();
+    let net = Netns::new("mtu", LINK_MTU);
     let _udp = net.sipp("u1");
 
     let (_, report) = check_json(&net);

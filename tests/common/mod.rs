@@ -24,6 +24,7 @@ pub mod dns;
 pub mod dnsmasq;
 pub mod kamailio;
 pub mod kamailio_auth;
+pub mod netns;
 pub mod ports;
 pub mod process;
 pub mod prometheus;

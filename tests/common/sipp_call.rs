@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::ports::{free_tcp_port, free_udp_port, loopback};
+use super::ports::{free_tcp_port, free_udp_port};
 use super::process::{peer_dir, start_with_retry, PeerProcess, StartError};
 use super::sip;
 use super::sipp::SippTransport;
@@ -46,6 +46,9 @@ use super::sipp::SippTransport;
 const MESSAGES: &str = "messages.log";
 const ERRORS: &str = "errors.log";
 const STATS: &str = "stat.csv";
+
+/// The media port of a SIPp started in a test's network namespace.
+pub const NETNS_MEDIA_PORT: u16 = 16000;
 
 /// The scenario with SIPp's own BYE; its delay is the `bye_after_ms` keyword.
 pub const ANSWER_THEN_BYE: &str = "invite_answer_then_bye.xml";
@@ -113,18 +116,46 @@ impl SippCall {
         keys: &[(&str, &str)],
         extra_args: &[&str],
     ) -> SippCall {
+        Self::spawn(scenario, transport, rtp_echo, keys, extra_args, None)
+    }
+
+    /// Starts `scenario` over UDP inside network namespace `netns`, on `ip`:5060 with media
+    /// on `ip`:[`NETNS_MEDIA_PORT`] (the namespace is the test's own: the ports are free).
+    pub fn start_in_netns(scenario: &str, netns: &str, ip: &str, rtp_echo: bool) -> SippCall {
+        Self::spawn(
+            scenario,
+            SippTransport::Udp,
+            rtp_echo,
+            &[],
+            &[],
+            Some((netns, ip)),
+        )
+    }
+
+    fn spawn(
+        scenario: &str,
+        transport: SippTransport,
+        rtp_echo: bool,
+        keys: &[(&str, &str)],
+        extra_args: &[&str],
+        netns: Option<(&str, &str)>,
+    ) -> SippCall {
         let path = scenario_path(scenario);
         assert!(path.is_file(), "SIPp scenario {} not found", path.display());
         let what = format!("SIPp INVITE UAS {scenario} over {transport:?}");
         start_with_retry(&what, || {
-            let port = match transport {
-                SippTransport::Udp => free_udp_port(),
-                SippTransport::Tcp => free_tcp_port(),
+            let (port, media_port) = match (netns, transport) {
+                (Some(_), _) => (5060, NETNS_MEDIA_PORT),
+                (None, SippTransport::Udp) => (free_udp_port(), free_media_port()),
+                (None, SippTransport::Tcp) => (free_tcp_port(), free_media_port()),
             };
-            let media_port = free_media_port();
+            let ip = netns.map_or("127.0.0.1", |(_, ip)| ip);
             let dir = peer_dir("sipp-call");
             let in_dir = |name: &str| dir.path().join(name).display().to_string();
             let mut args: Vec<String> = Vec::new();
+            if let Some((ns, _)) = netns {
+                args.extend(["netns".into(), "exec".into(), ns.into(), "sipp".into()]);
+            }
             for (k, v) in keys {
                 args.extend(["-key".into(), k.to_string(), v.to_string()]);
             }
@@ -132,7 +163,9 @@ impl SippCall {
                 "-sf".into(),
                 path.display().to_string(),
                 "-i".into(),
-                "127.0.0.1".into(),
+                ip.into(),
+                "-mi".into(),
+                ip.into(),
                 "-p".into(),
                 port.to_string(),
                 "-t".into(),
@@ -165,7 +198,7 @@ impl SippCall {
             let mut proc = PeerProcess::spawn(
                 "sipp",
                 dir,
-                "sipp",
+                if netns.is_some() { "ip" } else { "sipp" },
                 &args,
                 "sip-tester",
                 libc::SIGKILL,
@@ -181,7 +214,7 @@ impl SippCall {
             })?;
             Ok::<_, StartError>(SippCall {
                 proc,
-                addr: loopback(port),
+                addr: SocketAddr::new(ip.parse().expect("an IP"), port),
                 media_port,
                 transport,
                 rtp_echo,
@@ -206,7 +239,7 @@ impl SippCall {
 
     /// `127.0.0.1:media_port`.
     pub fn media_addr(&self) -> SocketAddr {
-        loopback(self.media_port)
+        SocketAddr::new(self.addr.ip(), self.media_port)
     }
 
     /// Whether it echoes RTP.
@@ -401,9 +434,10 @@ fn owns_socket(pid: u32, proto: Proto, port: u16) -> bool {
             Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
         })
         .collect();
+    // The process's own network namespace's table (a SIPp in a test's namespace too).
     let table = match proto {
-        Proto::Udp => "/proc/net/udp",
-        Proto::TcpListen => "/proc/net/tcp",
+        Proto::Udp => format!("/proc/{pid}/net/udp"),
+        Proto::TcpListen => format!("/proc/{pid}/net/tcp"),
     };
     let Ok(text) = fs::read_to_string(table) else {
         return false;
@@ -415,14 +449,15 @@ fn owns_socket(pid: u32, proto: Proto, port: u16) -> bool {
         if f.len() < 10 {
             return false;
         }
-        let Some((ip, p)) = f[1].split_once(':') else {
+        let Some((_, p)) = f[1].split_once(':') else {
             return false;
         };
         let state_ok = match proto {
             Proto::Udp => true,
             Proto::TcpListen => f[3] == "0A",
         };
-        p == want && (ip == "0100007F" || ip == "00000000") && state_ok && inodes.contains(f[9])
+        // Any local address: the inode says it is this process's socket.
+        p == want && state_ok && inodes.contains(f[9])
     })
 }
 
