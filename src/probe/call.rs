@@ -133,8 +133,7 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
         optimistic: plan.optimistic,
         ice: false,
     });
-    let mut rng = rand::rng();
-    let ids = crate::sip::TransactionIds::generate(&mut rng);
+    let ids = crate::sip::TransactionIds::generate(&mut rand::rng());
     let leg = CallLeg::new(
         &plan.to,
         &plan.target.host,

@@ -7,6 +7,10 @@
 //!
 //! The carriers are small in-process user agents answering OPTIONS with the
 //! same sans-IO code the prober uses; tests use them as fast responders.
+//!
+//! Then three test calls ([`media`]'s carriers): one that answers and echoes
+//! RTP (two-way audio), one that answers and sends nothing (one-way audio),
+//! and one over TLS that requires SDES and echoes SRTP.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,13 +20,19 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
+pub mod media;
+
 use crate::check::check;
+use crate::checks::call::{judge, Context};
 use crate::error::{Error, Result};
 use crate::outcome::HealthyCodes;
+use crate::probe::call::{place, CallPlan, Until};
 use crate::probe::{ProbeSettings, Prober};
+use crate::report::call::CallReport;
 use crate::report::{print_report, Format};
 use crate::resolve::GatewayResolver;
 use crate::sip::{build_response, parse_request, StreamFramer};
+use crate::transport::Target;
 use crate::transport::{ExchangeConfig, TlsSettings, MAX_MESSAGE};
 use crate::trunk::{parse_codecs, Field, Gateway, MediaEncryption, Transport, Trunk};
 
@@ -212,7 +222,7 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
         .await
         .map_err(io("demo TCP carrier"))?;
     let (ca_pem, server_config) = generate_tls(DEMO_TLS_HOST)?;
-    let (tls_addr, _tls) = stream_carrier(lo, Answer::default(), Some(server_config))
+    let (tls_addr, _tls) = stream_carrier(lo, Answer::default(), Some(server_config.clone()))
         .await
         .map_err(io("demo TLS carrier"))?;
     // A port nobody listens on: bind, note it, close.
@@ -267,6 +277,99 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
     };
     let prober = Prober::from_settings(&settings);
     let report = check(&trunks, &resolver, &prober, &settings).await;
-    print_report(&report, format);
+
+    // Test calls: two-way, one-way, and SRTP over TLS.
+    let (echo, _echo) = media::udp_call_carrier(lo, media::Media::Echo)
+        .await
+        .map_err(io("demo echo carrier"))?;
+    let (silent, _silent) = media::udp_call_carrier(lo, media::Media::Silent)
+        .await
+        .map_err(io("demo silent carrier"))?;
+    // The same certificate as the TLS carrier's, from the CA the prober trusts.
+    let (srtp, _srtp) = media::stream_call_carrier(lo, media::Media::SdesEcho, Some(server_config))
+        .await
+        .map_err(io("demo SRTP carrier"))?;
+    let calls = [
+        (
+            "Demo echo carrier (UDP)",
+            "127.0.0.1",
+            echo,
+            Transport::Udp,
+            false,
+        ),
+        (
+            "Demo silent carrier (UDP)",
+            "127.0.0.1",
+            silent,
+            Transport::Udp,
+            false,
+        ),
+        (
+            "Demo SRTP carrier (TLS, SDES)",
+            DEMO_TLS_HOST,
+            srtp,
+            Transport::Tls,
+            true,
+        ),
+    ];
+    let exchange = settings.exchange.clone();
+    let reports = crate::probe::fan_out(
+        calls.to_vec(),
+        calls.len(),
+        |(name, host, addr, transport, sdes)| {
+            let plan = CallPlan {
+                target: Target {
+                    host: host.into(),
+                    addr,
+                    transport,
+                },
+                exchange: exchange.clone(),
+                to: "+14155550100".into(),
+                from: "+919876543210".into(),
+                credentials: None,
+                codecs: vec!["ulaw".into(), "alaw".into()],
+                sdes,
+                optimistic: false,
+                media_ip: None,
+                duration: CALL_MEDIA,
+                until: Until::Answer,
+                max_duration: CALL_MEDIA * 5,
+                dtmf: String::new(),
+            };
+            async move {
+                let evidence = place(&plan, std::future::pending()).await;
+                let judgement = judge(&evidence, &Context::default());
+                CallReport {
+                    version: env!("CARGO_PKG_VERSION"),
+                    trunk_id: None,
+                    trunk: name.into(),
+                    options: None,
+                    verdict: judgement.verdict,
+                    judgement,
+                    call: evidence,
+                    tcp_retry: None,
+                }
+            }
+        },
+    )
+    .await;
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"check": report, "calls": reports}))
+                .expect("the report serialises")
+        ),
+        Format::Text => {
+            print_report(&report, format);
+            let style = crate::report::Style::detect();
+            for r in &reports {
+                println!("\ntest call");
+                print!("{}", crate::report::call::to_text(r, style));
+            }
+        }
+    }
     Ok(0)
 }
+
+/// Media measured on each demo test call.
+const CALL_MEDIA: Duration = Duration::from_secs(2);
