@@ -19,7 +19,8 @@ pub struct SipChannel(Channel);
 
 enum Channel {
     /// Connected to the gateway: ICMP errors come back, other sources are dropped.
-    Udp(UdpSocket),
+    /// The buffer is kept: a call polls `recv` on every wake-up (50 a second).
+    Udp(UdpSocket, Vec<u8>),
     Stream {
         conn: Connection,
         framer: StreamFramer,
@@ -52,7 +53,7 @@ impl SipChannel {
             socket.connect(target.addr).await.map_err(fail)?;
             let local = socket.local_addr().map_err(fail)?;
             return Ok((
-                SipChannel(Channel::Udp(socket)),
+                SipChannel(Channel::Udp(socket, vec![0u8; MAX_MESSAGE])),
                 Opened {
                     local: Some(local),
                     tls: None,
@@ -83,7 +84,7 @@ impl SipChannel {
     /// Sends one message.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), TransportFailure> {
         let r = match &mut self.0 {
-            Channel::Udp(s) => s.send(bytes).await.map(|_| ()),
+            Channel::Udp(s, _) => s.send(bytes).await.map(|_| ()),
             Channel::Stream { conn, .. } => match conn {
                 Connection::Tcp(s) => write_all(s, bytes).await,
                 Connection::Tls(s) => write_all(&mut **s, bytes).await,
@@ -96,14 +97,12 @@ impl SipChannel {
     /// before a cancelled call stay in the framer.
     pub async fn recv(&mut self) -> Result<(Vec<u8>, SocketAddr), TransportFailure> {
         match &mut self.0 {
-            Channel::Udp(s) => {
-                let mut buf = vec![0u8; MAX_MESSAGE];
+            Channel::Udp(s, buf) => {
                 let (n, from) = s
-                    .recv_from(&mut buf)
+                    .recv_from(buf)
                     .await
                     .map_err(|e| TransportFailure::from_io(&e))?;
-                buf.truncate(n);
-                Ok((buf, from))
+                Ok((buf[..n].to_vec(), from))
             }
             Channel::Stream { conn, framer, peer } => loop {
                 match framer.next_message() {
