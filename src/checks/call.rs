@@ -241,10 +241,15 @@ fn rejected(call: &CallEvidence, code: u16, reason: &str) -> Judgement {
         ),
         488 | 415 => judged(
             Verdict::CodecMismatch,
-            format!("{detail} to an offer of {}", call.offered_codecs.join(", ")),
-            "the carrier accepts none of the offered codecs",
+            format!(
+                "{detail} to a plain RTP/AVP offer of {}",
+                call.offered_codecs.join(", ")
+            ),
+            "the carrier accepts nothing in the offer: none of its codecs, or not clear RTP (a \
+             carrier that requires SRTP answers a plain offer with 488 too)",
             "Bolna's SIP layer uses G.711 u-law (ulaw) audio by default. Ensure your trunk allows \
-             ulaw, or at minimum alaw, on the carrier's side too",
+             ulaw, or at minimum alaw, on the carrier's side too; if the carrier requires SRTP, \
+             use transport-tls with media_encryption=\"sdes\"",
             Some(json!({"allow": "ulaw,alaw", "disallow": "all"})),
         ),
         403 => judged(

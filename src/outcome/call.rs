@@ -80,7 +80,8 @@ pub struct AnswerSdp {
 pub struct DirectionStats {
     pub packets: u64,
     pub bytes: u64,
-    /// Sequence gaps (inbound) or what the carrier's RTCP says it lost (outbound).
+    /// Sequence gaps (inbound), or the cumulative loss in the carrier's latest RTCP
+    /// report about our stream (outbound; `None` without one).
     pub lost: Option<u64>,
     pub jitter_ms: Option<f64>,
     /// After the 18x/200 that started the media.

@@ -396,9 +396,9 @@ fn media_evidence(s: &MediaStats, local: SocketAddr) -> MediaEvidence {
         outbound: DirectionStats {
             packets: s.sent_packets,
             bytes: s.sent_bytes,
-            lost: s
-                .reported_received
-                .map(|r| s.sent_packets.saturating_sub(r)),
+            // The carrier's own count: what it had not received when it
+            // last reported, not what it had not yet been sent then.
+            lost: s.reported_lost,
             ..DirectionStats::default()
         },
         inbound: DirectionStats {

@@ -73,7 +73,7 @@ pub fn to_text(r: &CallReport, st: Style) -> String {
             ));
         }
         if let Some(d) = m.one_way_delay_ms {
-            conf.push(format!("one-way delay {d:.0} ms (RTCP)"));
+            conf.push(format!("one-way delay {d:.1} ms (RTCP)"));
         }
         if let (Some(r), Some(mos)) = (m.r_factor, m.mos) {
             conf.push(format!("R {r:.0}, MOS {mos:.2} (G.107 estimate)"));

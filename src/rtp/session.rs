@@ -73,6 +73,8 @@ pub struct MediaStats {
     pub rtcp_received: u64,
     /// How many of ours the carrier's RTCP says it received.
     pub reported_received: Option<u64>,
+    /// How many of ours its latest report counts as lost (cumulative).
+    pub reported_lost: Option<u64>,
     /// The carrier sent RTCP reports, none about our stream, long after we began.
     pub report_without_our_stream: bool,
     /// G.107 R of the inbound stream.
@@ -388,6 +390,10 @@ impl MediaSession {
         out.reported_received = r
             .carrier_received_of_ours(tx.first_sequence())
             .map(|n| n.max(0) as u64);
+        out.reported_lost = r
+            .carrier_report
+            .as_ref()
+            .map(|c| c.cumulative_lost().max(0) as u64);
         let rtp_for = r
             .last_packet_at
             .or(r.first_packet_at)

@@ -19,6 +19,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod api;
+pub mod baresip;
 pub mod certs;
 pub mod dns;
 pub mod dnsmasq;
