@@ -239,3 +239,138 @@ fn dtmf_is_not_sent_when_the_answer_has_no_telephone_event() {
     assert_eq!(r["call"]["answer"]["telephone_event"], false, "{r}");
     assert_eq!(r["verdict"], "two_way_audio", "{r}");
 }
+
+/// `invite_answer_stream.xml.tmpl` rendered for a WAV (WAVE_FORMAT_MULAW, 8 kHz mono) of
+/// `samples`, in `dir`: a carrier that streams that audio and nothing else.
+fn streaming_carrier(dir: &std::path::Path, samples: impl Iterator<Item = i16>) -> SippCall {
+    use trunkprobe::rtp::g711::Codec;
+    let data: Vec<u8> = samples.map(|s| Codec::Pcmu.encode(s)).collect();
+    let mut wav = Vec::new();
+    let fmt: [u8; 18] = {
+        let mut f = [0u8; 18];
+        f[0..2].copy_from_slice(&7u16.to_le_bytes()); // WAVE_FORMAT_MULAW
+        f[2..4].copy_from_slice(&1u16.to_le_bytes());
+        f[4..8].copy_from_slice(&8000u32.to_le_bytes());
+        f[8..12].copy_from_slice(&8000u32.to_le_bytes());
+        f[12..14].copy_from_slice(&1u16.to_le_bytes());
+        f[14..16].copy_from_slice(&8u16.to_le_bytes());
+        f
+    };
+    let riff_len = 4 + 8 + fmt.len() + 12 + 8 + data.len();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(riff_len as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&fmt);
+    wav.extend_from_slice(b"fact");
+    wav.extend_from_slice(&4u32.to_le_bytes());
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    let wav_path = dir.join("carrier.wav");
+    std::fs::write(&wav_path, wav).unwrap();
+    let tmpl =
+        std::fs::read_to_string(common::peers_dir().join("sipp/invite_answer_stream.xml.tmpl"))
+            .unwrap()
+            .replace("@@RTP_FILE@@", &wav_path.display().to_string());
+    let scenario = dir.join("invite_answer_stream.xml");
+    std::fs::write(&scenario, tmpl).unwrap();
+    SippCall::start(scenario.to_str().unwrap(), SippTransport::Udp, false)
+}
+
+#[test]
+fn audio_without_rtcp_or_echo_is_outbound_unconfirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let tone = (0..8000 * 4).map(|i| (8000.0 * (i as f64 * 0.7).sin()) as i16);
+    let carrier = streaming_carrier(dir.path(), tone);
+    let (_, r) = call(&carrier.addr().to_string(), &["--duration", "3s"], None);
+    assert_eq!(
+        r["verdict"],
+        "outbound_unconfirmed",
+        "{r}\n{}",
+        carrier.logs()
+    );
+    let m = &r["call"]["media"];
+    assert!(m["inbound"]["packets"].as_u64().unwrap() >= 100, "{m}");
+    assert_eq!(m["echoed"], 0);
+    assert_eq!(m["rtcp_received"], 0);
+    assert!(r["fix"].as_str().unwrap().contains("echo"), "{r}");
+}
+
+#[test]
+fn a_carrier_that_streams_silence_is_silent_inbound() {
+    let dir = tempfile::tempdir().unwrap();
+    let carrier = streaming_carrier(dir.path(), std::iter::repeat_n(0i16, 8000 * 4));
+    let (_, r) = call(&carrier.addr().to_string(), &["--duration", "3s"], None);
+    assert_eq!(r["verdict"], "silent_inbound", "{r}\n{}", carrier.logs());
+    let m = &r["call"]["media"];
+    assert!(m["inbound"]["packets"].as_u64().unwrap() >= 100, "{m}");
+    // SIPp streams the WAV file's header too: one loud packet among 150 silent ones.
+    assert!(m["inbound"]["audio_ratio"].as_f64().unwrap() < 0.05, "{m}");
+}
+
+#[test]
+fn a_closed_tcp_port_is_network_error() {
+    let port = common::free_tcp_port();
+    let (out, r) = call(&format!("127.0.0.1:{port}"), &["--transport", "tcp"], None);
+    assert_eq!(r["verdict"], "network_error", "{r}");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r["call"]["ended_by"], "nothing_to_end");
+}
+
+/// SRTP that fails authentication: no real peer encrypts under another key than the one it
+/// answered, so the demo's in-process SDES carrier does it on purpose, over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srtp_under_another_key_than_answered_is_srtp_auth_failed() {
+    use trunkprobe::demo::media::{stream_call_carrier, Media};
+    let host = "carrier.inprocess.test";
+    let (ca, config) = trunkprobe::demo::generate_tls(host).unwrap();
+    let (addr, _task) = stream_call_carrier(
+        "127.0.0.1:0".parse().unwrap(),
+        Media::SdesWrongKey,
+        Some(config),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let out = tokio::process::Command::new(common::bin())
+        .args([
+            "call",
+            "--to",
+            "+14155550100",
+            "--format",
+            "json",
+            "--duration",
+            "2s",
+        ])
+        .args([
+            "--gateway",
+            &format!("{host}:{}", addr.port()),
+            "--transport",
+            "tls",
+        ])
+        .args([
+            "--media-encryption",
+            "sdes",
+            "--resolve",
+            &format!("{host}:127.0.0.1"),
+        ])
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .output()
+        .await
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(r["verdict"], "srtp_auth_failed", "{r}");
+    let m = &r["call"]["media"];
+    assert_eq!(m["inbound"]["packets"], 0, "{m}");
+    assert!(
+        m["srtp_auth_failures"].as_u64().unwrap() >= 90,
+        "counted, not dropped silently: {m}"
+    );
+    assert_eq!(r["call"]["ended_by"]["bye"]["code"], 200, "{r}");
+}

@@ -85,3 +85,79 @@ fn our_rtp_dropped_on_the_way_out_never_comes_back() {
     let r = call(&net, &carrier.addr().to_string());
     assert_eq!(r["verdict"], "two_way_audio", "{r}");
 }
+
+#[test]
+fn rtp_from_another_port_than_the_sdp_names_is_a_nat_finding() {
+    let net = Netns::new("call", 1500);
+    let carrier = SippCall::start_in_netns("invite_answer_echo.xml", &net.uas, UAS_IP, true);
+    // A NAT between carrier and prober: the carrier's RTP arrives from port 17000 while
+    // its SDP names 16000 (rewritten statelessly as it enters the prober's namespace).
+    Netns::nft(
+        &net.client,
+        &format!(
+            "table ip t {{\n counter rewritten {{}}\n chain c {{\n  type filter hook prerouting \
+             priority -300; policy accept;\n  ip saddr {UAS_IP} udp sport {NETNS_MEDIA_PORT} \
+             counter name rewritten udp sport set 17000\n }}\n}}\n"
+        ),
+    );
+    let r = call(&net, &carrier.addr().to_string());
+    assert_eq!(r["verdict"], "rtp_from_unexpected_address", "{r}");
+    assert_eq!(
+        r["call"]["media"]["rtp_from"][0],
+        format!("{UAS_IP}:17000"),
+        "{r}"
+    );
+    assert_eq!(
+        r["patch"],
+        serde_json::json!({"rtp_symmetric": true, "force_rport": true})
+    );
+    assert!(Netns::counter(&net.client, "rewritten") >= 90);
+}
+
+/// The setup guide's fragmentation symptom, end to end: OPTIONS fit in one packet and are
+/// answered, the INVITE (with its SDP, over a 576-byte link) is fragmented and the fragments
+/// are dropped before reassembly at the carrier, so only the INVITE times out; the same call
+/// over TCP is answered, which confirms it. Takes Timer B (32 s).
+#[test]
+fn a_fragmented_udp_invite_times_out_and_tcp_confirms_it() {
+    let net = Netns::new("frag", 576);
+    let udp = SippCall::start_in_netns("invite_answer_echo.xml", &net.uas, UAS_IP, true);
+    let tcp = SippCall::start_in_netns_tcp("invite_answer_echo.xml", &net.uas, UAS_IP);
+    Netns::nft(
+        &net.uas,
+        "table ip t {\n counter fragments {}\n chain c {\n  type filter hook prerouting priority \
+         -450; policy accept;\n  ip frag-off & 0x3fff != 0 counter name fragments drop\n }\n}\n",
+    );
+    let out = Netns::command(&net.client, &common::bin())
+        .args([
+            "call",
+            "--to",
+            "+14155550100",
+            "--gateway",
+            &udp.addr().to_string(),
+        ])
+        .args(["--duration", "1s", "--timeout", "2s", "--format", "json"])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(r["verdict"], "timeout", "{r}");
+    assert_eq!(
+        r["patch"],
+        serde_json::json!({"transport": "transport-tcp"}),
+        "{r}"
+    );
+    assert!(
+        r["detail"].as_str().unwrap().contains("answered there"),
+        "{r}"
+    );
+    assert!(r["cause"].as_str().unwrap().contains("fragmented"), "{r}");
+    assert_eq!(r["options"], "ok", "the OPTIONS fit and were answered: {r}");
+    assert_eq!(r["tcp_retry"]["signalling"]["kind"], "answered", "{r}");
+    assert!(Netns::counter(&net.uas, "fragments") > 0);
+    assert!(
+        !udp.saw_invite(),
+        "no whole INVITE reached the carrier over UDP"
+    );
+    tcp.wait_for("the BYE over TCP", |c| c.saw_bye(), Duration::from_secs(3));
+}

@@ -48,6 +48,26 @@ fn call_with(
     duration: &str,
     netns: Option<&str>,
 ) -> Value {
+    call_to(
+        carrier,
+        Baresip::USER,
+        ip,
+        sdes,
+        optimistic,
+        duration,
+        netns,
+    )
+}
+
+fn call_to(
+    carrier: &Baresip,
+    to: &str,
+    ip: &str,
+    sdes: bool,
+    optimistic: bool,
+    duration: &str,
+    netns: Option<&str>,
+) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let file = trunk_file(dir.path(), carrier.tls_addr().port(), sdes, optimistic);
     let mut cmd = match netns {
@@ -55,15 +75,7 @@ fn call_with(
         None => Command::new(common::bin()),
     };
     let out = cmd
-        .args([
-            "call",
-            "--to",
-            Baresip::USER,
-            "--format",
-            "json",
-            "--timeout",
-            "3s",
-        ])
+        .args(["call", "--to", to, "--format", "json", "--timeout", "3s"])
         .args(["--duration", duration, "--max-duration", "40s"])
         .arg("--trunks")
         .arg(&file)
@@ -150,6 +162,26 @@ fn optimistic_sdes_falls_back_to_clear_rtp_with_a_carrier_without_srtp() {
     assert_eq!(r["verdict"], "two_way_audio", "{r}\n{}", carrier.logs());
     assert_eq!(r["call"]["offered_srtp"], true);
     assert_eq!(r["call"]["media"]["srtp"], false, "{r}");
+}
+
+#[test]
+fn a_number_the_carrier_does_not_know_is_rejected_with_its_404() {
+    let carrier = Baresip::start(BaresipOpts::default());
+    let r = call_to(
+        &carrier,
+        "+14155550199",
+        "127.0.0.1",
+        true,
+        false,
+        "2s",
+        None,
+    );
+    assert_eq!(r["verdict"], "rejected", "{r}");
+    assert_eq!(r["call"]["signalling"]["code"], 404);
+    assert!(r["cause"]
+        .as_str()
+        .unwrap()
+        .contains("does not know the called number"));
 }
 
 #[test]

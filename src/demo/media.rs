@@ -34,6 +34,9 @@ pub enum Media {
     /// Requires SDES (`RTP/SAVP` with `a=crypto`, else 488) and echoes the
     /// caller's SRTP re-encrypted under its own key.
     SdesEcho,
+    /// As `SdesEcho`, but encrypts under another key than the one it answered:
+    /// a carrier-side SRTP fault no real peer produces on purpose.
+    SdesWrongKey,
 }
 
 /// The calls of one carrier: Call-ID to the media task.
@@ -191,7 +194,7 @@ async fn start_media(
         .and_then(|c| c.parse().ok())
         .ok_or("Not Acceptable Here (no c= address)")?;
     let keys = match media {
-        Media::SdesEcho => {
+        Media::SdesEcho | Media::SdesWrongKey => {
             let text = String::from_utf8_lossy(&req.body);
             let theirs = text
                 .lines()
@@ -202,7 +205,11 @@ async fn start_media(
                 .ok_or("Not Acceptable Here (SRTP required)")?;
             let ours = CryptoAttribute::generate(theirs.tag, SrtpSuite::AesCm128HmacSha1_80);
             let inbound = SrtpInbound::new(&theirs.key, theirs.suite).map_err(|_| "Bad Key")?;
-            let outbound = SrtpOutbound::new(&ours.key, ours.suite).map_err(|_| "Bad Key")?;
+            let sending = match media {
+                Media::SdesWrongKey => crate::rtp::sdes::MasterKey::generate(),
+                _ => ours.key.clone(),
+            };
+            let outbound = SrtpOutbound::new(&sending, ours.suite).map_err(|_| "Bad Key")?;
             Some((ours, inbound, outbound))
         }
         _ => None,
@@ -237,7 +244,7 @@ async fn start_media(
             let packet = &buf[..n];
             let back = match (media, keys.as_mut()) {
                 (Media::Silent, _) => continue,
-                (Media::SdesEcho, Some((inbound, outbound))) => {
+                (Media::SdesEcho | Media::SdesWrongKey, Some((inbound, outbound))) => {
                     let Ok(plain) = inbound.unprotect_rtp(packet) else {
                         continue;
                     };

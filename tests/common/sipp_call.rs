@@ -132,6 +132,19 @@ impl SippCall {
         )
     }
 
+    /// As [`start_in_netns`](Self::start_in_netns) over TCP (`t1`), on the same address and
+    /// port (a UDP and a TCP SIPp can run side by side), media on [`NETNS_MEDIA_PORT`] + 10.
+    pub fn start_in_netns_tcp(scenario: &str, netns: &str, ip: &str) -> SippCall {
+        Self::spawn(
+            scenario,
+            SippTransport::Tcp,
+            true,
+            &[],
+            &[],
+            Some((netns, ip)),
+        )
+    }
+
     fn spawn(
         scenario: &str,
         transport: SippTransport,
@@ -145,7 +158,8 @@ impl SippCall {
         let what = format!("SIPp INVITE UAS {scenario} over {transport:?}");
         start_with_retry(&what, || {
             let (port, media_port) = match (netns, transport) {
-                (Some(_), _) => (5060, NETNS_MEDIA_PORT),
+                (Some(_), SippTransport::Udp) => (5060, NETNS_MEDIA_PORT),
+                (Some(_), SippTransport::Tcp) => (5060, NETNS_MEDIA_PORT + 10),
                 (None, SippTransport::Udp) => (free_udp_port(), free_media_port()),
                 (None, SippTransport::Tcp) => (free_tcp_port(), free_media_port()),
             };
