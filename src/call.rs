@@ -15,15 +15,14 @@ use crate::checks::call::{judge, Context, Judgement, Verdict};
 use crate::error::{Error, Result};
 use crate::outcome::call::Signalling;
 use crate::outcome::Outcome;
-use crate::probe::call::{place, CallPlan, Until};
+use crate::probe::call::{place, CallOptions, CallPlan, Until};
 use crate::probe::{ProbeSettings, Prober};
 use crate::report::call::{to_text, CallReport};
 use crate::report::{Format, Style};
 use crate::resolve::GatewayResolver;
-use crate::sip::call::Credentials;
 use crate::source::Source;
 use crate::transport::Target;
-use crate::trunk::{MediaEncryption, Secret, Transport, Trunk};
+use crate::trunk::{Secret, Transport, Trunk};
 
 /// Validated settings of `call`.
 pub struct Settings {
@@ -53,62 +52,33 @@ pub async fn run(settings: Settings) -> Result<u8> {
             trunk.label()
         ))
     })?;
-    let sdes = trunk.media_encryption.valid() == Some(MediaEncryption::Sdes);
-    if sdes && transport != Transport::Tls {
-        return Err(Error::Usage(
-            "the trunk asks for SDES over a plain transport (the API's 422): fix \
-             media_encryption or transport before calling"
-                .into(),
-        ));
-    }
-    let codecs: Vec<String> = trunk
-        .effective_codecs()
-        .into_iter()
-        .filter(|c| c == "ulaw" || c == "alaw")
-        .collect();
-    if codecs.is_empty() {
-        return Err(Error::Usage(format!(
-            "trunk {:?} allows neither ulaw nor alaw: Bolna could not call through it",
-            trunk.label()
-        )));
-    }
+    // Refuse what cannot be called before resolving or probing anything.
+    let shape = |target: Target| {
+        CallPlan::for_trunk(
+            trunk,
+            target,
+            settings.probe.exchange.clone(),
+            &settings.to,
+            &CallOptions {
+                from: settings.from.clone(),
+                auth_username: settings.auth_username.clone(),
+                password: settings.password.clone(),
+                duration: settings.duration,
+                until: settings.until,
+                max_duration: settings.max_duration,
+                dtmf: settings.dtmf.clone(),
+                media_ip: settings.media_ip,
+            },
+        )
+        .map_err(Error::Usage)
+    };
+    shape(Target {
+        host: "unresolved".into(),
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        transport,
+    })?;
     let (gateway, options) = first_answering(trunk, transport, &settings).await?;
-    let to = dialled(&settings.to, trunk.outbound_leading_plus_enabled);
-    let from = settings
-        .from
-        .clone()
-        .or_else(|| {
-            trunk
-                .phone_numbers
-                .iter()
-                .find(|p| !p.deleted)
-                .map(|p| p.phone_number.clone())
-        })
-        .unwrap_or_else(|| "trunkprobe".into());
-    let password = settings.password.clone().or(trunk.auth_password.clone());
-    let username = settings
-        .auth_username
-        .clone()
-        .or(trunk.auth_username.clone());
-    let credentials = match (username, password) {
-        (Some(username), Some(password)) => Some(Credentials { username, password }),
-        _ => None,
-    };
-    let plan = CallPlan {
-        target: gateway,
-        exchange: settings.probe.exchange.clone(),
-        to,
-        from,
-        credentials,
-        codecs,
-        sdes,
-        optimistic: sdes && trunk.media_encryption_optimistic,
-        media_ip: settings.media_ip,
-        duration: settings.duration,
-        until: settings.until,
-        max_duration: settings.max_duration,
-        dtmf: settings.dtmf.clone(),
-    };
+    let plan = shape(gateway)?;
     eprintln!(
         "trunkprobe: calling {} through {:?} at {} ({}) from {}; {} of media after {}, ended by {} within {}",
         plan.to,
@@ -267,15 +237,6 @@ async fn options(prober: &Prober, target: &Target) -> Outcome {
 }
 
 /// The number as Bolna dials it: with `+` when `outbound_leading_plus_enabled`.
-fn dialled(to: &str, leading_plus: bool) -> String {
-    let digits = to.trim().trim_start_matches('+');
-    if leading_plus {
-        format!("+{digits}")
-    } else {
-        digits.to_string()
-    }
-}
-
 fn addr(a: SocketAddr, t: Transport) -> String {
     format!("{a}/{}", t.as_str())
 }
@@ -299,13 +260,6 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_leading_plus_follows_the_trunk() {
-        assert_eq!(dialled("919876543210", true), "+919876543210");
-        assert_eq!(dialled("+919876543210", false), "919876543210");
-        assert_eq!(dialled(" +1415 ", true), "+1415");
-    }
 
     #[test]
     fn a_trunk_is_picked_by_id_or_name_and_an_unknown_one_lists_them() {

@@ -19,6 +19,7 @@ use crate::report::Format;
 use crate::resolve::GatewayResolver;
 use crate::serve::health::Hysteresis;
 use crate::serve::shard::Shard;
+use crate::serve::test_calls::TestCall;
 use crate::sip::padding::SizeList;
 use crate::source::{self, ApiSource, FlagTrunk, Source};
 use crate::transport::{ExchangeConfig, TlsSettings};
@@ -462,6 +463,32 @@ pub struct ServeArgs {
     /// Shortest time between two lookups of a gateway name, whatever its TTL (1s to 5m).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub dns_min_interval: Duration,
+    /// Place a scheduled test call through trunk TRUNK (id or name) to NUMBER (an echo
+    /// service, an IVR, any number you are happy to ring); repeatable.
+    #[arg(long, value_name = "TRUNK=NUMBER", value_parser = TestCall::parse)]
+    pub test_call: Vec<TestCall>,
+    /// How often each test call is placed, jittered ±10%.
+    #[arg(long, default_value = "15m", value_parser = parse_duration, value_name = "DURATION")]
+    pub test_call_interval: Duration,
+    /// Media measured on each test call before it is ended.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub test_call_duration: Duration,
+    /// Measure after the answer (then BYE) or in early media (then CANCEL: nothing billed).
+    #[arg(long, value_enum, default_value_t = Until::Answer)]
+    pub test_call_until: Until,
+    /// Test calls in flight at once.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub test_calls_in_flight: usize,
+    /// The digest password of trunk TRUNK (id or name) in file PATH; repeatable.
+    #[arg(long, value_name = "TRUNK=PATH")]
+    pub auth_password_file: Vec<String>,
+    /// A directory of password files named by trunk id.
+    #[arg(long, value_name = "DIR")]
+    pub auth_password_dir: Option<PathBuf>,
+    /// How often userpass trunks with a password get a REGISTER query (a credentials
+    /// check that changes no binding); 0 turns it off.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub register_interval: Duration,
 }
 
 impl CheckArgs {
@@ -509,6 +536,44 @@ impl PingArgs {
 }
 
 impl ServeArgs {
+    /// Passwords by trunk id or name: `--auth-password-file TRUNK=PATH` and the
+    /// files of `--auth-password-dir` (named by trunk id).
+    fn passwords(&self) -> Result<std::collections::HashMap<String, crate::trunk::Secret>> {
+        let mut out = std::collections::HashMap::new();
+        for spec in &self.auth_password_file {
+            let Some((trunk, path)) = spec
+                .split_once('=')
+                .filter(|(t, p)| !t.is_empty() && !p.is_empty())
+            else {
+                return Err(Error::Usage(format!(
+                    "--auth-password-file {spec:?}: expected TRUNK=PATH"
+                )));
+            };
+            let p = read_password(Some(std::path::Path::new(path)))?.unwrap_or_default();
+            out.insert(trunk.to_string(), p);
+        }
+        if let Some(dir) = &self.auth_password_dir {
+            let entries = std::fs::read_dir(dir).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read --auth-password-dir {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Some(id) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                if path.is_file() && !id.starts_with('.') {
+                    let id = id.to_string();
+                    out.entry(id)
+                        .or_insert(read_password(Some(&path))?.unwrap_or_default());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn settings(&self) -> Result<serve::Settings> {
         let (check, resolver) = self.probe.settings()?;
         if self.refresh < Duration::from_secs(1) {
@@ -552,7 +617,32 @@ impl ServeArgs {
             stdin @ Source::File(_) => Source::Fixed(stdin.load().await?),
             other => other,
         };
+        if !self.test_call.is_empty()
+            && (self.test_call_interval < Duration::from_secs(10)
+                || self.test_call_duration.is_zero()
+                || self.test_call_duration > Duration::from_secs(300))
+        {
+            return Err(Error::Usage(
+                "--test-call-interval must be at least 10s and --test-call-duration 1s to 5m"
+                    .into(),
+            ));
+        }
+        if !self.register_interval.is_zero() && self.register_interval < Duration::from_secs(10) {
+            return Err(Error::Usage(
+                "--register-interval must be at least 10s (or 0 to turn it off)".into(),
+            ));
+        }
+        let schedule = serve::test_calls::Schedule {
+            calls: self.test_call.clone(),
+            call_interval: self.test_call_interval,
+            call_duration: self.test_call_duration,
+            call_until: self.test_call_until,
+            calls_in_flight: self.test_calls_in_flight.max(1),
+            passwords: self.passwords()?,
+            register_interval: self.register_interval,
+        };
         Ok(serve::Settings {
+            schedule,
             listen: self.listen,
             source,
             resolver,

@@ -20,9 +20,11 @@ use prometheus::{
 mod origination_egress;
 mod probe;
 pub mod store;
+mod test_calls;
 pub use origination_egress::{OriginationEgressMetrics, MAX_EGRESS_ADDRESSES};
 pub use probe::{render_probe, ProbeRun};
 use store::Store;
+pub use test_calls::{registration_result, TestCallMetrics, REGISTRATION_RESULTS};
 
 use crate::checks::Finding;
 use crate::outcome::{MtuResult, TargetResult};
@@ -230,6 +232,8 @@ pub struct Metrics {
     trunks: IntGaugeVec,
     /// Origination and egress series.
     pub origination_egress: OriginationEgressMetrics,
+    /// Scheduled test calls and registration checks.
+    pub test_calls: TestCallMetrics,
     lateness: Histogram,
     tasks: IntGauge,
     /// Hands out trunk generations.
@@ -270,6 +274,7 @@ impl Metrics {
             )
             .unwrap(),
             origination_egress: OriginationEgressMetrics::new(&registry),
+            test_calls: TestCallMetrics::new(&registry),
             lateness: Histogram::with_opts(
                 HistogramOpts::new(
                     "trunkprobe_probe_lateness_seconds",

@@ -21,6 +21,7 @@ use crate::sip::request::CallLeg;
 use crate::sip::sdp;
 use crate::transport::call::{MediaSockets, SipChannel};
 use crate::transport::{ExchangeConfig, Target};
+use crate::trunk::{MediaEncryption, Transport, Trunk};
 
 /// When media is measured, and then the call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +55,98 @@ pub struct CallPlan {
     pub max_duration: Duration,
     /// RFC 4733 digits to send once media flows.
     pub dtmf: String,
+}
+
+/// What a call adds to its trunk: the flags of `call`, or a `serve` test call's settings.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// The calling number (default: the trunk's first phone number not deleted).
+    pub from: Option<String>,
+    /// Digest username (default: the trunk's auth_username).
+    pub auth_username: Option<String>,
+    /// Digest password (else a create-request body's auth_password).
+    pub password: Option<crate::trunk::Secret>,
+    pub duration: Duration,
+    pub until: Until,
+    pub max_duration: Duration,
+    pub dtmf: String,
+    pub media_ip: Option<std::net::IpAddr>,
+}
+
+impl CallPlan {
+    /// The call Bolna would place through `trunk` to `to` at `target`: the
+    /// number with `+` when `outbound_leading_plus_enabled`, the trunk's G.711
+    /// codecs, SDES (only over TLS: otherwise the API's 422) and its optimistic
+    /// variant, the trunk's credentials unless `options` give others. The error
+    /// says why the trunk cannot be called.
+    pub fn for_trunk(
+        trunk: &Trunk,
+        target: Target,
+        exchange: ExchangeConfig,
+        to: &str,
+        options: &CallOptions,
+    ) -> Result<CallPlan, String> {
+        let sdes = trunk.media_encryption.valid() == Some(MediaEncryption::Sdes);
+        if sdes && target.transport != Transport::Tls {
+            return Err(
+                "the trunk asks for SDES over a plain transport (the API's 422): fix \
+                        media_encryption or transport before calling"
+                    .into(),
+            );
+        }
+        let codecs: Vec<String> = trunk
+            .effective_codecs()
+            .into_iter()
+            .filter(|c| c == "ulaw" || c == "alaw")
+            .collect();
+        if codecs.is_empty() {
+            return Err(format!(
+                "trunk {:?} allows neither ulaw nor alaw: Bolna could not call through it",
+                trunk.label()
+            ));
+        }
+        let digits = to.trim().trim_start_matches('+');
+        let to = if trunk.outbound_leading_plus_enabled {
+            format!("+{digits}")
+        } else {
+            digits.to_string()
+        };
+        let from = options
+            .from
+            .clone()
+            .or_else(|| {
+                trunk
+                    .phone_numbers
+                    .iter()
+                    .find(|p| !p.deleted)
+                    .map(|p| p.phone_number.clone())
+            })
+            .unwrap_or_else(|| "trunkprobe".into());
+        let password = options.password.clone().or(trunk.auth_password.clone());
+        let username = options
+            .auth_username
+            .clone()
+            .or(trunk.auth_username.clone());
+        let credentials = match (username, password) {
+            (Some(username), Some(password)) => Some(Credentials { username, password }),
+            _ => None,
+        };
+        Ok(CallPlan {
+            target,
+            exchange,
+            to,
+            from,
+            credentials,
+            codecs,
+            sdes,
+            optimistic: sdes && trunk.media_encryption_optimistic,
+            media_ip: options.media_ip,
+            duration: options.duration,
+            until: options.until,
+            max_duration: options.max_duration,
+            dtmf: options.dtmf.clone(),
+        })
+    }
 }
 
 /// Time given to a CANCEL or BYE (and its answer) after the hard cap.
@@ -424,5 +517,86 @@ fn media_evidence(s: &MediaStats, local: SocketAddr) -> MediaEvidence {
         dtmf_received: s.dtmf_received.clone(),
         dtmf_not_offered: false,
         one_way_delay_ms: s.one_way_delay_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trunk::{Field, Secret};
+
+    fn options() -> CallOptions {
+        CallOptions {
+            from: None,
+            auth_username: None,
+            password: None,
+            duration: Duration::from_secs(10),
+            until: Until::Answer,
+            max_duration: Duration::from_secs(60),
+            dtmf: String::new(),
+            media_ip: None,
+        }
+    }
+
+    fn target(transport: Transport) -> Target {
+        Target {
+            host: "gw.example.com".into(),
+            addr: "127.0.0.1:5060".parse().unwrap(),
+            transport,
+        }
+    }
+
+    fn plan(t: &Trunk, transport: Transport, to: &str) -> Result<CallPlan, String> {
+        CallPlan::for_trunk(
+            t,
+            target(transport),
+            ExchangeConfig::new(Duration::from_secs(5)),
+            to,
+            &options(),
+        )
+    }
+
+    #[test]
+    fn the_leading_plus_follows_the_trunk() {
+        let mut t = Trunk::with_defaults("t");
+        t.outbound_leading_plus_enabled = true;
+        assert_eq!(
+            plan(&t, Transport::Udp, "919876543210").unwrap().to,
+            "+919876543210"
+        );
+        assert_eq!(plan(&t, Transport::Udp, " +1415 ").unwrap().to, "+1415");
+        t.outbound_leading_plus_enabled = false;
+        assert_eq!(
+            plan(&t, Transport::Udp, "+919876543210").unwrap().to,
+            "919876543210"
+        );
+    }
+
+    #[test]
+    fn sdes_needs_tls_g711_is_required_and_credentials_come_from_the_trunk() {
+        let mut t = Trunk::with_defaults("t");
+        t.media_encryption = Field::Valid(MediaEncryption::Sdes);
+        assert!(plan(&t, Transport::Udp, "1").unwrap_err().contains("422"));
+        let p = plan(&t, Transport::Tls, "1").unwrap();
+        assert!(p.sdes && !p.optimistic);
+        t.media_encryption_optimistic = true;
+        assert!(plan(&t, Transport::Tls, "1").unwrap().optimistic);
+
+        let mut g729 = Trunk::with_defaults("g");
+        g729.allow = crate::trunk::parse_codecs("g729");
+        g729.disallow = crate::trunk::parse_codecs("all");
+        assert!(plan(&g729, Transport::Udp, "1")
+            .unwrap_err()
+            .contains("neither ulaw nor alaw"));
+
+        let mut u = Trunk::with_defaults("u");
+        u.auth_username = Some("alice".into());
+        assert!(
+            plan(&u, Transport::Udp, "1").unwrap().credentials.is_none(),
+            "no password"
+        );
+        u.auth_password = Some(Secret::new("pw"));
+        let c = plan(&u, Transport::Udp, "1").unwrap().credentials.unwrap();
+        assert_eq!(c.username, "alice");
     }
 }

@@ -10,6 +10,7 @@ pub mod ladders;
 pub mod origination;
 pub mod shard;
 pub mod target;
+pub mod test_calls;
 pub mod wheel;
 
 use std::future::{Future, IntoFuture};
@@ -59,6 +60,8 @@ pub struct Settings {
     pub origination: OriginationPlan,
     pub origination_interval: Duration,
     pub dns_min_interval: Duration,
+    /// Scheduled test calls and registration checks.
+    pub schedule: test_calls::Schedule,
 }
 
 /// Entry point of `trunkprobe serve`: binds `--listen`, runs until SIGTERM or SIGINT.
@@ -152,6 +155,28 @@ pub async fn run(
             stop_rx.clone(),
         ))
     });
+    // Test calls and registration checks follow the trunk list.
+    let (trunks_tx, trunks_rx) = watch::channel(None);
+    let loops = Arc::new(test_calls::Loops {
+        metrics: metrics.clone(),
+        resolver: settings.resolver.clone(),
+        exchange: settings.exchange.clone(),
+        schedule: settings.schedule.clone(),
+    });
+    let call_loop = (settings.shard.reports_trunks()).then(|| {
+        tokio::spawn(test_calls::call_loop(
+            loops.clone(),
+            trunks_rx.clone(),
+            stop_rx.clone(),
+        ))
+    });
+    let register_loop = (settings.shard.reports_trunks()).then(|| {
+        tokio::spawn(test_calls::register_loop(
+            loops.clone(),
+            trunks_rx.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let mut fleet = Fleet::new(ctx);
     let mut hup = signal(SignalKind::hangup()).map_err(|source| Error::Io {
         context: "cannot install the SIGHUP handler".into(),
@@ -195,6 +220,12 @@ pub async fn run(
                     *old = Some(uris);
                     changed
                 });
+                let shared = Arc::new(trunks.clone());
+                trunks_tx.send_if_modified(|old| {
+                    let changed = old.as_deref() != Some(&*shared);
+                    *old = Some(shared);
+                    changed
+                });
                 fleet.apply(trunks);
                 state.loaded.store(true, Ordering::SeqCst);
             }
@@ -225,6 +256,11 @@ pub async fn run(
         .await;
     if let Some(task) = origination {
         let _ = tokio::time::timeout(settings.exchange.timeout, task).await;
+    }
+    // Test calls in flight hang up on the stop; their BYE or CANCEL (and its
+    // answer) takes at most one transaction's time.
+    for task in [call_loop, register_loop].into_iter().flatten() {
+        let _ = tokio::time::timeout(Duration::from_secs(35), task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     tracing::info!("stopped");
