@@ -13,13 +13,16 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::kamailio_auth::{AuthOpts, KamailioAuth};
 use common::prometheus::{
     dashboard_queries, dashboards_dir, fake_exposition, http_get, label_values_variables,
     metric_names, promtool, promtool_check_metrics, split_comparison, substitute_vars,
     FakeExporter, Prometheus, DAEMON_METRICS,
 };
+use common::sipp_call::SippCall;
 use common::{
-    closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, TestPki, TrunkJson,
+    closed_udp_port, DnsRecord, Dnsmasq, Kamailio, KamailioOpts, Sipp, SippTransport, TestPki,
+    TrunkJson,
 };
 use serde_json::{json, Value};
 
@@ -384,6 +387,8 @@ fn prometheus_evaluates_everything_against_a_fake_exporter() {
                 "TrunkprobeCertificateExpiringSoon",
                 "TrunkprobeUdpLargeMessagesLost",
                 "TrunkprobeOriginationDown",
+                "TrunkprobeOneWayAudio",
+                "TrunkprobeCredentialsRejected",
             ],
             location: "fixture",
         },
@@ -436,6 +441,11 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         DnsRecord::host(GW_NAME, &["127.0.0.1".parse().unwrap()]),
         DnsRecord::host("sip.bolna.ai", &["127.0.0.1".parse().unwrap()]),
     ]);
+    // Test calls: an echo (two-way), a silent carrier (one-way), a closed port (failing);
+    // a userpass trunk whose registrar refuses the password it is given.
+    let echo = SippCall::start("invite_answer_echo.xml", SippTransport::Udp, true);
+    let silent = SippCall::start("invite_answer_silent.xml", SippTransport::Udp, false);
+    let registrar = KamailioAuth::start(AuthOpts::new("the-right-one", None));
     let sdes = TrunkJson::g711("sdes-on-udp", "127.0.0.1", sipp.addr().port())
         .qualify(1)
         .set("media_encryption", json!("sdes"))
@@ -455,12 +465,25 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         TrunkJson::g711("frag", "127.0.0.1", frag.addr().port())
             .qualify(1)
             .build(),
+        TrunkJson::g711("echo", "127.0.0.1", echo.addr().port())
+            .qualify(1)
+            .build(),
+        TrunkJson::g711("silent", "127.0.0.1", silent.addr().port())
+            .qualify(1)
+            .build(),
+        TrunkJson::g711("registrar", "127.0.0.1", registrar.addr().port())
+            .userpass("bolna-trunk")
+            .qualify(1)
+            .build(),
     ]);
     let origination_up = format!("sip:sip.bolna.ai:{};transport=tcp", kam.tcp_addr().port());
     let origination_down = format!("sip:127.0.0.1:{}", closed_udp_port());
     let dir = common::process::peer_dir("serve");
     let file = dir.path().join("trunks.json");
     fs::write(&file, serde_json::to_vec_pretty(&trunks).unwrap()).unwrap();
+    let wrong_password = dir.path().join("registrar.pw");
+    fs::write(&wrong_password, "not-the-right-one").unwrap();
+    let password_arg = format!("registrar={}", wrong_password.display());
     let listen = common::ports::loopback(common::free_tcp_port());
     let args: Vec<String> = [
         "serve",
@@ -484,6 +507,22 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         &origination_down,
         "--origination-interval",
         "1s",
+        "--test-call",
+        "echo=+14155550100",
+        "--test-call",
+        "silent=+14155550101",
+        "--test-call",
+        "closed=+14155550102",
+        "--test-calls-in-flight",
+        "3",
+        "--test-call-duration",
+        "2s",
+        "--test-call-interval",
+        "10s",
+        "--auth-password-file",
+        &password_arg,
+        "--register-interval",
+        "10s",
     ]
     .iter()
     .chain(extra)
@@ -536,6 +575,9 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
                 "TrunkprobeUdpLargeMessagesLost",
                 "TrunkprobeOriginationDown",
                 "TrunkprobeOriginationNotGuideIp",
+                "TrunkprobeTestCallFailing",
+                "TrunkprobeOneWayAudio",
+                "TrunkprobeCredentialsRejected",
             ],
             location: "loopback-test",
         },

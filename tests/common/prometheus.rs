@@ -48,6 +48,19 @@ pub const DAEMON_METRICS: &[&str] = &[
     "trunkprobe_origination_resolves_to_guide_ip",
     "trunkprobe_origination_last_run_timestamp_seconds",
     "trunkprobe_egress_info",
+    "trunkprobe_test_call_verdict",
+    "trunkprobe_test_calls_total",
+    "trunkprobe_test_call_setup_seconds",
+    "trunkprobe_test_call_rtp_packets",
+    "trunkprobe_test_call_loss_ratio",
+    "trunkprobe_test_call_jitter_seconds",
+    "trunkprobe_test_call_mos",
+    "trunkprobe_test_call_audio_level_dbov",
+    "trunkprobe_test_call_last_timestamp_seconds",
+    "trunkprobe_registration_result",
+    "trunkprobe_registration_bindings",
+    "trunkprobe_registration_bolna_binding",
+    "trunkprobe_registration_last_timestamp_seconds",
 ];
 
 /// `dashboards/` in the source tree.
@@ -682,6 +695,73 @@ pub fn fake_exposition(n: u64, location: &str) -> String {
         o,
         "trunkprobe_egress_info{{public_ip=\"203.0.113.7\",behind_nat=\"true\",{loc}}} 1"
     );
+    // Test calls: t-ok is two-way (MOS 4.4), t-down one-way; t-ok's registration is
+    // accepted with Bolna's binding, t-tls's rejected.
+    family(&mut o, "trunkprobe_test_call_verdict", "gauge");
+    for (id, name, current) in [
+        ("t-ok", "Fixture UDP", "two_way_audio"),
+        ("t-down", "Fixture down", "no_inbound_audio"),
+    ] {
+        for v in [
+            "two_way_audio",
+            "no_inbound_audio",
+            "outbound_not_received",
+            "timeout",
+        ] {
+            let _ = writeln!(
+                o,
+                "trunkprobe_test_call_verdict{{trunk_id=\"{id}\",trunk=\"{name}\",verdict=\"{v}\",{loc}}} {}",
+                u8::from(v == current)
+            );
+        }
+    }
+    family(&mut o, "trunkprobe_test_calls_total", "counter");
+    let _ = writeln!(
+        o,
+        "trunkprobe_test_calls_total{{trunk_id=\"t-ok\",trunk=\"Fixture UDP\",verdict=\"two_way_audio\",{loc}}} {n}"
+    );
+    let call = "trunk_id=\"t-ok\",trunk=\"Fixture UDP\"";
+    for (name, value) in [
+        ("trunkprobe_test_call_setup_seconds", 0.12),
+        ("trunkprobe_test_call_mos", 4.4),
+        ("trunkprobe_test_call_audio_level_dbov", -12.0),
+        ("trunkprobe_test_call_last_timestamp_seconds", now),
+    ] {
+        family(&mut o, name, "gauge");
+        let _ = writeln!(o, "{name}{{{call},{loc}}} {value}");
+    }
+    for (name, value) in [
+        ("trunkprobe_test_call_rtp_packets", 500.0),
+        ("trunkprobe_test_call_loss_ratio", 0.002),
+        ("trunkprobe_test_call_jitter_seconds", 0.003),
+    ] {
+        family(&mut o, name, "gauge");
+        for dir in ["sent", "received"] {
+            let _ = writeln!(o, "{name}{{{call},direction=\"{dir}\",{loc}}} {value}");
+        }
+    }
+    family(&mut o, "trunkprobe_registration_result", "gauge");
+    for (id, name, current) in [
+        ("t-ok", "Fixture UDP", "accepted"),
+        ("t-tls", "Fixture TLS", "rejected"),
+    ] {
+        for r in ["accepted", "rejected", "timeout"] {
+            let _ = writeln!(
+                o,
+                "trunkprobe_registration_result{{trunk_id=\"{id}\",trunk=\"{name}\",gateway=\"gw.test.local\",result=\"{r}\",{loc}}} {}",
+                u8::from(r == current)
+            );
+        }
+    }
+    let reg = "trunk_id=\"t-ok\",trunk=\"Fixture UDP\",gateway=\"gw.test.local\"";
+    for (name, value) in [
+        ("trunkprobe_registration_bindings", 1.0),
+        ("trunkprobe_registration_bolna_binding", 1.0),
+        ("trunkprobe_registration_last_timestamp_seconds", now),
+    ] {
+        family(&mut o, name, "gauge");
+        let _ = writeln!(o, "{name}{{{reg},{loc}}} {value}");
+    }
     family(
         &mut o,
         "trunkprobe_source_last_success_timestamp_seconds",
