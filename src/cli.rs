@@ -485,6 +485,10 @@ pub struct ServeArgs {
     /// A directory of password files named by trunk id.
     #[arg(long, value_name = "DIR")]
     pub auth_password_dir: Option<PathBuf>,
+    /// Allow /probe?module=call&target=sip:NUMBER@host (a test call per scrape). Off by
+    /// default: anyone who reaches --listen could make the prober place calls.
+    #[arg(long)]
+    pub allow_probe_calls: bool,
     /// How often userpass trunks with a password get a REGISTER query (a credentials
     /// check that changes no binding); 0 turns it off.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
@@ -643,6 +647,7 @@ impl ServeArgs {
         };
         Ok(serve::Settings {
             schedule,
+            allow_probe_calls: self.allow_probe_calls,
             listen: self.listen,
             source,
             resolver,

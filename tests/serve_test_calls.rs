@@ -216,3 +216,141 @@ fn registration_checks_report_accepted_and_rejected_credentials() {
         );
     }
 }
+
+#[test]
+fn probe_module_call_is_off_by_default_and_places_one_call_when_allowed() {
+    let echo = SippCall::start("invite_answer_echo.xml", SippTransport::Udp, true);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_trunks(dir.path(), &[trunk("echo", &echo)]);
+    let path = format!("/probe?module=call&target=sip:100@{}", echo.addr());
+
+    let d = Daemon::start(&["--trunks", file.to_str().unwrap()]);
+    let (code, body) = d.get(&path).unwrap();
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("--allow-probe-calls"), "{body}");
+    assert!(!echo.saw_invite(), "nothing was dialled");
+    drop(d);
+
+    let d = Daemon::start(&[
+        "--trunks",
+        file.to_str().unwrap(),
+        "--allow-probe-calls",
+        "--test-call-duration",
+        "2s",
+    ]);
+    let (code, body) = d.get(&path).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(sample(&body, "probe_success", &[]), Some(1.0), "{body}");
+    assert_eq!(
+        sample(&body, "probe_call_verdict", &[("verdict", "two_way_audio")]),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        sample(
+            &body,
+            "probe_call_rtp_packets",
+            &[("direction", "received")]
+        )
+        .unwrap()
+            > 50.0
+    );
+    echo.wait_for("the BYE", |c| c.saw_bye(), Duration::from_secs(3));
+    let (code, _) = d
+        .get("/probe?module=call&target=sip:127.0.0.1:5060")
+        .unwrap();
+    assert_eq!(code, 400, "a call needs a number");
+    let (code, _) = d
+        .get("/probe?module=nope&target=sip:127.0.0.1:5060")
+        .unwrap();
+    assert_eq!(code, 400);
+}
+
+#[test]
+fn the_in_flight_cap_holds_with_more_trunks_than_slots() {
+    let echo = SippCall::start("invite_answer_echo.xml", SippTransport::Udp, true);
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["a", "b", "c"];
+    let trunks: Vec<_> = ids.iter().map(|id| trunk(id, &echo)).collect();
+    let file = write_trunks(dir.path(), &trunks);
+    let mut args = vec![
+        "--trunks".to_string(),
+        file.display().to_string(),
+        "--test-calls-in-flight".into(),
+        "1".into(),
+        "--test-call-duration".into(),
+        "1s".into(),
+    ];
+    for id in ids {
+        args.extend(["--test-call".into(), format!("{id}=100")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = Daemon::start(&args);
+    d.wait_for("all three trunks called", |d| {
+        let m = d.metrics();
+        ids.iter()
+            .all(|id| verdict(&m, id, "two_way_audio") == Some(1.0))
+    });
+    // One slot: every call ended before the next was dialled.
+    let mut in_flight = 0;
+    for line in d.logs().lines() {
+        if line.contains("test call: dialling") {
+            in_flight += 1;
+            assert_eq!(in_flight, 1, "two calls at once:\n{}", d.logs());
+        } else if line.contains("test call ended") {
+            in_flight -= 1;
+        }
+    }
+}
+
+#[test]
+fn test_calls_through_a_challenging_proxy_use_the_trunks_password() {
+    let carrier = SippCall::start("invite_answer_echo.xml", SippTransport::Udp, true);
+    let proxy = KamailioAuth::start(AuthOpts::new("proxy-pw", Some(carrier.addr())));
+    let userpass = |id: &str| {
+        TrunkJson::probed(id)
+            .userpass("bolna-trunk")
+            .gateway_at(proxy.addr())
+            .g711_only()
+            .qualify(60)
+            .build()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_trunks(dir.path(), &[userpass("right"), userpass("wrong")]);
+    let (right, wrong) = (dir.path().join("right.pw"), dir.path().join("wrong.pw"));
+    std::fs::write(&right, "proxy-pw").unwrap();
+    std::fs::write(&wrong, "not-it").unwrap();
+    let (right_arg, wrong_arg) = (
+        format!("right={}", right.display()),
+        format!("wrong={}", wrong.display()),
+    );
+    let mut d = Daemon::start(&[
+        "--trunks",
+        file.to_str().unwrap(),
+        "--test-call",
+        "right=+14155550100",
+        "--test-call",
+        "wrong=+14155550100",
+        "--test-call-duration",
+        "2s",
+        "--auth-password-file",
+        &right_arg,
+        "--auth-password-file",
+        &wrong_arg,
+        "--register-interval",
+        "0",
+    ]);
+    d.wait_for("both calls judged", |d| {
+        let m = d.metrics();
+        verdict(&m, "right", "two_way_audio") == Some(1.0)
+            && verdict(&m, "wrong", "auth_rejected") == Some(1.0)
+    });
+    assert_eq!(
+        carrier.received_requests("INVITE").len(),
+        1,
+        "only the right password got through"
+    );
+    for secret in ["proxy-pw", "not-it"] {
+        assert!(!d.logs().contains(secret) && !d.metrics().contains(secret));
+    }
+}

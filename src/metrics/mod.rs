@@ -22,7 +22,7 @@ mod probe;
 pub mod store;
 mod test_calls;
 pub use origination_egress::{OriginationEgressMetrics, MAX_EGRESS_ADDRESSES};
-pub use probe::{render_probe, ProbeRun};
+pub use probe::{render_call_probe, render_probe, ProbeRun};
 use store::Store;
 pub use test_calls::{registration_result, TestCallMetrics, REGISTRATION_RESULTS};
 

@@ -94,3 +94,73 @@ pub fn render_probe(location: Option<&str>, run: &ProbeRun) -> String {
     duration.set(run.duration.as_secs_f64());
     encode(&registry)
 }
+
+/// The text exposition of one `/probe?module=call` test call: `probe_success`
+/// (1 for `two_way_audio`), `probe_duration_seconds`, the verdict (one series
+/// per verdict of the closed set), setup time, RTP packets per direction and
+/// the MOS estimate.
+pub fn render_call_probe(
+    location: Option<&str>,
+    verdict: crate::checks::call::Verdict,
+    call: &crate::outcome::call::CallEvidence,
+    duration: Duration,
+) -> String {
+    use crate::checks::call::Verdict;
+    let registry = registry_for(location);
+    let success = int_gauge("probe_success", "1 if the test call had two-way audio.");
+    let took = gauge(
+        "probe_duration_seconds",
+        "How long the probe took, the whole call included.",
+    );
+    let verdicts = IntGaugeVec::new(
+        Opts::new(
+            "probe_call_verdict",
+            "1 for the verdict of this test call (the closed verdict set of trunkprobe call).",
+        ),
+        &["verdict"],
+    )
+    .expect("valid metric");
+    let packets = IntGaugeVec::new(
+        Opts::new(
+            "probe_call_rtp_packets",
+            "RTP packets of the test call, by direction (sent, received).",
+        ),
+        &["direction"],
+    )
+    .expect("valid metric");
+    let _ = registry.register(Box::new(success.clone()));
+    let _ = registry.register(Box::new(took.clone()));
+    let _ = registry.register(Box::new(verdicts.clone()));
+    let _ = registry.register(Box::new(packets.clone()));
+    success.set((verdict == Verdict::TwoWayAudio) as i64);
+    took.set(duration.as_secs_f64());
+    for v in Verdict::ALL {
+        verdicts
+            .with_label_values(&[v.as_str()])
+            .set((v == verdict) as i64);
+    }
+    let m = call.media.as_ref();
+    packets
+        .with_label_values(&["sent"])
+        .set(m.map_or(0, |m| m.outbound.packets) as i64);
+    packets
+        .with_label_values(&["received"])
+        .set(m.map_or(0, |m| m.inbound.packets) as i64);
+    if let Some(setup) = call.setup_ms {
+        let g = gauge(
+            "probe_call_setup_seconds",
+            "INVITE to the first 18x or 2xx.",
+        );
+        g.set(setup / 1000.0);
+        let _ = registry.register(Box::new(g));
+    }
+    if let Some(mos) = m.and_then(|m| m.mos) {
+        let g = gauge(
+            "probe_call_mos",
+            "ITU-T G.107 MOS estimate of the received audio.",
+        );
+        g.set(mos);
+        let _ = registry.register(Box::new(g));
+    }
+    encode(&registry)
+}

@@ -30,6 +30,17 @@ pub struct AppState {
     /// The daemon's prober (its UDP socket is shared with the scheduled probes).
     pub prober: Prober,
     pub location: Option<String>,
+    /// `/probe?module=call`, when `--allow-probe-calls` allows it.
+    pub probe_calls: Option<ProbeCalls>,
+}
+
+/// What `/probe?module=call` may do: anyone who reaches the port could make the
+/// prober place calls, so it is off unless allowed, and one runs at a time.
+pub struct ProbeCalls {
+    /// Media measured (shortened to fit the scrape timeout).
+    pub duration: Duration,
+    pub slot: tokio::sync::Semaphore,
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -97,6 +108,8 @@ async fn ready(State(s): State<Arc<AppState>>) -> Response {
 #[derive(Deserialize)]
 struct ProbeQuery {
     target: Option<String>,
+    /// `options` (default) or `call`.
+    module: Option<String>,
 }
 
 /// A `/probe` target: `sip:host[:port][;transport=udp|tcp|tls]`, `sips:` for TLS,
@@ -111,21 +124,129 @@ async fn probe_handler(
     let Some(raw) = q.target else {
         return (StatusCode::BAD_REQUEST, "target parameter is missing\n").into_response();
     };
+    let scrape_limit = headers
+        .get("x-prometheus-scrape-timeout-seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.6)
+        .map(|v| Duration::from_secs_f64(v - 0.5));
+    match q.module.as_deref().unwrap_or("options") {
+        "options" => {}
+        "call" => return call_probe(&s, &raw, scrape_limit).await,
+        other => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown module {:?}: options or call\n",
+                    crate::text::printable(other)
+                ),
+            )
+                .into_response()
+        }
+    }
     let target = match ProbeTarget::parse(&raw) {
         Ok(t) => t,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("bad target: {e}\n")).into_response(),
     };
     // Like blackbox: finish within Prometheus' scrape timeout.
     let mut timeout = s.prober.exchange_config().timeout;
-    if let Some(limit) = headers
-        .get("x-prometheus-scrape-timeout-seconds")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.6)
-    {
-        timeout = timeout.min(Duration::from_secs_f64(limit - 0.5));
+    if let Some(limit) = scrape_limit {
+        timeout = timeout.min(limit);
     }
     let body = run_probe(&s, &target, timeout).await;
+    ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response()
+}
+
+/// `/probe?module=call&target=sip:NUMBER@host[:port][;transport=...]`: one test
+/// call (plain RTP, ulaw and alaw) with `call`'s safety rules, ended within the
+/// scrape timeout, rendered as that call's metrics alone.
+async fn call_probe(s: &AppState, raw: &str, scrape_limit: Option<Duration>) -> Response {
+    let Some(calls) = &s.probe_calls else {
+        return (
+            StatusCode::FORBIDDEN,
+            "module=call is off: anyone who reaches this port could make the prober place \
+             calls; start serve with --allow-probe-calls to allow it\n",
+        )
+            .into_response();
+    };
+    let (scheme, rest) = match raw.split_once(':') {
+        Some((sch, rest))
+            if sch.eq_ignore_ascii_case("sip") || sch.eq_ignore_ascii_case("sips") =>
+        {
+            (sch, rest)
+        }
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "bad target: sip:NUMBER@host[:port][;transport=udp|tcp|tls]\n",
+            )
+                .into_response()
+        }
+    };
+    let Some((number, gateway)) = rest
+        .split_once('@')
+        .filter(|(n, g)| !n.is_empty() && !g.is_empty())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "bad target: module=call needs the number to call, sip:NUMBER@host\n",
+        )
+            .into_response();
+    };
+    let target = match ProbeTarget::parse(&format!("{scheme}:{gateway}")) {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad target: {e}\n")).into_response(),
+    };
+    let Ok(_slot) = calls.slot.try_acquire() else {
+        return (StatusCode::TOO_MANY_REQUESTS, "a probe call is in flight\n").into_response();
+    };
+    let started = Instant::now();
+    let budget = scrape_limit.unwrap_or(calls.duration + Duration::from_secs(20));
+    let res = s.resolver.resolve(&target.host, target.transport).await;
+    let Some(ip) = res.addresses.first().copied() else {
+        return (
+            StatusCode::OK,
+            "# HELP probe_success 1 if the test call had two-way audio (the target did not resolve).\n\
+             # TYPE probe_success gauge\nprobe_success 0\n"
+                .to_string(),
+        )
+            .into_response();
+    };
+    let plan = crate::probe::call::CallPlan {
+        target: Target {
+            host: target.host.as_str().into(),
+            addr: (ip, target.port).into(),
+            transport: target.transport,
+        },
+        exchange: s.prober.exchange_config().clone(),
+        to: number.to_string(),
+        from: "trunkprobe".into(),
+        credentials: None,
+        codecs: vec!["ulaw".into(), "alaw".into()],
+        sdes: false,
+        optimistic: false,
+        media_ip: None,
+        duration: calls
+            .duration
+            .min(budget / 2)
+            .max(Duration::from_millis(500)),
+        until: crate::probe::call::Until::Answer,
+        max_duration: budget.max(Duration::from_secs(1)),
+        dtmf: String::new(),
+    };
+    let mut stop = calls.stop.clone();
+    let evidence = crate::probe::call::place(&plan, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await;
+    let j = crate::checks::call::judge(&evidence, &crate::checks::call::Context::default());
+    tracing::info!(target = %crate::text::printable(raw), verdict = j.verdict.as_str(), "probe call ended");
+    let body = metrics::render_call_probe(
+        s.location.as_deref(),
+        j.verdict,
+        &evidence,
+        started.elapsed(),
+    );
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response()
 }
 

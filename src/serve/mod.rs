@@ -62,6 +62,8 @@ pub struct Settings {
     pub dns_min_interval: Duration,
     /// Scheduled test calls and registration checks.
     pub schedule: test_calls::Schedule,
+    /// `/probe?module=call` is allowed.
+    pub allow_probe_calls: bool,
 }
 
 /// Entry point of `trunkprobe serve`: binds `--listen`, runs until SIGTERM or SIGINT.
@@ -110,6 +112,11 @@ pub async fn run(
         resolver: settings.resolver.clone(),
         prober: prober.clone(),
         location: settings.location.clone(),
+        probe_calls: settings.allow_probe_calls.then(|| http::ProbeCalls {
+            duration: settings.schedule.call_duration,
+            slot: Semaphore::new(1),
+            stop: stop_rx.clone(),
+        }),
     });
     let addr = listener.local_addr().ok();
     let mut server_stop = stop_rx.clone();
