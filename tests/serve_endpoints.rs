@@ -10,8 +10,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use common::kamailio_auth::{AuthOpts, KamailioAuth};
 use common::serve::{sample, samples, write_trunks, Daemon, SERVE_TOKEN};
-use common::{silent_udp, FakeApi, Kamailio, KamailioOpts, Reply, Sipp, TestPki, TrunkJson};
+use common::sipp_call::SippCall;
+use common::{
+    silent_udp, FakeApi, Kamailio, KamailioOpts, Reply, Sipp, SippTransport, TestPki, TrunkJson,
+};
 
 /// The leaf certificate's notAfter, Unix seconds.
 fn not_after(pem_path: &std::path::Path) -> f64 {
@@ -63,7 +67,14 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
     let frag = Sipp::uas_udp("options_200_small_only.xml");
     // Origination at sip.bolna.ai pinned to loopback: every origination series, never off-machine.
     let origination = format!("sip:sip.bolna.ai:{}", kam.udp_addr().port());
+    // A test call to a SIPp echo and a registration check at a Kamailio registrar: every
+    // test-call and registration series.
+    let echo = SippCall::start("invite_answer_echo.xml", SippTransport::Udp, true);
+    let registrar = KamailioAuth::start(AuthOpts::new("reg-pw", None));
     let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("reg.pw");
+    std::fs::write(&password, "reg-pw").unwrap();
+    let password_arg = format!("registrar={}", password.display());
     let file = write_trunks(
         dir.path(),
         &[
@@ -77,6 +88,14 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
                 .qualify(0)
                 .build(),
             TrunkJson::probed("frag").gateway_at(frag.addr()).build(),
+            TrunkJson::probed("echo")
+                .gateway_at(echo.addr())
+                .g711_only()
+                .build(),
+            TrunkJson::probed("registrar")
+                .userpass("bolna-trunk")
+                .gateway_at(registrar.addr())
+                .build(),
         ],
     );
     let ca = pki.ca_path().to_str().unwrap().to_string();
@@ -97,6 +116,12 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
         "sip.bolna.ai:127.0.0.1",
         "--origination-interval",
         "1s",
+        "--test-call",
+        "echo=100",
+        "--test-call-duration",
+        "1s",
+        "--auth-password-file",
+        &password_arg,
     ]);
 
     // /probe, blackbox style, over TLS with the test CA.
@@ -136,6 +161,12 @@ fn tls_probe_with_a_test_ca_and_every_exported_metric_is_documented() {
             )
             .is_some()
             && sample(&m, "trunkprobe_origination_rtt_seconds", &[]).is_some()
+            && sample(&m, "trunkprobe_test_call_mos", &[("trunk_id", "echo")]).is_some()
+            && sample(
+                &m,
+                "trunkprobe_registration_result",
+                &[("trunk_id", "registrar"), ("result", "accepted")],
+            ) == Some(1.0)
     });
     let m = d.metrics();
     assert_eq!(

@@ -245,6 +245,20 @@ fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help)
 }
 
+/// A gauge family with `labels`, registered in `r`.
+fn int_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).unwrap();
+    r.register(Box::new(g.clone())).unwrap();
+    g
+}
+
+/// A float gauge family with `labels`, registered in `r`.
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::GaugeVec {
+    let g = prometheus::GaugeVec::new(Opts::new(name, help), labels).unwrap();
+    r.register(Box::new(g.clone())).unwrap();
+    g
+}
+
 impl Metrics {
     /// A registry with every metric; `location` becomes a constant label on all series.
     pub fn new(location: Option<&str>) -> Metrics {

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
-use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntGaugeVec, Registry};
 
-use super::{bounded, unix_now};
+use super::{bounded, gauge_vec as gauge, int_gauge_vec as int_gauge, unix_now};
 use crate::checks::origination::OriginationResult;
 use crate::outcome::Outcome;
 
@@ -28,18 +28,6 @@ pub struct OriginationEgressMetrics {
     egress_info: IntGaugeVec,
     /// Origination label sets of the last run (removed when a URI or address goes).
     origination: Mutex<(HashSet<[String; 3]>, HashSet<String>)>,
-}
-
-fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).unwrap();
-    r.register(Box::new(g.clone())).unwrap();
-    g
-}
-
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels).unwrap();
-    r.register(Box::new(g.clone())).unwrap();
-    g
 }
 
 impl OriginationEgressMetrics {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use super::{bounded, unix_now};
+use super::{bounded, gauge_vec as gauge, int_gauge_vec as int_gauge, unix_now};
 use crate::checks::call::Verdict;
 use crate::outcome::call::{CallEvidence, DirectionStats};
 use crate::outcome::credentials::{CredentialsEvidence, CredentialsResult};
@@ -63,18 +63,6 @@ pub struct TestCallMetrics {
     /// Label sets written, to forget a trunk that is no longer called.
     calls_seen: Mutex<HashSet<[String; 2]>>,
     regs_seen: Mutex<HashSet<[String; 3]>>,
-}
-
-fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).unwrap();
-    r.register(Box::new(g.clone())).unwrap();
-    g
-}
-
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels).unwrap();
-    r.register(Box::new(g.clone())).unwrap();
-    g
 }
 
 impl TestCallMetrics {

@@ -104,35 +104,12 @@ impl Kamailio {
             let tls_port = opts.tls.as_ref().map(|_| free_tcp_port());
             let dir = peer_dir("kamailio");
             let cfg = render(dir.path(), &opts, port, tls_port);
-            let run_dir = dir.path().join("run");
-            fs::create_dir_all(&run_dir).expect("kamailio run dir");
-            let args: Vec<String> = vec![
-                "-f".into(),
-                cfg,
-                "-DD".into(),
-                "-E".into(),
-                "-Y".into(),
-                run_dir.display().to_string(),
-                "-P".into(),
-                dir.path().join("kamailio.pid").display().to_string(),
-                "-m".into(),
-                "32".into(),
-                "-M".into(),
-                "4".into(),
-            ];
-            let mut proc = PeerProcess::spawn(
-                "kamailio",
-                dir,
-                "kamailio",
-                &args,
-                if opts.tls.is_some() {
-                    "kamailio kamailio-tls-modules"
-                } else {
-                    "kamailio"
-                },
-                libc::SIGTERM,
-                false,
-            )?;
+            let package = if opts.tls.is_some() {
+                "kamailio kamailio-tls-modules"
+            } else {
+                "kamailio"
+            };
+            let mut proc = spawn(dir, &cfg, package)?;
             let (udp, tcp) = (loopback(port), loopback(port));
             let tls = tls_port.map(loopback);
             proc.wait_ready(|| {
@@ -184,6 +161,36 @@ impl Kamailio {
     pub fn process(&mut self) -> &mut PeerProcess {
         &mut self.proc
     }
+}
+
+/// Starts Kamailio on the rendered `cfg` in `dir` (its run dir and pid file there),
+/// in the foreground with logs on stderr, as every test Kamailio runs.
+pub fn spawn(dir: tempfile::TempDir, cfg: &str, package: &str) -> Result<PeerProcess, StartError> {
+    let run_dir = dir.path().join("run");
+    fs::create_dir_all(&run_dir).expect("kamailio run dir");
+    let args: Vec<String> = vec![
+        "-f".into(),
+        cfg.into(),
+        "-DD".into(),
+        "-E".into(),
+        "-Y".into(),
+        run_dir.display().to_string(),
+        "-P".into(),
+        dir.path().join("kamailio.pid").display().to_string(),
+        "-m".into(),
+        "32".into(),
+        "-M".into(),
+        "4".into(),
+    ];
+    PeerProcess::spawn(
+        "kamailio",
+        dir,
+        "kamailio",
+        &args,
+        package,
+        libc::SIGTERM,
+        false,
+    )
 }
 
 fn connects(addr: SocketAddr) -> bool {

@@ -85,31 +85,8 @@ impl KamailioAuth {
                 .replace("@@QOP@@", if opts.qop { "1" } else { "0" });
             let cfg_path = dir.path().join("kamailio.cfg");
             fs::write(&cfg_path, cfg).expect("write kamailio.cfg");
-            let run_dir = dir.path().join("run");
-            fs::create_dir_all(&run_dir).expect("kamailio run dir");
-            let args: Vec<String> = vec![
-                "-f".into(),
-                cfg_path.display().to_string(),
-                "-DD".into(),
-                "-E".into(),
-                "-Y".into(),
-                run_dir.display().to_string(),
-                "-P".into(),
-                dir.path().join("kamailio.pid").display().to_string(),
-                "-m".into(),
-                "32".into(),
-                "-M".into(),
-                "4".into(),
-            ];
-            let mut proc = PeerProcess::spawn(
-                "kamailio",
-                dir,
-                "kamailio",
-                &args,
-                "kamailio",
-                libc::SIGTERM,
-                false,
-            )?;
+            let mut proc =
+                super::kamailio::spawn(dir, &cfg_path.display().to_string(), "kamailio")?;
             let addr = loopback(port);
             proc.wait_ready(|| {
                 sip::udp_options(addr, Duration::from_millis(250))

@@ -141,7 +141,8 @@ impl Sipp {
     }
 }
 
-fn scenario_path(scenario: &str) -> PathBuf {
+/// A scenario named by file (in `tests/peers/sipp/`) or by path.
+pub fn scenario_path(scenario: &str) -> PathBuf {
     if scenario.contains('/') {
         PathBuf::from(scenario)
     } else {

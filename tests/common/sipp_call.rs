@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use super::ports::{free_tcp_port, free_udp_port};
 use super::process::{peer_dir, start_with_retry, PeerProcess, StartError};
 use super::sip;
-use super::sipp::SippTransport;
+use super::sipp::{scenario_path, SippTransport};
 
 /// File names inside the peer's temp dir (`*.log` ones show up in [`SippCall::logs`]).
 const MESSAGES: &str = "messages.log";
@@ -394,14 +394,6 @@ impl SippCall {
     /// The process guard.
     pub fn process(&mut self) -> &mut PeerProcess {
         &mut self.proc
-    }
-}
-
-fn scenario_path(scenario: &str) -> PathBuf {
-    if scenario.contains('/') {
-        PathBuf::from(scenario)
-    } else {
-        super::peers_dir().join("sipp").join(scenario)
     }
 }
 
