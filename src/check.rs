@@ -24,6 +24,8 @@ use crate::trunk::{AuthType, Field, Transport, Trunk};
 /// Validated settings of `check`.
 pub struct Settings {
     pub source: Source,
+    /// `--trunk`: only these trunks (ids or names); empty for all.
+    pub only: Vec<String>,
     pub resolver: GatewayResolver,
     pub probe: ProbeSettings,
     /// The credentials check (REGISTER query) of userpass gateways; `None`
@@ -48,10 +50,49 @@ pub struct CredentialsPlan {
 /// Runs `check`: loads the trunks, checks them, prints the report. The value is
 /// the exit code (0 healthy, 1 problems found).
 pub async fn run(settings: Settings) -> Result<u8> {
-    let trunks = settings.source.load().await?;
+    let trunks = select(settings.source.load().await?, &settings.only)?;
     let report = check_all(trunks, &settings).await;
     print_report(&report, settings.format);
     Ok(report.exit_code())
+}
+
+/// The trunks `--trunk` names (by id or name), in the list's order; all when
+/// none is named. A name that matches nothing is an error listing what exists.
+pub fn select(trunks: Vec<Trunk>, only: &[String]) -> Result<Vec<Trunk>> {
+    if only.is_empty() {
+        return Ok(trunks);
+    }
+    let named = |t: &Trunk, w: &str| t.id.as_deref() == Some(w) || t.name == w;
+    let unknown: Vec<&String> = only
+        .iter()
+        .filter(|w| !trunks.iter().any(|t| named(t, w)))
+        .collect();
+    if !unknown.is_empty() {
+        let there: Vec<String> = trunks
+            .iter()
+            .map(|t| match &t.id {
+                Some(id) if *id != t.name => format!("{id} ({})", t.name),
+                _ => t.name.clone(),
+            })
+            .collect();
+        return Err(crate::error::Error::Usage(format!(
+            "no trunk {}; the list has: {}",
+            unknown
+                .iter()
+                .map(|u| format!("{:?}", crate::text::printable(u)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if there.is_empty() {
+                "none".to_string()
+            } else {
+                there.join(", ")
+            }
+        )));
+    }
+    Ok(trunks
+        .into_iter()
+        .filter(|t| only.iter().any(|w| named(t, w)))
+        .collect())
 }
 
 /// Checks `trunks` and the origination URIs (at the same time), then runs the

@@ -48,6 +48,13 @@ pub enum Command {
     Call(Box<CallArgs>),
     /// Monitoring daemon: probe every trunk on its qualify_frequency, serve Prometheus metrics.
     Serve(Box<ServeArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `trunkprobe man | man -l -`.
+    Man,
 }
 
 /// Where trunk definitions come from: the API (default), `--trunks FILE`, or `--gateway` flags.
@@ -139,6 +146,10 @@ pub struct CheckArgs {
     /// Send no REGISTER query to userpass gateways (no credentials check).
     #[arg(long)]
     pub no_register: bool,
+    /// Check only this trunk, by id or name (repeatable); an unknown one is an error
+    /// that lists the trunks there are.
+    #[arg(long, value_name = "ID|NAME")]
+    pub trunk: Vec<String>,
 }
 
 /// Which origination URIs (Bolna's inbound side) `check` probes.
@@ -511,6 +522,7 @@ impl CheckArgs {
         });
         Ok(check::Settings {
             source: self.source.source()?,
+            only: self.trunk.clone(),
             resolver,
             probe,
             credentials: credentials.transpose()?,
@@ -676,6 +688,39 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Check(args) => check::run(args.settings()?).await,
         Command::Demo(args) => demo::run(args.format, args.timeout).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "trunkprobe", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd.clone())
+                .render(&mut out)
+                .map_err(|source| Error::Io {
+                    context: "cannot render the manual page".into(),
+                    source,
+                })?;
+            // One section per command, as git's pages have.
+            for sub in cmd.get_subcommands() {
+                clap_mangen::Man::new(sub.clone())
+                    .title(format!("trunkprobe-{}", sub.get_name()))
+                    .render(&mut out)
+                    .map_err(|source| Error::Io {
+                        context: "cannot render the manual page".into(),
+                        source,
+                    })?;
+            }
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(&out)
+                .map_err(|source| Error::Io {
+                    context: "cannot write the manual page".into(),
+                    source,
+                })?;
+            Ok(0)
+        }
         Command::Ping(args) => {
             let (uri, options, resolver) = args.options()?;
             let stop = async {

@@ -382,6 +382,7 @@ fn prometheus_evaluates_everything_against_a_fake_exporter() {
         &Expect {
             active_alerts: &[
                 "TrunkprobeTargetDown",
+                "TrunkprobeTargetDownEverywhere",
                 "TrunkprobeTrunkAllTargetsDown",
                 "TrunkprobeErrorFinding",
                 "TrunkprobeCertificateExpiringSoon",
@@ -570,6 +571,7 @@ fn evaluate_against_the_daemon(extra: &[&str]) {
         &Expect {
             active_alerts: &[
                 "TrunkprobeTargetDown",
+                "TrunkprobeTargetDownEverywhere",
                 "TrunkprobeTrunkAllTargetsDown",
                 "TrunkprobeErrorFinding",
                 "TrunkprobeUdpLargeMessagesLost",
