@@ -111,9 +111,11 @@ fn promtool_accepts_the_rules_and_the_rendered_scrape_config() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // The example as shipped is valid too.
-    let out = promtool(&dashboards_dir(), &["check", "config", "prometheus.yml"]);
-    assert!(out.status.success(), "{out:?}");
+    // The examples as shipped are valid too.
+    for example in ["prometheus.yml", "prometheus-sd.yml"] {
+        let out = promtool(&dashboards_dir(), &["check", "config", example]);
+        assert!(out.status.success(), "{example}: {out:?}");
+    }
 }
 
 #[test]

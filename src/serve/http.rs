@@ -21,6 +21,8 @@ use crate::transport::Target;
 
 /// What the handlers share with the daemon.
 pub struct AppState {
+    /// The last trunk list loaded (`None` before the first), for `/sd`.
+    pub trunks: tokio::sync::watch::Receiver<Option<Arc<Vec<crate::trunk::Trunk>>>>,
     pub metrics: Arc<Metrics>,
     /// Set once the first trunk list is loaded.
     pub loaded: AtomicBool,
@@ -51,13 +53,78 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/healthy", get(|| async { "ok\n" }))
         .route("/-/ready", get(ready))
         .route("/probe", get(probe_handler))
+        .route("/sd", get(sd_handler))
         .with_state(state)
 }
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn index() -> &'static str {
-    "trunkprobe serve: /metrics /healthz /-/ready /probe?target=sip:host:port;transport=udp|tcp|tls\n"
+    "trunkprobe serve: /metrics /healthz /-/ready /probe?target=sip:host:port;transport=udp|tcp|tls /sd\n"
+}
+
+/// Prometheus HTTP service discovery (`http_sd_configs`): every gateway of every
+/// active trunk as a SIP URI `/probe` takes, labelled `trunk_id`, `trunk`,
+/// `gateway` and `transport`. 503 until the first trunk list is loaded.
+async fn sd_handler(State(s): State<Arc<AppState>>) -> Response {
+    let Some(trunks) = s.trunks.borrow().clone() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no trunk list loaded yet\n",
+        )
+            .into_response();
+    };
+    let groups = service_discovery(&trunks);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(&groups).expect("plain JSON"),
+    )
+        .into_response()
+}
+
+/// One `http_sd_configs` target group.
+#[derive(Debug, serde::Serialize, PartialEq)]
+pub struct SdGroup {
+    pub targets: Vec<String>,
+    pub labels: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// The `/sd` target groups of `trunks`: one per gateway of each active trunk
+/// with a valid transport and port, in the list's order, duplicates dropped.
+pub fn service_discovery(trunks: &[crate::trunk::Trunk]) -> Vec<SdGroup> {
+    use crate::trunk::Transport;
+    let mut out: Vec<SdGroup> = Vec::new();
+    for t in trunks.iter().filter(|t| t.is_active && t.invalid.is_none()) {
+        let Some(transport) = t.transport.valid() else {
+            continue;
+        };
+        for g in &t.gateways {
+            let Some(port) = g.port() else { continue };
+            let host = crate::sip::request::uri_host(&g.address);
+            let uri = match transport {
+                Transport::Udp => format!("sip:{host}:{port}"),
+                Transport::Tcp => format!("sip:{host}:{port};transport=tcp"),
+                Transport::Tls => format!("sip:{host}:{port};transport=tls"),
+            };
+            let labels = [
+                ("trunk_id", t.id.clone().unwrap_or_else(|| t.name.clone())),
+                ("trunk", t.name.clone()),
+                ("gateway", format!("{host}:{port}")),
+                ("transport", transport.as_str().to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, metrics::bounded(&v)))
+            .collect();
+            let group = SdGroup {
+                targets: vec![uri],
+                labels,
+            };
+            if !out.contains(&group) {
+                out.push(group);
+            }
+        }
+    }
+    out
 }
 
 /// Render chunks in flight between the renderer and the client: a scrape holds

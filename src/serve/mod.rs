@@ -105,7 +105,10 @@ pub async fn run(
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let prober = Prober::new(settings.exchange.clone(), settings.healthy.clone());
+    // The loaded trunk list, for /sd, the test calls and the registration checks.
+    let (trunks_tx, trunks_rx) = watch::channel(None);
     let state = Arc::new(http::AppState {
+        trunks: trunks_rx.clone(),
         metrics: metrics.clone(),
         loaded: false.into(),
         stopping: false.into(),
@@ -163,7 +166,6 @@ pub async fn run(
         ))
     });
     // Test calls and registration checks follow the trunk list.
-    let (trunks_tx, trunks_rx) = watch::channel(None);
     let loops = Arc::new(test_calls::Loops {
         metrics: metrics.clone(),
         resolver: settings.resolver.clone(),
