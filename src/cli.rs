@@ -116,6 +116,19 @@ pub struct ProbeArgs {
     /// Probes in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Send every probe (UDP, TCP, TLS, calls) from this local address; an IPv6 one
+    /// applies to IPv6 targets (like --source-ip6).
+    #[arg(long, value_name = "IP")]
+    pub source_ip: Option<IpAddr>,
+    /// Send every probe to IPv6 targets from this local address.
+    #[arg(long, value_name = "IPV6")]
+    pub source_ip6: Option<std::net::Ipv6Addr>,
+    /// Only IPv4 addresses of the gateways.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Only IPv6 addresses of the gateways.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
 }
 
 #[derive(Debug, Args)]
@@ -361,6 +374,28 @@ impl ProbeArgs {
         let tls = TlsSettings::new(self.ca_file.as_deref())?;
         let mut exchange = ExchangeConfig::new(self.timeout);
         exchange.tls = Some(Arc::new(tls));
+        match self.source_ip {
+            Some(IpAddr::V4(ip)) => exchange.source_v4 = Some(ip),
+            Some(IpAddr::V6(ip)) => exchange.source_v6 = Some(ip),
+            None => {}
+        }
+        if let Some(ip) = self.source_ip6 {
+            exchange.source_v6 = Some(ip);
+        }
+        for ip in [
+            exchange.source_v4.map(IpAddr::V4),
+            exchange.source_v6.map(IpAddr::V6),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            // Fail at start-up, not on the first probe: the address must be this host's.
+            std::net::UdpSocket::bind((ip, 0)).map_err(|e| {
+                Error::Usage(format!(
+                    "--source-ip {ip} is not an address of this host ({e})"
+                ))
+            })?;
+        }
         let mut resolver = match self.dns_server {
             Some(server) => GatewayResolver::with_server(server),
             None => GatewayResolver::system(),
@@ -368,6 +403,11 @@ impl ProbeArgs {
         .map_err(|e| Error::Usage(format!("cannot set up DNS resolution: {e}")))?;
         for (host, ip) in &self.resolve {
             resolver.pin(host, *ip);
+        }
+        if self.ipv4 {
+            resolver.only_family(true);
+        } else if self.ipv6 {
+            resolver.only_family(false);
         }
         let settings = ProbeSettings {
             exchange,

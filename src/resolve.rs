@@ -121,6 +121,8 @@ pub struct GatewayResolver {
     inner: TokioResolver,
     /// Names answered locally (`--resolve HOST:IP`, the demo), never sent to DNS.
     pinned: HashMap<String, Vec<IpAddr>>,
+    /// `-4` (`Some(true)`) or `-6` (`Some(false)`): only that family's addresses.
+    family: Option<bool>,
 }
 
 impl GatewayResolver {
@@ -132,6 +134,7 @@ impl GatewayResolver {
         Ok(GatewayResolver {
             inner,
             pinned: HashMap::new(),
+            family: None,
         })
     }
 
@@ -151,10 +154,16 @@ impl GatewayResolver {
         Ok(GatewayResolver {
             inner,
             pinned: HashMap::new(),
+            family: None,
         })
     }
 
     /// Answers `host` with `ip` without asking DNS (like curl's `--resolve`).
+    /// Keeps only IPv4 (`v4`) or only IPv6 addresses of every resolution (`-4`, `-6`).
+    pub fn only_family(&mut self, v4: bool) {
+        self.family = Some(v4);
+    }
+
     pub fn pin(&mut self, host: &str, ip: IpAddr) {
         self.pinned
             .entry(host.trim_end_matches('.').to_ascii_lowercase())
@@ -179,6 +188,18 @@ impl GatewayResolver {
 
     /// Resolves a configured gateway address for a trunk on `transport`.
     pub async fn resolve(&self, host: &str, transport: Transport) -> Resolution {
+        let mut r = self.resolve_any(host, transport).await;
+        if let Some(v4) = self.family {
+            let had = !r.addresses.is_empty();
+            r.addresses.retain(|ip| ip.is_ipv4() == v4);
+            if had && r.addresses.is_empty() && r.failure.is_none() {
+                r.failure = Some(DnsFailure::NoAddress);
+            }
+        }
+        r
+    }
+
+    async fn resolve_any(&self, host: &str, transport: Transport) -> Resolution {
         if let Some(r) = self.resolve_locally(host) {
             return r;
         }

@@ -43,11 +43,7 @@ impl SipChannel {
         deadline: Instant,
     ) -> Result<(SipChannel, Opened), (TransportFailure, Opened)> {
         if target.transport == Transport::Udp {
-            let bind = if target.addr.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            };
+            let bind = config.bind_for(target.addr.ip());
             let fail = |e: io::Error| (TransportFailure::from_io(&e), Opened::default());
             let socket = UdpSocket::bind(bind).await.map_err(fail)?;
             socket.connect(target.addr).await.map_err(fail)?;

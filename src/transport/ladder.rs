@@ -118,7 +118,7 @@ pub async fn run(
         path_mtu: None,
         pmtu_discovery: None,
     };
-    let socket = match connect(target).await {
+    let socket = match connect(target, config).await {
         Ok(s) => s,
         Err(e) => {
             run.rungs = sizes.iter().map(|&size| failed(size, 0, &e)).collect();
@@ -139,13 +139,8 @@ pub async fn run(
     run
 }
 
-async fn connect(target: &Target) -> std::io::Result<UdpSocket> {
-    let bind = if target.addr.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let socket = UdpSocket::bind(bind).await?;
+async fn connect(target: &Target, config: &ExchangeConfig) -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(config.bind_for(target.addr.ip())).await?;
     socket.connect(target.addr).await?;
     Ok(socket)
 }

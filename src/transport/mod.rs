@@ -51,9 +51,29 @@ pub struct ExchangeConfig {
     pub extra_headers: Vec<(String, String)>,
     /// Trust settings; required for TLS targets.
     pub tls: Option<Arc<TlsSettings>>,
+    /// `--source-ip`: the local IPv4 address every probe to an IPv4 target is sent from.
+    pub source_v4: Option<std::net::Ipv4Addr>,
+    /// `--source-ip6`: the same for IPv6 targets.
+    pub source_v6: Option<std::net::Ipv6Addr>,
 }
 
 impl ExchangeConfig {
+    /// The local address a socket toward `dst` binds: the `--source-ip` of its
+    /// family, else the unspecified address (the kernel picks), port 0.
+    pub fn bind_for(&self, dst: std::net::IpAddr) -> SocketAddr {
+        self.bind_family(dst.is_ipv4())
+    }
+
+    /// [`bind_for`](Self::bind_for) by family.
+    pub fn bind_family(&self, v4: bool) -> SocketAddr {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        if v4 {
+            (self.source_v4.unwrap_or(Ipv4Addr::UNSPECIFIED), 0).into()
+        } else {
+            (self.source_v6.unwrap_or(Ipv6Addr::UNSPECIFIED), 0).into()
+        }
+    }
+
     /// What the OPTIONS to `target` says, sent from a socket bound at `local`.
     pub fn options_spec(&self, target: &Target, local: SocketAddr) -> OptionsSpec {
         OptionsSpec {
@@ -72,6 +92,8 @@ impl ExchangeConfig {
             user_agent: format!("trunkprobe/{}", env!("CARGO_PKG_VERSION")),
             extra_headers: Vec::new(),
             tls: None,
+            source_v4: None,
+            source_v6: None,
         }
     }
 }

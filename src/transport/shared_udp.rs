@@ -109,11 +109,7 @@ fn start_driver(
     config: Arc<ExchangeConfig>,
     strays: Arc<AtomicU64>,
 ) -> io::Result<mpsc::UnboundedSender<Submit>> {
-    let bind: SocketAddr = if v4 {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let bind = config.bind_family(v4);
     let std_socket = std::net::UdpSocket::bind(bind)?;
     std_socket.set_nonblocking(true)?;
     // Best effort: without it ICMP errors are lost and closed ports time out.
@@ -352,6 +348,11 @@ impl Driver {
     fn source_for(&mut self, dst: IpAddr) -> io::Result<IpAddr> {
         if let Some(ip) = self.sources.get(&dst) {
             return Ok(*ip);
+        }
+        let bound = self.config.bind_for(dst).ip();
+        if !bound.is_unspecified() {
+            // --source-ip: every datagram leaves from it.
+            return Ok(bound);
         }
         // A connected UDP socket sends nothing; it only asks the routing table.
         let unspecified: IpAddr = if dst.is_ipv4() {

@@ -51,6 +51,22 @@ pub(super) enum Connection {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
+/// A TCP connection to `addr` from the configured `--source-ip` (else the
+/// address the kernel picks).
+async fn connect_from(config: &ExchangeConfig, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let bind = config.bind_for(addr.ip());
+    if bind.ip().is_unspecified() {
+        return TcpStream::connect(addr).await;
+    }
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(bind)?;
+    socket.connect(addr).await
+}
+
 /// Connects to `target` (and for TLS completes the handshake) before
 /// `deadline`, and returns the connection with its local address. What it
 /// observed goes into `ex`: `local`, `connect_time` once established, the TLS
@@ -62,7 +78,7 @@ pub(super) async fn connect(
     ex: &mut Exchange,
 ) -> Option<(Connection, SocketAddr)> {
     let started = Instant::now();
-    let tcp = match timeout_at(deadline.into(), TcpStream::connect(target.addr)).await {
+    let tcp = match timeout_at(deadline.into(), connect_from(config, target.addr)).await {
         Err(_) => {
             ex.failure = Some(TransportFailure::ConnectTimeout);
             return None;

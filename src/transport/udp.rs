@@ -14,12 +14,7 @@ pub(super) async fn exchange(
     deadline: Instant,
 ) -> Exchange {
     let mut ex = Exchange::new(target);
-    let bind = if target.addr.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let socket = match UdpSocket::bind(bind).await {
+    let socket = match UdpSocket::bind(config.bind_for(target.addr.ip())).await {
         Ok(s) => s,
         Err(e) => {
             ex.failure = Some(TransportFailure::from_io(&e));
