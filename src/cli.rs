@@ -485,7 +485,8 @@ pub struct ServeArgs {
     /// Consecutive healthy probes before a down target turns up.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub up_after: u32,
-    /// Probe only the targets whose stable hash falls in shard I of N (0-based), e.g. 0/3.
+    /// Probe only the targets whose stable hash falls in shard I of N (0-based), e.g. 0/3;
+    /// auto/N takes I from the host name's -I suffix (a StatefulSet pod's ordinal).
     #[arg(long, value_parser = Shard::parse, value_name = "I/N")]
     pub shard: Option<Shard>,
     /// Adds a location="NAME" label to every series (compare probers in several regions).

@@ -17,10 +17,34 @@ impl Default for Shard {
 }
 
 impl Shard {
+    /// `I/N`, or `auto/N` with I the ordinal that ends `$HOSTNAME` (a
+    /// StatefulSet pod `trunkprobe-2` is shard 2).
     pub fn parse(s: &str) -> Result<Shard, String> {
-        let bad = || format!("{s:?} is not I/N with 0 <= I < N, e.g. 0/3");
+        Shard::parse_with_host(s, std::env::var("HOSTNAME").ok().as_deref())
+    }
+
+    /// [`parse`](Self::parse) with the host name given.
+    pub fn parse_with_host(s: &str, hostname: Option<&str>) -> Result<Shard, String> {
+        let bad = || format!("{s:?} is not I/N with 0 <= I < N (e.g. 0/3), or auto/N");
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let index: u64 = i.trim().parse().map_err(|_| bad())?;
+        let i = if i.trim() == "auto" {
+            let host = hostname.unwrap_or_default();
+            let ordinal = host
+                .rsplit_once('-')
+                .map(|(_, o)| o)
+                .filter(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    format!(
+                        "--shard auto/N takes I from a host name ending in -I (a StatefulSet pod \
+                         such as trunkprobe-0); HOSTNAME is {:?}",
+                        crate::text::printable(host)
+                    )
+                })?;
+            ordinal.to_string()
+        } else {
+            i.trim().to_string()
+        };
+        let index: u64 = i.parse().map_err(|_| bad())?;
         let count: u64 = n.trim().parse().map_err(|_| bad())?;
         if count == 0 || index >= count {
             return Err(bad());
@@ -55,6 +79,22 @@ pub fn shard_key(trunk_id: &str, addr: &str, transport: Transport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_takes_the_ordinal_of_the_host_name() {
+        let auto = |h: Option<&str>| Shard::parse_with_host("auto/3", h);
+        assert_eq!(auto(Some("trunkprobe-2")), Ok(Shard { index: 2, count: 3 }));
+        assert_eq!(auto(Some("my-prober-0")), Ok(Shard { index: 0, count: 3 }));
+        assert!(auto(Some("trunkprobe-3")).is_err(), "ordinal beyond N");
+        let err = auto(Some("laptop")).unwrap_err();
+        assert!(err.contains("HOSTNAME is \"laptop\""), "{err}");
+        assert!(auto(None).is_err());
+        assert!(auto(Some("trunkprobe-")).is_err());
+        assert_eq!(
+            Shard::parse_with_host("1/2", None),
+            Ok(Shard { index: 1, count: 2 })
+        );
+    }
 
     #[test]
     fn shards_partition_targets_stably() {
