@@ -39,6 +39,8 @@ pub struct Settings {
     pub max_duration: Duration,
     pub dtmf: String,
     pub media_ip: Option<std::net::IpAddr>,
+    /// `--trace`: every SIP message whole in the report.
+    pub trace: bool,
     pub format: Format,
 }
 
@@ -78,7 +80,8 @@ pub async fn run(settings: Settings) -> Result<u8> {
         transport,
     })?;
     let (gateway, options) = first_answering(trunk, transport, &settings).await?;
-    let plan = shape(gateway)?;
+    let mut plan = shape(gateway)?;
+    plan.trace = settings.trace;
     eprintln!(
         "trunkprobe: calling {} through {:?} at {} ({}) from {}; {} of media after {}, ended by {} within {}",
         plan.to,

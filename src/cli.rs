@@ -265,6 +265,10 @@ pub struct CallArgs {
     /// The address to write in our SDP (a NAT's public address); default: the local one.
     #[arg(long, value_name = "IP")]
     pub media_ip: Option<IpAddr>,
+    /// Show every SIP message sent and received, whole, after the call flow (in JSON:
+    /// `call.flow[].message`). Digest answers are hashes; the password never appears.
+    #[arg(long)]
+    pub trace: bool,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -306,6 +310,7 @@ impl CallArgs {
             max_duration: self.max_duration,
             dtmf: self.dtmf.clone().unwrap_or_default(),
             media_ip: self.media_ip,
+            trace: self.trace,
             format: self.format,
         })
     }

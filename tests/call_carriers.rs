@@ -374,3 +374,68 @@ async fn srtp_under_another_key_than_answered_is_srtp_auth_failed() {
     );
     assert_eq!(r["call"]["ended_by"]["bye"]["code"], 200, "{r}");
 }
+
+#[test]
+fn trace_shows_every_message_whole_and_never_the_password() {
+    let carrier = SippCall::start("invite_answer_echo.xml", SippTransport::Udp, true);
+    let proxy = KamailioAuth::start(AuthOpts::new(PASSWORD, Some(carrier.addr())));
+    let gw = proxy.addr().to_string();
+    let args = [
+        "--duration",
+        "1s",
+        "--auth-username",
+        "bolna-trunk",
+        "--trace",
+    ];
+    let (out, r) = call(&gw, &args, Some(PASSWORD));
+    no_password_in(&out);
+    let flow = r["call"]["flow"].as_array().unwrap();
+    assert!(flow.iter().all(|m| m["message"].is_string()), "{r}");
+    let all: String = flow
+        .iter()
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert!(all.contains("SIP/2.0 407"), "{all}");
+    assert!(
+        all.contains("Proxy-Authorization: Digest") && all.contains("response="),
+        "{all}"
+    );
+    assert!(all.contains("m=audio "), "the SDP too");
+
+    // Text: the messages after the flow; without --trace, none.
+    let (out, _) = call(
+        &gw,
+        &["--duration", "1s", "--auth-username", "bolna-trunk"],
+        Some(PASSWORD),
+    );
+    let plain: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plain["call"]["flow"][0].get("message").is_none());
+    let text = Command::new(common::bin())
+        .args([
+            "call",
+            "--to",
+            "+14155550100",
+            "--timeout",
+            "2s",
+            "--gateway",
+            &gw,
+        ])
+        .args([
+            "--duration",
+            "1s",
+            "--auth-username",
+            "bolna-trunk",
+            "--trace",
+        ])
+        .env("TRUNKPROBE_AUTH_PASSWORD", PASSWORD)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("ms sent to") && text.contains("ms received from"),
+        "{text}"
+    );
+    assert!(text.contains("  INVITE sip:+14155550100@"), "{text}");
+    assert!(!text.contains(PASSWORD));
+}

@@ -335,6 +335,7 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
                 until: Until::Answer,
                 max_duration: CALL_MEDIA * 5,
                 dtmf: String::new(),
+                trace: false,
             };
             async move {
                 let evidence = place(&plan, std::future::pending()).await;

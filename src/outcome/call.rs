@@ -47,6 +47,9 @@ pub struct FlowLine {
     pub line: String,
     /// The CSeq method.
     pub method: String,
+    /// The whole message (escaped), with `--trace`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// How the call was ended.

@@ -55,6 +55,8 @@ pub struct CallPlan {
     pub max_duration: Duration,
     /// RFC 4733 digits to send once media flows.
     pub dtmf: String,
+    /// Keep every SIP message whole in the evidence (`--trace`).
+    pub trace: bool,
 }
 
 /// What a call adds to its trunk: the flags of `call`, or a `serve` test call's settings.
@@ -145,6 +147,7 @@ impl CallPlan {
             until: options.until,
             max_duration: options.max_duration,
             dtmf: options.dtmf.clone(),
+            trace: false,
         })
     }
 }
@@ -267,7 +270,7 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
             }
             if let Err(failure) = channel.send(&bytes).await {
                 evidence.signalling = Signalling::NetworkError { failure };
-                call_flow(&call, t0, &mut evidence);
+                call_flow(&call, t0, plan.trace, &mut evidence);
                 evidence.media = Some(media_evidence(&media.stats(), rtp_local));
                 evidence.duration_ms = ms(started.elapsed());
                 return evidence;
@@ -421,7 +424,7 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
     if let Some((to, bytes)) = media.bye(Instant::now()) {
         let _ = sockets.rtcp.send_to(&bytes, to).await;
     }
-    call_flow(&call, t0, &mut evidence);
+    call_flow(&call, t0, plan.trace, &mut evidence);
     evidence.media = media_from.map(|_| {
         let mut m = media_evidence(&media.stats(), advertised);
         m.dtmf_not_offered =
@@ -434,7 +437,7 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
     evidence
 }
 
-fn call_flow(call: &Call, t0: Instant, evidence: &mut CallEvidence) {
+fn call_flow(call: &Call, t0: Instant, trace: bool, evidence: &mut CallEvidence) {
     evidence.flow = call
         .flow()
         .iter()
@@ -443,6 +446,7 @@ fn call_flow(call: &Call, t0: Instant, evidence: &mut CallEvidence) {
             sent: e.sent,
             line: e.line.clone(),
             method: e.cseq.clone(),
+            message: trace.then(|| e.message.clone()),
         })
         .collect();
 }

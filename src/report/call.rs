@@ -43,6 +43,7 @@ pub fn to_text(r: &CallReport, st: Style) -> String {
         c.transport.as_str()
     );
     write_flow(&mut out, c);
+    write_messages(&mut out, c, st);
     if let Some(m) = &c.media {
         let _ = writeln!(
             out,
@@ -146,6 +147,26 @@ fn row(out: &mut String, label: &str, d: &DirectionStats) {
         opt(d.first_packet_ms, "ms"),
         opt(d.level_dbov, "dB"),
     );
+}
+
+/// `--trace`: every message whole, in order, with its time and direction.
+fn write_messages(out: &mut String, c: &CallEvidence, st: Style) {
+    for m in &c.flow {
+        let Some(message) = &m.message else { continue };
+        let dir = if m.sent {
+            format!("sent to {} ({})", c.gateway, c.transport.as_str())
+        } else {
+            format!("received from {} ({})", c.gateway, c.transport.as_str())
+        };
+        let _ = writeln!(
+            out,
+            "\n  {}",
+            st.dim(&format!("── {:.1} ms {dir} ──", m.at_ms))
+        );
+        for line in message.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
 }
 
 /// The SIP exchange as a ladder: one line per message, time, arrow, start line.

@@ -126,6 +126,8 @@ pub struct FlowEntry {
     pub line: String,
     /// `CSeq` method, for an arrow's label.
     pub cseq: String,
+    /// The whole message, carrier-controlled bytes escaped ([`crate::text::escaped`]).
+    pub message: String,
 }
 
 /// A non-INVITE client transaction of the call (CANCEL or BYE).
@@ -384,7 +386,7 @@ impl Call {
                 self.strays += 1;
                 return;
             }
-            self.received(now, first_line(bytes), &resp.cseq);
+            self.received(now, bytes, &resp.cseq);
             self.on_response(now, resp);
         } else if let Ok(req) = parse_request(bytes) {
             if !same_source || req.header("Call-ID") != Some(&self.config.leg.call_id) {
@@ -395,7 +397,7 @@ impl Call {
                 .header("CSeq")
                 .and_then(|c| c.split_whitespace().nth(1))
                 .map(|m| (0, m.to_string()));
-            self.received(now, first_line(bytes), &cseq);
+            self.received(now, bytes, &cseq);
             self.on_request(now, from, req);
         } else {
             self.strays += 1;
@@ -710,17 +712,19 @@ impl Call {
             sent: true,
             line: first_line(&bytes),
             cseq,
+            message: crate::text::escaped(&bytes),
         });
         self.outbox.push_back(bytes);
     }
 
-    fn received(&mut self, now: Instant, line: String, cseq: &Option<(u32, String)>) {
+    fn received(&mut self, now: Instant, bytes: &[u8], cseq: &Option<(u32, String)>) {
         if self.flow.len() < 256 {
             self.flow.push(FlowEntry {
                 at: now,
                 sent: false,
-                line,
+                line: first_line(bytes),
                 cseq: cseq.as_ref().map(|(_, m)| m.clone()).unwrap_or_default(),
+                message: crate::text::escaped(bytes),
             });
         }
     }
