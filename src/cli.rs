@@ -163,6 +163,10 @@ pub struct CheckArgs {
     /// that lists the trunks there are.
     #[arg(long, value_name = "ID|NAME")]
     pub trunk: Vec<String>,
+    /// Show every SIP message each probe sent and received: a call-flow ladder per
+    /// target, then each message whole (in JSON: `targets[].messages`).
+    #[arg(long)]
+    pub trace: bool,
 }
 
 /// Which origination URIs (Bolna's inbound side) `check` probes.
@@ -224,6 +228,9 @@ pub struct PingArgs {
     /// the carrier. UDP: no effect (requests already share one socket).
     #[arg(long)]
     pub reuse_connection: bool,
+    /// After each reply line, the request and every response whole, with a call-flow ladder.
+    #[arg(long)]
+    pub trace: bool,
     #[command(flatten)]
     pub probe: ProbeArgs,
 }
@@ -556,6 +563,7 @@ impl CheckArgs {
     pub fn settings(&self) -> Result<check::Settings> {
         let (mut probe, resolver) = self.probe.settings()?;
         probe.skip_auth_checks = !self.source.gateway.is_empty();
+        probe.exchange.trace = self.trace;
         let mtu = self.mtu.then(|| {
             MtuConfig::new(probe.exchange.clone(), probe.healthy.clone())
                 .with_sizes(self.mtu_sizes.as_ref())
@@ -582,7 +590,8 @@ impl CheckArgs {
 impl PingArgs {
     pub fn options(&self) -> Result<(ping::PingUri, ping::PingOptions, GatewayResolver)> {
         let uri = ping::PingUri::parse(&self.uri).map_err(Error::Usage)?;
-        let (settings, resolver) = self.probe.settings()?;
+        let (mut settings, resolver) = self.probe.settings()?;
+        settings.exchange.trace = self.trace;
         let options = ping::PingOptions {
             count: self.count,
             interval: self.interval,

@@ -303,6 +303,15 @@ async fn wait_until(when: tokio::time::Instant) {
     }
 }
 
+/// `--trace`: the exchange's messages after its reply line.
+fn print_trace(r: &TargetResult) {
+    if let Some(wire) = &r.messages {
+        let mut out = String::new();
+        crate::report::trace::write_wire(&mut out, "  ", wire, crate::report::Style::detect());
+        print!("{out}");
+    }
+}
+
 fn record(
     stats: &mut PingStats,
     seq: u64,
@@ -341,12 +350,14 @@ fn record(
                         .unwrap_or_default(),
                     rtt.as_secs_f64() * 1000.0
                 );
+                print_trace(r);
             }
         }
         _ => {
             *stats.failures.entry(r.outcome.as_str()).or_default() += 1;
             if !options.quiet {
                 println!("no answer: seq={seq} {}", r.outcome.as_str());
+                print_trace(r);
             }
         }
     }

@@ -231,3 +231,37 @@ fn options_answered_401_are_asked_again_with_the_credentials() {
     assert!(t.get("authenticated").is_none(), "{t}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_traced_check_shows_the_register_exchange_with_the_digest_hash_and_never_the_password() {
+    let reg = KamailioAuth::start(AuthOpts::new(PASSWORD, None));
+    let (_, r) = check(&reg, userpass_trunk(&reg), &["--trace"], Some(PASSWORD));
+    let c = &r["trunks"][0]["gateways"][0]["credentials"];
+    let lines: Vec<(bool, &str)> = c["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages: {c}"))
+        .iter()
+        .map(|m| (m["sent"].as_bool().unwrap(), m["line"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[0].0 && lines[0].1.starts_with("REGISTER sip:"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], (false, "SIP/2.0 401 Unauthorized"));
+    assert!(
+        lines[2].0 && lines[2].1.starts_with("REGISTER sip:"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[3], (false, "SIP/2.0 200 OK"));
+    let answer = c["messages"][2]["message"].as_str().unwrap();
+    assert!(answer.contains("Authorization: Digest "), "{answer}");
+    assert!(answer.contains("response=\""), "{answer}");
+    // The OPTIONS probe of the same gateway is traced too.
+    let target = &r["trunks"][0]["gateways"][0]["targets"][0];
+    assert_eq!(target["messages"][0]["sent"], true, "{target}");
+    assert!(target["messages"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("OPTIONS sip:"));
+}

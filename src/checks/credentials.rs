@@ -100,6 +100,7 @@ mod tests {
             bindings: Vec::new(),
             bolna_bound: false,
             responses: Vec::new(),
+            messages: None,
         }
     }
 

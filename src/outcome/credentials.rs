@@ -34,7 +34,7 @@ pub enum CredentialsResult {
 }
 
 /// One REGISTER query and its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CredentialsEvidence {
     /// The registrar's address, as called.
     pub target: SocketAddr,
@@ -54,4 +54,7 @@ pub struct CredentialsEvidence {
     pub bolna_bound: bool,
     /// Status line of each response, in order (`401 Unauthorized`, `200 OK`).
     pub responses: Vec<String>,
+    /// `--trace`: every message of the query (digest answers are hashes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<super::WireMessage>>,
 }

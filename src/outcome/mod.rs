@@ -152,6 +152,9 @@ pub struct TargetResult {
     /// The likely cause and what to do, for anything but `ok`.
     pub cause: Option<String>,
     pub fix: Option<String>,
+    /// `--trace`: every SIP message of the probe, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<WireMessage>>,
     /// The UDP size ladder (`check --mtu`), when it ran on this target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<MtuResult>,
@@ -192,8 +195,90 @@ pub fn blank_result(
         detail: String::new(),
         cause: None,
         fix: None,
+        messages: None,
         mtu: None,
         response: None,
+    }
+}
+
+/// One SIP message as it crossed the wire (`--trace`, `--pcap`, the status
+/// page's logs). The bytes are kept as received; wherever they are shown they
+/// go through [`crate::text::escaped`] (the JSON `message` too), so a
+/// carrier's bytes cannot drive a terminal or a page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WireMessage {
+    /// Milliseconds since the probe's first transmission.
+    pub at_ms: f64,
+    /// When it crossed the wire (for a capture's timestamps).
+    #[serde(skip)]
+    pub wall: std::time::SystemTime,
+    /// `true`: trunkprobe to the peer.
+    pub sent: bool,
+    pub transport: Transport,
+    pub local: Option<SocketAddr>,
+    pub remote: SocketAddr,
+    /// The start line (`OPTIONS sip:... SIP/2.0`, `SIP/2.0 200 OK`), printable.
+    pub line: String,
+    /// The whole message as sent or received; serialized escaped.
+    #[serde(rename = "message", serialize_with = "ser_escaped")]
+    pub bytes: Vec<u8>,
+}
+
+fn ser_escaped<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::text::escaped(bytes))
+}
+
+impl WireMessage {
+    /// The trace of `tx`, whose socket was bound at `local`.
+    pub fn of(tx: &crate::sip::OptionsTransaction, local: Option<SocketAddr>) -> Vec<WireMessage> {
+        let started = tx.started();
+        tx.trace()
+            .iter()
+            .map(|r| {
+                let at = started + r.at;
+                WireMessage::new(
+                    started,
+                    at,
+                    r.sent,
+                    tx.transport(),
+                    local,
+                    r.remote,
+                    &r.bytes,
+                )
+            })
+            .collect()
+    }
+
+    /// A message that crossed the wire at `at`, in an exchange begun at `started`.
+    pub fn new(
+        started: std::time::Instant,
+        at: std::time::Instant,
+        sent: bool,
+        transport: Transport,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) -> WireMessage {
+        // The monotonic clock anchored to the wall clock now.
+        let ago = std::time::Instant::now().saturating_duration_since(at);
+        let wall_now = std::time::SystemTime::now();
+        let first = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
+        let first = first.strip_suffix(b"\r").unwrap_or(first);
+        WireMessage {
+            at_ms: crate::text::ms(at.saturating_duration_since(started)),
+            wall: wall_now.checked_sub(ago).unwrap_or(wall_now),
+            sent,
+            transport,
+            local,
+            remote,
+            line: printable(&crate::text::escaped(first)),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    /// The whole message, escaped for showing.
+    pub fn text(&self) -> String {
+        crate::text::escaped(&self.bytes)
     }
 }
 
@@ -215,6 +300,9 @@ pub fn evaluate(ex: Exchange, healthy: &HealthyCodes) -> TargetResult {
         r.provisional = tx.provisionals().iter().map(|(c, _)| *c).collect();
         r.stray_responses = tx.strays();
         r.reply_from = tx.answered_from_elsewhere();
+        if !tx.trace().is_empty() {
+            r.messages = Some(WireMessage::of(tx, ex.local));
+        }
     }
     let final_response = ex.transaction.as_ref().and_then(|tx| match tx.outcome() {
         Some(TxOutcome::Final { response, rtt }) => Some((response.clone(), *rtt)),

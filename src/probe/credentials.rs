@@ -2,9 +2,11 @@
 //! Contact, its challenge answered once) over a [`SipChannel`] to one
 //! registrar address, and its end as [`CredentialsEvidence`].
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::outcome::credentials::{CredentialsEvidence, CredentialsResult};
+use crate::outcome::WireMessage;
 use crate::sip::call::Credentials;
 use crate::sip::register::{bindings, RegisterEnd, RegisterLeg, RegisterQuery};
 use crate::sip::TransactionIds;
@@ -54,6 +56,7 @@ async fn query(
         bindings: Vec::new(),
         bolna_bound: false,
         responses: Vec::new(),
+        messages: None,
     };
     let deadline = started + exchange.timeout;
     let (mut channel, opened) = match SipChannel::open(target, exchange, deadline).await {
@@ -98,11 +101,27 @@ async fn query(
         now,
         remaining,
     );
+    let mut trace = exchange.trace.then(Vec::new);
+    let mut keep = |sent: bool, remote: SocketAddr, bytes: &[u8]| {
+        if let Some(t) = trace.as_mut().filter(|t| t.len() < 32) {
+            let at = Instant::now();
+            t.push(WireMessage::new(
+                started,
+                at,
+                sent,
+                target.transport,
+                Some(local),
+                remote,
+                bytes,
+            ));
+        }
+    };
     loop {
         while let Some(bytes) = q.poll_transmit() {
+            keep(true, target.addr, &bytes);
             if let Err(failure) = channel.send(&bytes).await {
                 evidence.result = CredentialsResult::NetworkError { failure };
-                return finish(evidence, &q);
+                return finish(evidence, &q, trace);
             }
         }
         if q.end().is_some() {
@@ -112,10 +131,13 @@ async fn query(
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => q.handle_timeout(Instant::now()),
             r = channel.recv() => match r {
-                Ok((bytes, from)) => q.handle_message(Instant::now(), from, &bytes),
+                Ok((bytes, from)) => {
+                    keep(false, from, &bytes);
+                    q.handle_message(Instant::now(), from, &bytes)
+                }
                 Err(failure) => {
                     evidence.result = CredentialsResult::NetworkError { failure };
-                    return finish(evidence, &q);
+                    return finish(evidence, &q, trace);
                 }
             },
         }
@@ -149,10 +171,15 @@ async fn query(
         },
         Some(RegisterEnd::Timeout) | None => CredentialsResult::Timeout,
     };
-    finish(evidence, &q)
+    finish(evidence, &q, trace)
 }
 
-fn finish(mut evidence: CredentialsEvidence, q: &RegisterQuery) -> CredentialsEvidence {
+fn finish(
+    mut evidence: CredentialsEvidence,
+    q: &RegisterQuery,
+    trace: Option<Vec<WireMessage>>,
+) -> CredentialsEvidence {
+    evidence.messages = trace;
     if let Some((realm, algorithm, qop)) = &q.challenge {
         evidence.realm = Some(crate::text::printable(realm));
         evidence.algorithm = Some(crate::text::printable(algorithm));

@@ -42,8 +42,9 @@ pub fn to_text(r: &CallReport, st: Style) -> String {
         c.gateway,
         c.transport.as_str()
     );
-    write_flow(&mut out, c);
-    write_messages(&mut out, c, st);
+    let flow = traced(c);
+    super::trace::write_flow(&mut out, "  ", "carrier", &flow);
+    super::trace::write_messages(&mut out, "  ", &flow, st);
     if let Some(m) = &c.media {
         let _ = writeln!(
             out,
@@ -149,35 +150,20 @@ fn row(out: &mut String, label: &str, d: &DirectionStats) {
     );
 }
 
-/// `--trace`: every message whole, in order, with its time and direction.
-fn write_messages(out: &mut String, c: &CallEvidence, st: Style) {
-    for m in &c.flow {
-        let Some(message) = &m.message else { continue };
-        let dir = if m.sent {
-            format!("sent to {} ({})", c.gateway, c.transport.as_str())
-        } else {
-            format!("received from {} ({})", c.gateway, c.transport.as_str())
-        };
-        let _ = writeln!(
-            out,
-            "\n  {}",
-            st.dim(&format!("── {:.1} ms {dir} ──", m.at_ms))
-        );
-        for line in message.lines() {
-            let _ = writeln!(out, "  {line}");
-        }
-    }
-}
-
-/// The SIP exchange as a ladder: one line per message, time, arrow, start line.
-fn write_flow(out: &mut String, c: &CallEvidence) {
-    let _ = writeln!(out, "  {:>9}  trunkprobe            carrier", "ms");
-    for m in &c.flow {
-        let arrow = if m.sent {
-            "  ──────────────────▶  "
-        } else {
-            "  ◀──────────────────  "
-        };
-        let _ = writeln!(out, "  {:>9.1}{arrow}{}", m.at_ms, clean(&m.line));
-    }
+/// The call's messages for [`super::trace`].
+fn traced(c: &CallEvidence) -> Vec<super::trace::Traced<'_>> {
+    c.flow
+        .iter()
+        .map(|m| super::trace::Traced {
+            at_ms: m.at_ms,
+            sent: m.sent,
+            line: &m.line,
+            message: m.message.as_deref().map(Into::into),
+            direction: if m.sent {
+                format!("sent to {} ({})", c.gateway, c.transport.as_str())
+            } else {
+                format!("received from {} ({})", c.gateway, c.transport.as_str())
+            },
+        })
+        .collect()
 }

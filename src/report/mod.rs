@@ -17,6 +17,7 @@ use crate::text::ser_ms;
 
 pub mod call;
 pub mod text;
+pub mod trace;
 
 pub use text::{to_text, Style};
 

@@ -249,6 +249,10 @@ fn write_credentials(out: &mut String, c: &CredentialsEvidence, st: Style) {
             );
         }
     }
+    if let Some(wire) = &c.messages {
+        out.push('\n');
+        super::trace::write_wire(out, "      ", wire, st);
+    }
 }
 
 fn write_target(out: &mut String, t: &TargetResult, st: Style) {
@@ -308,6 +312,10 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
     }
     if let Some(mtu) = &t.mtu {
         write_mtu(out, mtu, st);
+    }
+    if let Some(wire) = &t.messages {
+        out.push('\n');
+        super::trace::write_wire(out, "      ", wire, st);
     }
     if t.outcome != Outcome::Ok {
         if t.outcome != Outcome::SipError {

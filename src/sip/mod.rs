@@ -44,5 +44,7 @@ pub use message::{
 pub use pipeline::Pipeline;
 pub use table::TransactionTable;
 pub use template::OptionsTemplate;
-pub use transaction::{Disposition, OptionsTransaction, StrayReason, TxOutcome, T1, T2};
+pub use transaction::{
+    Disposition, OptionsTransaction, StrayReason, TxOutcome, WireRecord, T1, T2,
+};
 pub use uri::GatewayUri;

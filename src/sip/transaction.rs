@@ -22,6 +22,22 @@ pub const T2: Duration = Duration::from_secs(4);
 /// but not stored.
 const MAX_PROVISIONALS: usize = 16;
 
+/// Messages a traced transaction keeps (request, retransmissions, answers);
+/// later ones are not kept, so a chatty peer cannot grow it without bound.
+const MAX_TRACED: usize = 32;
+
+/// One message of a transaction as it crossed the wire (`--trace`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireRecord {
+    /// Since the transaction started (the first transmission).
+    pub at: Duration,
+    /// `true`: the request (or a retransmission) we sent.
+    pub sent: bool,
+    /// Where a received message came from; the peer for one sent.
+    pub remote: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
 /// How a transaction ended.
 // One outcome per probe, so the size difference costs nothing; boxing the
 // response would only make matching on it clumsier for callers.
@@ -96,6 +112,10 @@ pub struct OptionsTransaction {
     /// A response that matched branch, Call-ID and CSeq but came from another address.
     elsewhere: Option<SocketAddr>,
     outcome: Option<TxOutcome>,
+    /// When the pending transmission became due (for the trace's timestamps).
+    due_at: Instant,
+    /// Every message in and out, when traced.
+    trace: Option<Vec<WireRecord>>,
 }
 
 impl OptionsTransaction {
@@ -136,6 +156,32 @@ impl OptionsTransaction {
             garbage: 0,
             elsewhere: None,
             outcome: None,
+            due_at: now,
+            trace: None,
+        }
+    }
+
+    /// Keeps every message sent and received from now on (`--trace`); call
+    /// right after [`new`](Self::new).
+    pub fn enable_trace(&mut self) {
+        self.trace.get_or_insert_with(Vec::new);
+    }
+
+    /// The messages kept since [`enable_trace`](Self::enable_trace), in order
+    /// (at most 32); empty when not traced.
+    pub fn trace(&self) -> &[WireRecord] {
+        self.trace.as_deref().unwrap_or(&[])
+    }
+
+    fn keep(&mut self, at: Instant, sent: bool, remote: SocketAddr, bytes: &[u8]) {
+        let started = self.started;
+        if let Some(t) = self.trace.as_mut().filter(|t| t.len() < MAX_TRACED) {
+            t.push(WireRecord {
+                at: at.saturating_duration_since(started),
+                sent,
+                remote,
+                bytes: bytes.to_vec(),
+            });
         }
     }
 
@@ -156,6 +202,11 @@ impl OptionsTransaction {
             self.retransmissions += 1;
         }
         self.sent_once = true;
+        if self.trace.is_some() {
+            let request = std::mem::take(&mut self.request);
+            self.keep(self.due_at, true, self.peer, &request);
+            self.request = request;
+        }
         Some(self.request.clone())
     }
 
@@ -185,6 +236,7 @@ impl OptionsTransaction {
         if let Some(e) = self.timer_e {
             if now >= e {
                 self.send_due = true;
+                self.due_at = now;
                 // RFC 3261 §17.1.2.2: Trying doubles up to T2; Proceeding uses T2.
                 self.interval = match self.state {
                     State::Trying => (self.interval * 2).min(T2),
@@ -198,6 +250,7 @@ impl OptionsTransaction {
     /// Feeds one received message (a UDP datagram, or one message from a
     /// [`StreamFramer`](super::StreamFramer)) and the address it came from.
     pub fn handle_message(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Disposition {
+        self.keep(now, false, from, bytes);
         if self.state == State::Done {
             return Disposition::Ignored;
         }
@@ -311,6 +364,11 @@ impl OptionsTransaction {
         &self.ids
     }
 
+    /// When the transaction started (its first transmission).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
     /// The address probed (where the request goes, where the answer must come from).
     pub fn peer(&self) -> SocketAddr {
         self.peer
@@ -394,6 +452,47 @@ mod tests {
 
     fn ms(v: &[u64]) -> Vec<Duration> {
         v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn a_traced_transaction_keeps_each_send_and_every_answer_with_its_time() {
+        let t0 = Instant::now();
+        let mut t = tx(Transport::Udp, t0);
+        t.enable_trace();
+        assert!(t.poll_transmit().is_some());
+        t.handle_timeout(t0 + T1);
+        assert!(t.poll_transmit().is_some(), "Timer E retransmission");
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let other: SocketAddr = "203.0.113.9:5060".parse().unwrap();
+        t.handle_message(t0 + ms(&[600])[0], other, &answer(200, "OK"));
+        t.handle_message(t0 + ms(&[700])[0], peer, &answer(200, "OK"));
+        t.handle_message(t0 + ms(&[800])[0], peer, &answer(200, "OK"));
+        let kept: Vec<_> = t.trace().iter().map(|r| (r.at, r.sent, r.remote)).collect();
+        assert_eq!(
+            kept,
+            vec![
+                (Duration::ZERO, true, peer),
+                (T1, true, peer),
+                (ms(&[600])[0], false, other),
+                (ms(&[700])[0], false, peer),
+                (ms(&[800])[0], false, peer),
+            ],
+            "the stray and the late retransmitted 200 are shown too"
+        );
+        assert!(t.trace()[0].bytes.starts_with(b"OPTIONS "));
+        assert!(tx(Transport::Udp, t0).trace().is_empty(), "off by default");
+    }
+
+    #[test]
+    fn a_trace_is_bounded() {
+        let t0 = Instant::now();
+        let mut t = tx(Transport::Udp, t0);
+        t.enable_trace();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        for _ in 0..100 {
+            t.handle_message(t0, peer, &answer(100, "Trying"));
+        }
+        assert_eq!(t.trace().len(), MAX_TRACED);
     }
 
     #[test]

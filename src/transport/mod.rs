@@ -55,6 +55,8 @@ pub struct ExchangeConfig {
     pub source_v4: Option<std::net::Ipv4Addr>,
     /// `--source-ip6`: the same for IPv6 targets.
     pub source_v6: Option<std::net::Ipv6Addr>,
+    /// `--trace`: every transaction keeps the messages it sent and received.
+    pub trace: bool,
 }
 
 impl ExchangeConfig {
@@ -94,6 +96,7 @@ impl ExchangeConfig {
             tls: None,
             source_v4: None,
             source_v6: None,
+            trace: false,
         }
     }
 }
@@ -209,7 +212,7 @@ fn start_transaction(
 ) -> OptionsTransaction {
     let ids = TransactionIds::generate(&mut rand::rng());
     let request = build_options(&config.options_spec(target, local), &ids);
-    begin(request, ids, target, deadline)
+    begin(request, ids, target, deadline, config.trace)
 }
 
 /// Like [`start_transaction`], with the request stamped from a template of the
@@ -218,10 +221,11 @@ fn start_from_template(
     template: &OptionsTemplate,
     target: &Target,
     deadline: Instant,
+    trace: bool,
 ) -> OptionsTransaction {
     let ids = TransactionIds::generate(&mut rand::rng());
     let request = template.render(&ids);
-    begin(request, ids, target, deadline)
+    begin(request, ids, target, deadline, trace)
 }
 
 fn begin(
@@ -229,8 +233,14 @@ fn begin(
     ids: TransactionIds,
     target: &Target,
     deadline: Instant,
+    trace: bool,
 ) -> OptionsTransaction {
     let now = Instant::now();
     let remaining = deadline.saturating_duration_since(now);
-    OptionsTransaction::new(request, ids, target.addr, target.transport, now, remaining)
+    let mut tx =
+        OptionsTransaction::new(request, ids, target.addr, target.transport, now, remaining);
+    if trace {
+        tx.enable_trace();
+    }
+    tx
 }

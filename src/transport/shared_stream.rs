@@ -297,7 +297,12 @@ impl Driver {
 
     /// Starts the transaction of one request; its bytes go out with the next write.
     fn start(&self, conn: &mut Conn, job: Submit, opened: Option<Opened>) {
-        let tx = start_from_template(&conn.template, &self.target, job.deadline);
+        let tx = start_from_template(
+            &conn.template,
+            &self.target,
+            job.deadline,
+            self.config.trace,
+        );
         let pending = Pending {
             local: conn.local,
             request_size: tx.request_len(),

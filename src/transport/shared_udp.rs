@@ -290,7 +290,7 @@ impl Driver {
             .get_or_insert_with((job.target.clone(), local), |(target, local)| {
                 OptionsTemplate::new(&config.options_spec(target, *local))
             });
-        let tx = start_from_template(template, &job.target, job.deadline);
+        let tx = start_from_template(template, &job.target, job.deadline, config.trace);
         let branch = tx.ids().branch.clone();
         let pending = Pending {
             target: job.target,
