@@ -553,6 +553,10 @@ pub struct ServeArgs {
     /// default: anyone who reaches --listen could make the prober place calls.
     #[arg(long)]
     pub allow_probe_calls: bool,
+    /// Probes the status page (/) lists under "recent probes", each with its SIP trace
+    /// at /logs?id=N; 0 keeps none (and probes keep no messages).
+    #[arg(long, default_value_t = crate::report::status::DEFAULT_HISTORY, value_name = "N")]
+    pub history_limit: usize,
     /// How often userpass trunks with a password get a REGISTER query (a credentials
     /// check that changes no binding); 0 turns it off.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
@@ -715,6 +719,7 @@ impl ServeArgs {
         Ok(serve::Settings {
             schedule,
             allow_probe_calls: self.allow_probe_calls,
+            history_limit: self.history_limit,
             listen: self.listen,
             source,
             resolver,

@@ -33,16 +33,7 @@ pub const REGISTRATION_RESULTS: [&str; 8] = [
 
 /// The `result` label of a registration check.
 pub fn registration_result(r: &CredentialsResult) -> &'static str {
-    match r {
-        CredentialsResult::Accepted { .. } => "accepted",
-        CredentialsResult::Rejected { .. } => "rejected",
-        CredentialsResult::NoPassword { .. } => "no_password",
-        CredentialsResult::NotChallenged { .. } => "not_challenged",
-        CredentialsResult::Refused { .. } => "refused",
-        CredentialsResult::BadChallenge { .. } => "bad_challenge",
-        CredentialsResult::Timeout => "timeout",
-        CredentialsResult::NetworkError { .. } => "network_error",
-    }
+    r.as_str()
 }
 
 /// The test-call and registration series.

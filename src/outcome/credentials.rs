@@ -33,6 +33,22 @@ pub enum CredentialsResult {
     NetworkError { failure: TransportFailure },
 }
 
+impl CredentialsResult {
+    /// The result's name (the `result` label of the registration series).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CredentialsResult::Accepted { .. } => "accepted",
+            CredentialsResult::Rejected { .. } => "rejected",
+            CredentialsResult::NoPassword { .. } => "no_password",
+            CredentialsResult::NotChallenged { .. } => "not_challenged",
+            CredentialsResult::Refused { .. } => "refused",
+            CredentialsResult::BadChallenge { .. } => "bad_challenge",
+            CredentialsResult::Timeout => "timeout",
+            CredentialsResult::NetworkError { .. } => "network_error",
+        }
+    }
+}
+
 /// One REGISTER query and its answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CredentialsEvidence {

@@ -48,6 +48,8 @@ pub fn dns_refresh_after(res: &Resolution, min: Duration) -> Option<Duration> {
 /// What every loop shares.
 pub struct Ctx {
     pub metrics: Arc<Metrics>,
+    /// The status page's memory (`/`, `/logs`).
+    pub board: Arc<crate::report::status::StatusBoard>,
     pub resolver: GatewayResolver,
     /// UDP probes share one socket per address family and its transaction table.
     pub prober: Prober,
@@ -213,6 +215,7 @@ impl Fleet {
                 f.trunk = r.trunk.clone();
                 f.lint = lint;
                 f.publish(&self.ctx.metrics, r.generation, &key);
+                self.ctx.board.record_findings(&key, &f.all());
             }
         }
         if self.ctx.shard.reports_trunks() {
@@ -234,6 +237,7 @@ impl Fleet {
                 tasks.abort_all();
             }
             self.ctx.metrics.forget_trunk(key);
+            self.ctx.board.forget_trunk(key);
         }
     }
 
@@ -334,6 +338,7 @@ impl TrunkJob {
     /// Sets the trunk's findings series from `f` (its locked findings).
     pub(super) fn publish(&self, f: &TrunkFindings) {
         f.publish(&self.ctx.metrics, self.generation, &self.key);
+        self.ctx.board.record_findings(&self.key, &f.all());
     }
 }
 
@@ -379,6 +384,10 @@ impl GatewayJob {
                         .ctx
                         .metrics
                         .forget_target(self.trunk.generation, &labels);
+                    self.trunk
+                        .ctx
+                        .board
+                        .forget_target(&labels.trunk_id, labels.addr());
                     let mut f = findings::lock(&self.trunk.findings);
                     f.forget_target(labels.addr());
                     self.trunk.publish(&f);

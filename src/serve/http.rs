@@ -24,6 +24,8 @@ pub struct AppState {
     /// The last trunk list loaded (`None` before the first), for `/sd`.
     pub trunks: tokio::sync::watch::Receiver<Option<Arc<Vec<crate::trunk::Trunk>>>>,
     pub metrics: Arc<Metrics>,
+    /// The status page's memory.
+    pub board: Arc<crate::report::status::StatusBoard>,
     /// Set once the first trunk list is loaded.
     pub loaded: AtomicBool,
     /// Set at shutdown.
@@ -48,6 +50,7 @@ pub struct ProbeCalls {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/logs", get(logs))
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(healthz))
         .route("/-/healthy", get(|| async { "ok\n" }))
@@ -59,8 +62,43 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-async fn index() -> &'static str {
-    "trunkprobe serve: /metrics /healthz /-/ready /probe?target=sip:host:port;transport=udp|tcp|tls /sd\n"
+const HTML: &str = "text/html; charset=utf-8";
+
+/// The status page: trunks, targets, findings, origination and egress, test
+/// calls and registrations, and the recent probes (see [`crate::report::status`]).
+async fn index(State(s): State<Arc<AppState>>) -> Response {
+    let trunks = s.trunks.borrow().clone();
+    let page = s
+        .board
+        .render_index(trunks.as_deref().map(Vec::as_slice), s.location.as_deref());
+    ([(header::CONTENT_TYPE, HTML)], page).into_response()
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    id: Option<String>,
+}
+
+/// One recent probe: its result, SIP trace and evidence.
+async fn logs(State(s): State<Arc<AppState>>, Query(q): Query<LogQuery>) -> Response {
+    let Some(id) = q.id.as_deref().and_then(|i| i.parse::<u64>().ok()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "logs: give ?id=N (a probe of the status page)\n",
+        )
+            .into_response();
+    };
+    match s.board.log(id) {
+        Some(log) => ([(header::CONTENT_TYPE, HTML)], s.board.render_log(&log)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "probe {id} is not in the history (the last {} probes are kept: --history-limit)\n",
+                s.board.history_limit()
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Prometheus HTTP service discovery (`http_sd_configs`): every gateway of every

@@ -64,6 +64,8 @@ pub struct Settings {
     pub schedule: test_calls::Schedule,
     /// `/probe?module=call` is allowed.
     pub allow_probe_calls: bool,
+    /// `--history-limit`: probes kept for the status page's "recent probes" (0: none).
+    pub history_limit: usize,
 }
 
 /// Entry point of `trunkprobe serve`: binds `--listen`, runs until SIGTERM or SIGINT.
@@ -104,12 +106,20 @@ pub async fn run(
         settings.rtt_histogram,
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let board = Arc::new(crate::report::status::StatusBoard::new(
+        settings.history_limit,
+        settings.exchange.timeout,
+    ));
+    let mut settings = settings;
+    // The recent probes' logs show their SIP messages.
+    settings.exchange.trace = board.wants_traces();
     let prober = Prober::new(settings.exchange.clone(), settings.healthy.clone());
     // The loaded trunk list, for /sd, the test calls and the registration checks.
     let (trunks_tx, trunks_rx) = watch::channel(None);
     let state = Arc::new(http::AppState {
         trunks: trunks_rx.clone(),
         metrics: metrics.clone(),
+        board: board.clone(),
         loaded: false.into(),
         stopping: false.into(),
         resolver: settings.resolver.clone(),
@@ -134,6 +144,7 @@ pub async fn run(
 
     let ctx = Arc::new(Ctx {
         metrics: metrics.clone(),
+        board: board.clone(),
         resolver: settings.resolver.clone(),
         prober: prober.clone(),
         hysteresis: settings.hysteresis,
@@ -156,18 +167,16 @@ pub async fn run(
         && settings.shard.reports_trunks())
     .then(|| {
         tokio::spawn(origination::origination_loop(
-            metrics.clone(),
-            settings.resolver.clone(),
-            prober.clone(),
+            ctx.clone(),
             settings.concurrency,
             settings.origination_interval,
             uris_rx,
-            stop_rx.clone(),
         ))
     });
     // Test calls and registration checks follow the trunk list.
     let loops = Arc::new(test_calls::Loops {
         metrics: metrics.clone(),
+        board: board.clone(),
         resolver: settings.resolver.clone(),
         exchange: settings.exchange.clone(),
         schedule: settings.schedule.clone(),

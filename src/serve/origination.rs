@@ -1,5 +1,5 @@
 //! The origination URIs (Bolna's inbound side) checked on their own interval
-//! by shard 0, and at once when the set changes.
+//! by shard 0, and at once when the set changes; until the daemon's stop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,26 +7,24 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::checks::origination::OriginationUri;
-use crate::metrics::Metrics;
-use crate::probe::{self, Prober};
-use crate::resolve::GatewayResolver;
+use crate::probe;
+
+use super::fleet::Ctx;
 
 /// Checks the origination URIs every `interval` (and at once when the set
-/// changes) until `stop`; `uris` is `None` until the first trunk list loads.
+/// changes) until the daemon stops; `uris` is `None` until the first trunk list loads.
 pub async fn origination_loop(
-    metrics: Arc<Metrics>,
-    resolver: GatewayResolver,
-    prober: Prober,
+    ctx: Arc<Ctx>,
     concurrency: usize,
     interval: Duration,
     mut uris: watch::Receiver<Option<Vec<OriginationUri>>>,
-    mut stop: watch::Receiver<bool>,
 ) {
+    let mut stop = ctx.stop.clone();
     loop {
         let current = uris.borrow_and_update().clone();
         if let Some(list) = current.filter(|l| !l.is_empty()) {
             let results = tokio::select! {
-                r = probe::origination::check(&list, &resolver, &prober, concurrency) => r,
+                r = probe::origination::check(&list, &ctx.resolver, &ctx.prober, concurrency) => r,
                 _ = stop.wait_for(|s| *s) => return,
             };
             for r in results.iter().filter(|r| !r.ok) {
@@ -37,7 +35,8 @@ pub async fn origination_loop(
                     .collect();
                 tracing::warn!(uri = %r.uri, ?outcomes, "origination URI does not answer healthily");
             }
-            metrics.origination_egress.record_origination(&results);
+            ctx.metrics.origination_egress.record_origination(&results);
+            ctx.board.record_origination(&results);
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -212,6 +212,14 @@ impl TargetJob {
             .ctx
             .metrics
             .record_probe(self.trunk.generation, &self.labels, result, up);
+        let l = &self.labels;
+        let subject = crate::report::status::Subject {
+            trunk_key: &l.trunk_id,
+            trunk: &l.trunk,
+            gateway: &l.gateway,
+            target: &l.target,
+        };
+        self.trunk.ctx.board.record_probe(&subject, result, up);
         let mut f = findings::lock(&self.trunk.findings);
         if f.observe_reply(self.labels.addr(), result) {
             self.trunk.publish(&f);
@@ -309,6 +317,10 @@ mod tests {
         let healthy = HealthyCodes::default();
         Arc::new(Ctx {
             metrics: Arc::new(Metrics::new(None)),
+            board: Arc::new(crate::report::status::StatusBoard::new(
+                10,
+                Duration::from_secs(1),
+            )),
             resolver: GatewayResolver::with_server("127.0.0.1:53".parse().unwrap()).unwrap(),
             prober: Prober::new(exchange.clone(), healthy.clone()),
             hysteresis: H,

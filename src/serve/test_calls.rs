@@ -81,6 +81,7 @@ pub const RING_ALLOWANCE: Duration = Duration::from_secs(30);
 /// What the loops share.
 pub struct Loops {
     pub metrics: Arc<Metrics>,
+    pub board: Arc<crate::report::status::StatusBoard>,
     pub resolver: GatewayResolver,
     pub exchange: ExchangeConfig,
     pub schedule: Schedule,
@@ -242,6 +243,10 @@ async fn one_call(loops: &Loops, trunk: &Trunk, number: &str, mut stop: watch::R
         .metrics
         .test_calls
         .record_call(&label, &trunk.name, j.verdict, &evidence);
+    let mos = evidence.media.as_ref().and_then(|m| m.mos);
+    loops
+        .board
+        .record_call(&label, &trunk.name, &plan.to, &j, mos);
 }
 
 /// Checks the registration of every userpass trunk with a password every
@@ -289,6 +294,9 @@ pub async fn register_loop(
                 loops
                     .metrics
                     .test_calls
+                    .record_registration(&label, &trunk.name, &target.host, &e);
+                loops
+                    .board
                     .record_registration(&label, &trunk.name, &target.host, &e);
             }
             loops.metrics.test_calls.retain_registrations(&keep);
