@@ -41,6 +41,8 @@ pub struct Settings {
     pub media_ip: Option<std::net::IpAddr>,
     /// `--trace`: every SIP message whole in the report.
     pub trace: bool,
+    /// `--pcap FILE`: the call's SIP, RTP and RTCP as a capture.
+    pub pcap: Option<std::path::PathBuf>,
     pub format: Format,
 }
 
@@ -82,6 +84,12 @@ pub async fn run(settings: Settings) -> Result<u8> {
     let (gateway, options) = first_answering(trunk, transport, &settings).await?;
     let mut plan = shape(gateway)?;
     plan.trace = settings.trace;
+    plan.capture = settings.pcap.is_some();
+    // Written after the call, but nothing is dialled unless it can be.
+    let capture = match &settings.pcap {
+        Some(path) => Some(crate::report::pcap::Capture::create(path)?),
+        None => None,
+    };
     eprintln!(
         "trunkprobe: calling {} through {:?} at {} ({}) from {}; {} of media after {}, ended by {} within {}",
         plan.to,
@@ -101,6 +109,13 @@ pub async fn run(settings: Settings) -> Result<u8> {
         humantime::format_duration(plan.max_duration),
     );
     let evidence = place(&plan, stop_signal()?).await;
+    if let (Some(mut c), Some(path)) = (capture, &settings.pcap) {
+        for p in &evidence.packets {
+            c.datagram(p.wall, p.src, p.dst, &p.bytes)?;
+        }
+        let n = c.finish()?;
+        eprintln!("{n} packets (SIP, RTP, RTCP) written to {}", path.display());
+    }
     let options = match (options, &evidence.signalling) {
         (None, Signalling::NoResponse) => {
             Some(self::options(&Prober::from_settings(&settings.probe), &plan.target).await)

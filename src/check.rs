@@ -9,9 +9,11 @@ use crate::checks::origination::OriginationPlan;
 use crate::checks::{self, mtu::findings as mtu_findings, reachability};
 use crate::error::Result;
 use crate::outcome::credentials::CredentialsResult;
+use crate::outcome::WireMessage;
 use crate::outcome::{MtuResult, Outcome};
 use crate::probe::mtu::{mtu_ladder, MtuConfig, CHECK_LADDERS_IN_FLIGHT};
 use crate::probe::{self, fan_out, ProbeSettings, Prober};
+use crate::report::pcap::Capture;
 use crate::report::{
     print_report, Format, GatewayReport, Report, Summary, TrunkReport, TrunkStatus,
 };
@@ -35,6 +37,10 @@ pub struct Settings {
     pub mtu: Option<MtuConfig>,
     pub origination: OriginationPlan,
     pub format: Format,
+    /// `--trace`: the messages stay in the report.
+    pub trace: bool,
+    /// `--pcap FILE`: the messages go to a capture.
+    pub pcap: Option<std::path::PathBuf>,
 }
 
 /// Who the credentials check registers as.
@@ -51,9 +57,55 @@ pub struct CredentialsPlan {
 /// the exit code (0 healthy, 1 problems found).
 pub async fn run(settings: Settings) -> Result<u8> {
     let trunks = select(settings.source.load().await?, &settings.only)?;
-    let report = check_all(trunks, &settings).await;
+    // Nothing is probed before the capture file can be written.
+    let mut capture = match &settings.pcap {
+        Some(path) => Some(Capture::create(path)?),
+        None => None,
+    };
+    let mut report = check_all(trunks, &settings).await;
+    let messages = take_messages(&mut report, settings.trace);
+    if let Some(c) = &mut capture {
+        for m in &messages {
+            c.sip(m)?;
+        }
+    }
     print_report(&report, settings.format);
+    if let (Some(c), Some(path)) = (capture, &settings.pcap) {
+        let n = c.finish()?;
+        eprintln!("{n} SIP messages written to {}", path.display());
+    }
     Ok(report.exit_code())
+}
+
+/// Every SIP message of the report, in the order they crossed the wire; left
+/// in the report when `keep` (`--trace`), else taken out of it.
+fn take_messages(report: &mut Report, keep: bool) -> Vec<WireMessage> {
+    let mut all = Vec::new();
+    let mut take = |m: &mut Option<Vec<WireMessage>>| {
+        if keep {
+            all.extend(m.iter().flatten().cloned());
+        } else {
+            all.extend(m.take().into_iter().flatten());
+        }
+    };
+    for g in report.trunks.iter_mut().flat_map(|t| t.gateways.iter_mut()) {
+        for t in &mut g.targets {
+            take(&mut t.messages);
+            if let Some(a) = &mut t.authenticated {
+                take(&mut a.messages);
+            }
+        }
+        if let Some(c) = &mut g.credentials {
+            take(&mut c.messages);
+        }
+    }
+    for o in &mut report.origination {
+        for t in &mut o.targets {
+            take(&mut t.result.messages);
+        }
+    }
+    all.sort_by_key(|m| m.wall);
+    all
 }
 
 /// The trunks `--trunk` names (by id or name), in the list's order; all when

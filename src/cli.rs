@@ -167,6 +167,11 @@ pub struct CheckArgs {
     /// target, then each message whole (in JSON: `targets[].messages`).
     #[arg(long)]
     pub trace: bool,
+    /// Write every probe's SIP messages to FILE as a pcap capture (Wireshark, tshark);
+    /// TCP/TLS messages as UDP datagrams between the same addresses, after framing and
+    /// decryption.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 /// Which origination URIs (Bolna's inbound side) `check` probes.
@@ -231,6 +236,9 @@ pub struct PingArgs {
     /// After each reply line, the request and every response whole, with a call-flow ladder.
     #[arg(long)]
     pub trace: bool,
+    /// Write every request and response to FILE as a pcap capture (Wireshark, tshark).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
     #[command(flatten)]
     pub probe: ProbeArgs,
 }
@@ -276,6 +284,10 @@ pub struct CallArgs {
     /// `call.flow[].message`). Digest answers are hashes; the password never appears.
     #[arg(long)]
     pub trace: bool,
+    /// Write the call's SIP messages, RTP and RTCP to FILE as a pcap capture (Wireshark's
+    /// RTP analysis and stream player read it; SRTP stays encrypted).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -318,6 +330,7 @@ impl CallArgs {
             dtmf: self.dtmf.clone().unwrap_or_default(),
             media_ip: self.media_ip,
             trace: self.trace,
+            pcap: self.pcap.clone(),
             format: self.format,
         })
     }
@@ -567,11 +580,12 @@ impl CheckArgs {
     pub fn settings(&self) -> Result<check::Settings> {
         let (mut probe, resolver) = self.probe.settings()?;
         probe.skip_auth_checks = !self.source.gateway.is_empty();
-        probe.exchange.trace = self.trace;
         let mtu = self.mtu.then(|| {
             MtuConfig::new(probe.exchange.clone(), probe.healthy.clone())
                 .with_sizes(self.mtu_sizes.as_ref())
         });
+        // The capture is written from the probes' traces.
+        probe.exchange.trace = self.trace || self.pcap.is_some();
         let credentials = (!self.no_register).then(|| {
             Ok::<_, Error>(check::CredentialsPlan {
                 username: self.auth_username.clone().filter(|u| !u.is_empty()),
@@ -587,6 +601,8 @@ impl CheckArgs {
             mtu,
             origination: self.origination.plan(),
             format: self.format,
+            trace: self.trace,
+            pcap: self.pcap.clone(),
         })
     }
 }
@@ -595,7 +611,7 @@ impl PingArgs {
     pub fn options(&self) -> Result<(ping::PingUri, ping::PingOptions, GatewayResolver)> {
         let uri = ping::PingUri::parse(&self.uri).map_err(Error::Usage)?;
         let (mut settings, resolver) = self.probe.settings()?;
-        settings.exchange.trace = self.trace;
+        settings.exchange.trace = self.trace || self.pcap.is_some();
         let options = ping::PingOptions {
             count: self.count,
             interval: self.interval,
@@ -605,6 +621,8 @@ impl PingArgs {
             reuse_connection: self.reuse_connection,
             exchange: settings.exchange,
             healthy: settings.healthy,
+            trace: self.trace,
+            pcap: self.pcap.clone(),
         };
         Ok((uri, options, resolver))
     }

@@ -40,6 +40,10 @@ pub struct PingOptions {
     pub reuse_connection: bool,
     pub exchange: ExchangeConfig,
     pub healthy: HealthyCodes,
+    /// `--trace`: each exchange's messages after its reply line.
+    pub trace: bool,
+    /// `--pcap FILE`: every message to a capture, written as the replies come.
+    pub pcap: Option<std::path::PathBuf>,
 }
 
 /// min/avg/max/mdev of the round-trip times kept as running figures, in
@@ -202,6 +206,10 @@ pub async fn run(
     if !options.quiet {
         println!("PING {raw} ({}) over {}", target.addr, uri.transport);
     }
+    let mut capture = match &options.pcap {
+        Some(path) => Some(crate::report::pcap::Capture::create(path)?),
+        None => None,
+    };
     let concurrency = options.concurrency.max(1);
     let prober = match uri.transport {
         Transport::Udp => Prober::SharedUdp(UdpProber::new(options.exchange.clone())),
@@ -232,6 +240,11 @@ pub async fn run(
             Some((seq, result, call_id)) = jobs.next(), if !jobs.is_empty() => {
                 let call_id: Option<String> = call_id;
                 record(&mut stats, seq, &result, call_id.as_deref(), &options);
+                if let Some(c) = &mut capture {
+                    for m in result.messages.iter().flatten() {
+                        c.sip(m)?;
+                    }
+                }
             }
             _ = wait_until(next_send), if more && jobs.len() < concurrency => {
                 // Keep the cadence; after a stall, restart it from now. With no
@@ -261,6 +274,10 @@ pub async fn run(
     }
     stats.elapsed = started.elapsed();
     stats.strays += prober.strays();
+    if let (Some(c), Some(path)) = (capture, &options.pcap) {
+        let n = c.finish()?;
+        eprintln!("{n} SIP messages written to {}", path.display());
+    }
     Ok(stats)
 }
 
@@ -350,14 +367,18 @@ fn record(
                         .unwrap_or_default(),
                     rtt.as_secs_f64() * 1000.0
                 );
-                print_trace(r);
+                if options.trace {
+                    print_trace(r);
+                }
             }
         }
         _ => {
             *stats.failures.entry(r.outcome.as_str()).or_default() += 1;
             if !options.quiet {
                 println!("no answer: seq={seq} {}", r.outcome.as_str());
-                print_trace(r);
+                if options.trace {
+                    print_trace(r);
+                }
             }
         }
     }

@@ -336,6 +336,7 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
                 max_duration: CALL_MEDIA * 5,
                 dtmf: String::new(),
                 trace: false,
+                capture: false,
             };
             async move {
                 let evidence = place(&plan, std::future::pending()).await;

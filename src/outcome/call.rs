@@ -160,4 +160,7 @@ pub struct CallEvidence {
     pub strays: u32,
     pub retransmissions: u32,
     pub duration_ms: f64,
+    /// `--pcap`: every SIP, RTP and RTCP datagram of the call, in order.
+    #[serde(skip)]
+    pub packets: Vec<super::CapturedPacket>,
 }

@@ -282,6 +282,17 @@ impl WireMessage {
     }
 }
 
+/// One datagram (a call's SIP message, RTP or RTCP packet) as it crossed the
+/// wire, for `--pcap`: sender, receiver, time and the bytes as sent or received
+/// (SRTP stays encrypted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedPacket {
+    pub wall: std::time::SystemTime,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
 /// Turns the evidence of one exchange into a result with an outcome, cause and fix.
 pub fn evaluate(ex: Exchange, healthy: &HealthyCodes) -> TargetResult {
     let t = &ex.target;

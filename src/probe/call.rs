@@ -57,6 +57,8 @@ pub struct CallPlan {
     pub dtmf: String,
     /// Keep every SIP message whole in the evidence (`--trace`).
     pub trace: bool,
+    /// `--pcap`: keep every datagram of the call in the evidence.
+    pub capture: bool,
 }
 
 /// What a call adds to its trunk: the flags of `call`, or a `serve` test call's settings.
@@ -148,6 +150,7 @@ impl CallPlan {
             max_duration: options.max_duration,
             dtmf: options.dtmf.clone(),
             trace: false,
+            capture: false,
         })
     }
 }
@@ -179,6 +182,7 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
         strays: 0,
         retransmissions: 0,
         duration_ms: 0.0,
+        packets: Vec::new(),
     };
     let connect_by = started + plan.exchange.timeout;
     let (mut channel, opened) =
@@ -211,6 +215,8 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
         }
     };
     let rtp_local = sockets.rtp_addr().unwrap_or(local);
+    let rtcp_local = SocketAddr::new(rtp_local.ip(), rtp_local.port() + 1);
+    let mut cap = Recorder::new(plan.capture);
     let advertised = SocketAddr::new(plan.media_ip.unwrap_or(rtp_local.ip()), rtp_local.port());
     let mut media = MediaSession::new(
         MediaConfig {
@@ -268,7 +274,9 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
             if evidence.invite_bytes == 0 {
                 evidence.invite_bytes = bytes.len();
             }
+            cap.note(local, plan.target.addr, &bytes);
             if let Err(failure) = channel.send(&bytes).await {
+                evidence.packets = cap.take();
                 evidence.signalling = Signalling::NetworkError { failure };
                 call_flow(&call, t0, plan.trace, &mut evidence);
                 evidence.media = Some(media_evidence(&media.stats(), rtp_local));
@@ -367,6 +375,7 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
         if media_from.is_some() {
             for (to, bytes, rtcp) in media.poll_transmit(now) {
                 let socket = if rtcp { &sockets.rtcp } else { &sockets.rtp };
+                cap.note(if rtcp { rtcp_local } else { rtp_local }, to, &bytes);
                 let _ = socket.send_to(&bytes, to).await;
             }
         }
@@ -396,7 +405,10 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
                 }
             }
             r = channel.recv() => match r {
-                Ok((bytes, from)) => call.handle_message(Instant::now(), from, &bytes),
+                Ok((bytes, from)) => {
+                    cap.note(from, local, &bytes);
+                    call.handle_message(Instant::now(), from, &bytes)
+                }
                 Err(failure) => {
                     // The connection is gone: nothing more can be sent on it.
                     if matches!(evidence.signalling, Signalling::NoResponse) {
@@ -407,11 +419,13 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
             },
             r = sockets.rtp.recv_from(&mut rtp_buf) => {
                 if let Ok((n, from)) = r {
+                    cap.note(from, rtp_local, &rtp_buf[..n]);
                     media.handle_rtp(Instant::now(), from, &rtp_buf[..n]);
                 }
             }
             r = sockets.rtcp.recv_from(&mut rtcp_buf) => {
                 if let Ok((n, from)) = r {
+                    cap.note(from, rtcp_local, &rtcp_buf[..n]);
                     media.handle_rtcp(Instant::now(), from, &rtcp_buf[..n]);
                 }
             }
@@ -422,8 +436,10 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
         }
     }
     if let Some((to, bytes)) = media.bye(Instant::now()) {
+        cap.note(rtcp_local, to, &bytes);
         let _ = sockets.rtcp.send_to(&bytes, to).await;
     }
+    evidence.packets = cap.take();
     call_flow(&call, t0, plan.trace, &mut evidence);
     evidence.media = media_from.map(|_| {
         let mut m = media_evidence(&media.stats(), advertised);
@@ -435,6 +451,33 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
     evidence.retransmissions = call.retransmissions();
     evidence.duration_ms = ms(started.elapsed());
     evidence
+}
+
+/// The call's datagrams for `--pcap`, when asked; at most [`Recorder::MAX`]
+/// (a 60 s call at 50 packets/s each way is 6,000).
+struct Recorder(Option<Vec<crate::outcome::CapturedPacket>>);
+
+impl Recorder {
+    const MAX: usize = 20_000;
+
+    fn new(on: bool) -> Recorder {
+        Recorder(on.then(Vec::new))
+    }
+
+    fn note(&mut self, src: SocketAddr, dst: SocketAddr, bytes: &[u8]) {
+        if let Some(p) = self.0.as_mut().filter(|p| p.len() < Self::MAX) {
+            p.push(crate::outcome::CapturedPacket {
+                wall: std::time::SystemTime::now(),
+                src,
+                dst,
+                bytes: bytes.to_vec(),
+            });
+        }
+    }
+
+    fn take(&mut self) -> Vec<crate::outcome::CapturedPacket> {
+        self.0.take().unwrap_or_default()
+    }
 }
 
 fn call_flow(call: &Call, t0: Instant, trace: bool, evidence: &mut CallEvidence) {

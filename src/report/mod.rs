@@ -16,6 +16,7 @@ use crate::resolve::Resolution;
 use crate::text::ser_ms;
 
 pub mod call;
+pub mod pcap;
 pub mod status;
 pub mod text;
 pub mod trace;

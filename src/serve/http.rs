@@ -339,6 +339,7 @@ async fn call_probe(s: &AppState, raw: &str, scrape_limit: Option<Duration>) -> 
         max_duration: budget.max(Duration::from_secs(1)),
         dtmf: String::new(),
         trace: false,
+        capture: false,
     };
     let mut stop = calls.stop.clone();
     let evidence = crate::probe::call::place(&plan, async move {

@@ -40,6 +40,10 @@ pub struct TlsSettings {
     system: bool,
     verifier: OnceLock<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
+    /// `SSLKEYLOGFILE`: every session's secrets appended there in the NSS key
+    /// log format (rustls' `KeyLogFile`), so a tcpdump capture of our TLS can
+    /// be decrypted by Wireshark; nothing is written when it is unset.
+    key_log: Arc<dyn rustls::KeyLog>,
 }
 
 impl TlsSettings {
@@ -74,6 +78,10 @@ impl TlsSettings {
             system,
             verifier: OnceLock::new(),
             provider: Arc::new(rustls::crypto::ring::default_provider()),
+            key_log: match std::env::var_os("SSLKEYLOGFILE") {
+                Some(p) if !p.is_empty() => Arc::new(rustls::KeyLogFile::new()),
+                _ => Arc::new(rustls::NoKeyLog),
+            },
         }
     }
 
@@ -111,12 +119,13 @@ impl TlsSettings {
             inner: self.verifier(),
             record,
         });
-        let config = ClientConfig::builder_with_provider(self.provider.clone())
+        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("the ring provider supports the default protocol versions")
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
+        config.key_log = self.key_log.clone();
         Arc::new(config)
     }
 }

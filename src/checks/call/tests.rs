@@ -47,6 +47,7 @@ fn answered() -> CallEvidence {
         strays: 0,
         retransmissions: 0,
         duration_ms: 10_000.0,
+        packets: Vec::new(),
     }
 }
 
