@@ -14,6 +14,7 @@ use crate::outcome::{MtuResult, Outcome};
 use crate::probe::mtu::{mtu_ladder, MtuConfig, CHECK_LADDERS_IN_FLIGHT};
 use crate::probe::{self, fan_out, ProbeSettings, Prober};
 use crate::report::pcap::Capture;
+use crate::report::progress::Progress;
 use crate::report::{
     print_report, Format, GatewayReport, Report, Summary, TrunkReport, TrunkStatus,
 };
@@ -150,10 +151,23 @@ pub fn select(trunks: Vec<Trunk>, only: &[String]) -> Result<Vec<Trunk>> {
 /// Checks `trunks` and the origination URIs (at the same time), then runs the
 /// ladders when asked, and returns the summarised report.
 pub async fn check_all(trunks: Vec<Trunk>, settings: &Settings) -> Report {
+    use std::io::IsTerminal;
+    let progress = if std::io::stderr().is_terminal() {
+        Progress::enabled()
+    } else {
+        Progress::default()
+    };
+    let line = ProgressLine::start(&progress);
     let prober = Prober::from_settings(&settings.probe);
     let uris = settings.origination.uris(&trunks);
     let (mut report, origination) = tokio::join!(
-        check(&trunks, &settings.resolver, &prober, &settings.probe),
+        check(
+            &trunks,
+            &settings.resolver,
+            &prober,
+            &settings.probe,
+            &progress
+        ),
         probe::origination::check(
             &uris,
             &settings.resolver,
@@ -162,13 +176,67 @@ pub async fn check_all(trunks: Vec<Trunk>, settings: &Settings) -> Report {
         )
     );
     if let Some(plan) = &settings.credentials {
+        progress.stage("credentials checks", 0);
         run_credentials(&mut report, &trunks, plan, &settings.probe).await;
     }
     if let Some(mtu) = &settings.mtu {
-        run_ladders(&mut report, &trunks, mtu).await;
+        run_ladders(&mut report, &trunks, mtu, &progress).await;
     }
+    line.finish().await;
     report.set_origination(origination);
     report
+}
+
+/// Draws the progress line on stderr every 200 ms while `check` runs (only
+/// when [`Progress`] is enabled: stderr is a terminal); erases it at the end.
+struct ProgressLine {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ProgressLine {
+    fn start(progress: &Progress) -> ProgressLine {
+        if !progress.is_enabled() {
+            return ProgressLine {
+                stop: None,
+                task: None,
+            };
+        }
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let progress = progress.clone();
+        let task = tokio::spawn(async move {
+            use std::io::Write as _;
+            let mut drawn = false;
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Some(line) = progress.line() {
+                            let _ = write!(std::io::stderr(), "\r\x1b[K{line}");
+                            drawn = true;
+                        }
+                    }
+                    _ = &mut stopped => break,
+                }
+            }
+            if drawn {
+                let _ = write!(std::io::stderr(), "\r\x1b[K");
+            }
+        });
+        ProgressLine {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
 }
 
 /// Lints, resolves and probes every trunk, and summarises.
@@ -177,6 +245,7 @@ pub async fn check(
     resolver: &GatewayResolver,
     prober: &Prober,
     settings: &ProbeSettings,
+    progress: &Progress,
 ) -> Report {
     let started = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -200,13 +269,15 @@ pub async fn check(
             }
         }
     }
+    progress.stage("resolving gateways", lookups.len());
     let resolved = fan_out(
         lookups,
         settings.concurrency,
         |(ti, gi, host, port, transport)| {
-            let resolver = resolver.clone();
+            let (resolver, progress) = (resolver.clone(), progress.clone());
             async move {
                 let resolution = resolver.resolve(&host, transport).await;
+                progress.tick();
                 (ti, gi, host, port, transport, resolution)
             }
         },
@@ -230,9 +301,14 @@ pub async fn check(
         }
         g.dns = Some(resolution);
     }
+    progress.stage("probing targets", targets.len());
     let probed = fan_out(targets, settings.concurrency, |(at, target)| {
-        let prober = prober.clone();
-        async move { (at, prober.probe(&target).await) }
+        let (prober, progress) = (prober.clone(), progress.clone());
+        async move {
+            let r = prober.probe(&target).await;
+            progress.tick();
+            (at, r)
+        }
     })
     .await;
     for ((ti, gi), result) in probed {
@@ -470,7 +546,12 @@ pub async fn run_credentials(
 /// Runs the ladder on every UDP target of `report` that answered its OPTIONS,
 /// stores each result on the target (`mtu`), adds the findings to its trunk and
 /// summarises again. `trunks` are the trunks `report` was made from, in order.
-pub async fn run_ladders(report: &mut Report, trunks: &[Trunk], config: &MtuConfig) {
+pub async fn run_ladders(
+    report: &mut Report,
+    trunks: &[Trunk],
+    config: &MtuConfig,
+    progress: &Progress,
+) {
     let started = Instant::now();
     let mut ladders = Vec::new();
     for (ti, t) in report.trunks.iter().enumerate() {
@@ -489,9 +570,14 @@ pub async fn run_ladders(report: &mut Report, trunks: &[Trunk], config: &MtuConf
             }
         }
     }
+    progress.stage("UDP size ladders", ladders.len());
     let done: Vec<(_, MtuResult)> = fan_out(ladders, CHECK_LADDERS_IN_FLIGHT, |(at, target)| {
-        let config = config.clone();
-        async move { (at, mtu_ladder(&target, &config).await) }
+        let (config, progress) = (config.clone(), progress.clone());
+        async move {
+            let r = mtu_ladder(&target, &config).await;
+            progress.tick();
+            (at, r)
+        }
     })
     .await;
     for ((ti, gi, ai), mut result) in done {

@@ -44,7 +44,8 @@
 //! - [`probe`]: the one way to probe a target ([`probe::Prober`]), the fan-out
 //!   with bounded concurrency ([`probe::fan_out`]), the size ladder of a target,
 //!   the origination URIs' probes.
-//! - [`report`]: the report tree of `check`, as text and JSON.
+//! - [`report`]: the report tree of `check`, as text and JSON; `--trace`'s call
+//!   flow, `--pcap`'s capture, the progress line, and `serve`'s status page.
 //! - [`metrics`]: the only module that maps results to Prometheus series
 //!   (`serve`'s store and `/probe`'s registry).
 //! - [`cli`]: every clap struct and its validation into settings; dispatch.

@@ -276,7 +276,7 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
         skip_auth_checks: false,
     };
     let prober = Prober::from_settings(&settings);
-    let report = check(&trunks, &resolver, &prober, &settings).await;
+    let report = check(&trunks, &resolver, &prober, &settings, &Default::default()).await;
 
     // Test calls: two-way, one-way, and SRTP over TLS.
     let (echo, _echo) = media::udp_call_carrier(lo, media::Media::Echo)

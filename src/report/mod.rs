@@ -17,6 +17,7 @@ use crate::text::ser_ms;
 
 pub mod call;
 pub mod pcap;
+pub mod progress;
 pub mod status;
 pub mod text;
 pub mod trace;
