@@ -570,6 +570,14 @@ pub struct ServeArgs {
     /// at /logs?id=N; 0 keeps none (and probes keep no messages).
     #[arg(long, default_value_t = crate::report::status::DEFAULT_HISTORY, value_name = "N")]
     pub history_limit: usize,
+    /// TCP and TLS targets: keep one connection per target for every probe (reopened when
+    /// the peer closes or resets it), or open one per probe (each looks like a new caller).
+    #[arg(long, value_enum, default_value_t = crate::serve::TcpConnections::Kept)]
+    pub tcp_connections: crate::serve::TcpConnections,
+    /// With kept connections: an RFC 5626 CRLF keep-alive on a connection idle this long
+    /// (NAT and firewall state outlives probes further apart); 0 sends none.
+    #[arg(long, default_value = "90s", value_parser = parse_duration, value_name = "DURATION")]
+    pub tcp_keepalive: Duration,
     /// How often userpass trunks with a password get a REGISTER query (a credentials
     /// check that changes no binding); 0 turns it off.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
@@ -738,6 +746,8 @@ impl ServeArgs {
             schedule,
             allow_probe_calls: self.allow_probe_calls,
             history_limit: self.history_limit,
+            tcp_connections: self.tcp_connections,
+            tcp_keepalive: (!self.tcp_keepalive.is_zero()).then_some(self.tcp_keepalive),
             listen: self.listen,
             source,
             resolver,

@@ -110,8 +110,9 @@ fn cases(ctx: &Ctx) -> Vec<Case> {
         Case::once("check token file", &["check", "--api-url", api, "--token-file", token_file], "secret trunk").no_env_token(),
         Case::once("check echoing api", &["check", "--api-url", echo], "answered 500"),
         Case::once("check create request", &["check", "--trunks", &ctx.create_request], "secret trunk"),
-        Case::daemon("serve api", &["serve", "--api-url", api], &["/healthz", "/metrics", &probe], "trunkprobe_").variants(LOG_FORMATS),
-        Case::daemon("serve create request", &["serve", "--trunks", &ctx.create_request], &["/healthz", "/metrics"], "trunkprobe_").variants(LOG_FORMATS),
+        Case::once("check create request traced", &["check", "--trace", "--trunks", &ctx.create_request], "secret trunk"),
+        Case::daemon("serve api", &["serve", "--api-url", api], &["/healthz", "/metrics", &probe, "/", "/logs?id=1"], "trunkprobe_").variants(LOG_FORMATS),
+        Case::daemon("serve create request", &["serve", "--trunks", &ctx.create_request], &["/healthz", "/metrics", "/", "/logs?id=1"], "trunkprobe_").variants(LOG_FORMATS),
         Case::once("ping", &["ping", "-c", "2", "-i", "0.1", &ctx.carrier_uri], "200").variants(PING_OUTPUTS),
     ];
     cases
@@ -288,7 +289,7 @@ async fn secrets_never_appear_in_any_output() {
             }
         }
     }
-    assert_eq!(runs, 7 * 2 * 4);
+    assert_eq!(runs, 8 * 2 * 4);
 }
 
 #[tokio::test]

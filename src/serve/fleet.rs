@@ -23,7 +23,7 @@ use crate::checks;
 use crate::metrics::{Metrics, TargetLabels, TrunkState};
 use crate::probe::Prober;
 use crate::resolve::{DnsFailure, GatewayResolver, Resolution};
-use crate::transport::Target;
+use crate::transport::{StreamProber, Target};
 use crate::trunk::{Transport, Trunk};
 
 /// Shortest and longest time between two lookups of a gateway name (TTL clamped to this).
@@ -47,6 +47,8 @@ pub fn dns_refresh_after(res: &Resolution, min: Duration) -> Option<Duration> {
 
 /// What every loop shares.
 pub struct Ctx {
+    /// `--tcp-connections kept`: each TCP/TLS target keeps its connection.
+    pub kept: Option<Kept>,
     pub metrics: Arc<Metrics>,
     /// The status page's memory (`/`, `/logs`).
     pub board: Arc<crate::report::status::StatusBoard>,
@@ -68,6 +70,13 @@ pub struct Ctx {
     pub first_probe_sent: AtomicBool,
     /// Every target's timers.
     pub wheel: Wheel,
+}
+
+/// Kept TCP/TLS connections (`--tcp-connections kept`).
+#[derive(Debug, Clone, Copy)]
+pub struct Kept {
+    /// RFC 5626 CRLF ping after this long idle (`--tcp-keepalive`).
+    pub keepalive: Option<Duration>,
 }
 
 pub(super) struct Running {
@@ -475,17 +484,27 @@ impl GatewayJob {
                 .with_target(&SocketAddr::new(ip, self.port).to_string()),
             None => self.labels.with_target("unresolved"),
         };
+        let target = match a {
+            Some(ip) => Ok(Target {
+                host: self.host.clone(),
+                addr: SocketAddr::new(ip, self.port),
+                transport: self.transport,
+            }),
+            None => Err(failure.unwrap_or(DnsFailure::NoAddress)),
+        };
+        let ctx = &self.trunk.ctx;
+        let stream = match (&target, ctx.kept) {
+            (Ok(t), Some(kept)) if t.transport.is_reliable() => Some(Box::new(
+                StreamProber::new(t.clone(), ctx.prober.exchange_config().clone())
+                    .with_keepalive(kept.keepalive),
+            )),
+            _ => None,
+        };
         TargetJob {
             trunk: self.trunk.clone(),
             labels,
-            target: match a {
-                Some(ip) => Ok(Target {
-                    host: self.host.clone(),
-                    addr: SocketAddr::new(ip, self.port),
-                    transport: self.transport,
-                }),
-                None => Err(failure.unwrap_or(DnsFailure::NoAddress)),
-            },
+            target,
+            stream,
             port: self.port,
             transport: self.transport,
             state: Default::default(),

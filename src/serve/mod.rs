@@ -39,6 +39,19 @@ use health::Hysteresis;
 use ladders::MtuSchedule;
 use shard::Shard;
 
+/// How `serve` probes TCP and TLS targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TcpConnections {
+    /// One connection per target, opened at its first probe and kept for every
+    /// later one (reopened when the peer closes or resets it), as Asterisk and
+    /// Kamailio qualify: one handshake instead of one per probe.
+    #[default]
+    Kept,
+    /// A new connection (and TLS handshake) for every probe: each probe looks
+    /// like a new caller.
+    PerProbe,
+}
+
 /// Validated settings of `serve`.
 pub struct Settings {
     /// Address of the HTTP server.
@@ -66,6 +79,10 @@ pub struct Settings {
     pub allow_probe_calls: bool,
     /// `--history-limit`: probes kept for the status page's "recent probes" (0: none).
     pub history_limit: usize,
+    /// `--tcp-connections`.
+    pub tcp_connections: TcpConnections,
+    /// `--tcp-keepalive`: the CRLF ping on an idle kept connection; `None` off.
+    pub tcp_keepalive: Option<Duration>,
 }
 
 /// Entry point of `trunkprobe serve`: binds `--listen`, runs until SIGTERM or SIGINT.
@@ -145,6 +162,9 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         metrics: metrics.clone(),
         board: board.clone(),
+        kept: (settings.tcp_connections == TcpConnections::Kept).then_some(fleet::Kept {
+            keepalive: settings.tcp_keepalive,
+        }),
         resolver: settings.resolver.clone(),
         prober: prober.clone(),
         hysteresis: settings.hysteresis,

@@ -12,6 +12,12 @@
 //! transaction in flight is a stray ([`StreamProber::strays`]). Each
 //! transaction keeps its own deadline.
 //!
+//! Between requests an idle connection can carry RFC 5626 keep-alives
+//! ([`StreamProber::with_keepalive`]): a `CRLF CRLF` ping once it has been
+//! idle that long, which keeps NAT and firewall state (and the carrier's view
+//! of the flow) alive when probes are further apart than their idle timeouts.
+//! The pong (`CRLF`) is skipped by the framing like any keep-alive.
+//!
 //! The first request opens the connection (the connect and handshake count
 //! against its deadline, and its exchange alone carries `connect_time` and the
 //! TLS observation). When the connection fails or the peer closes it, every
@@ -41,6 +47,7 @@ use crate::sip::{OptionsTemplate, Pipeline};
 pub struct StreamProber {
     target: Target,
     config: Arc<ExchangeConfig>,
+    keepalive: Option<Duration>,
     submit: OnceLock<mpsc::UnboundedSender<Submit>>,
     strays: Arc<AtomicU64>,
 }
@@ -71,9 +78,17 @@ impl StreamProber {
         StreamProber {
             target,
             config: Arc::new(config),
+            keepalive: None,
             submit: OnceLock::new(),
             strays: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Sends an RFC 5626 `CRLF CRLF` ping on the open connection whenever it
+    /// has been idle (nothing in flight, nothing read or written) for `every`.
+    pub fn with_keepalive(mut self, every: Option<Duration>) -> StreamProber {
+        self.keepalive = every.filter(|d| !d.is_zero());
+        self
     }
 
     pub fn target(&self) -> &Target {
@@ -89,6 +104,7 @@ impl StreamProber {
             let driver = Driver {
                 target: self.target.clone(),
                 config: self.config.clone(),
+                keepalive: self.keepalive,
                 strays: self.strays.clone(),
                 buf: vec![0; 16 * 1024],
                 finished: Vec::new(),
@@ -121,6 +137,7 @@ impl StreamProber {
 struct Driver {
     target: Target,
     config: Arc<ExchangeConfig>,
+    keepalive: Option<Duration>,
     strays: Arc<AtomicU64>,
     /// One read's worth, reused for the life of the prober.
     buf: Vec<u8>,
@@ -189,6 +206,8 @@ impl Driver {
         let mut unflushed = false;
         // Since when requests have waited without the peer taking any of them.
         let mut stalled_since: Option<Instant> = None;
+        // The last byte read or written, or request started: keep-alives count from it.
+        let mut active = Instant::now();
         loop {
             if !open && conn.pipe.is_empty() {
                 return false;
@@ -200,10 +219,14 @@ impl Driver {
                 stalled_since = Some(Instant::now());
             }
             let stall_limit = stalled_since.map(|t| t + self.config.timeout);
-            let wake = match (conn.pipe.poll_timeout(), stall_limit) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let ping_at = self
+                .keepalive
+                .filter(|_| conn.pipe.is_empty() && !unflushed)
+                .map(|every| active + every);
+            let wake = [conn.pipe.poll_timeout(), stall_limit, ping_at]
+                .into_iter()
+                .flatten()
+                .min();
             if let Some(at) = wake {
                 if sleep.deadline() != at.into() {
                     sleep.as_mut().reset(at.into());
@@ -216,6 +239,16 @@ impl Driver {
                 biased;
                 _ = &mut sleep, if wake.is_some() => {
                     let now = Instant::now();
+                    if ping_at.is_some_and(|at| now >= at) {
+                        active = now;
+                        // RFC 5626 §4.4.1: the CRLF CRLF ping.
+                        if let Err(e) = writer.write_all(b"\r\n\r\n").await {
+                            fail_all(&self.target, &mut conn, TransportFailure::from_io(&e));
+                            return open;
+                        }
+                        unflushed = true;
+                        continue;
+                    }
                     conn.pipe.handle_timeout(now, &mut self.finished);
                     for f in self.finished.drain(..) {
                         complete(&self.target, f, None);
@@ -235,6 +268,7 @@ impl Driver {
                     }
                 },
                 job = rx.recv(), if open => {
+                    active = Instant::now();
                     match job {
                         Some(job) => {
                             self.start(&mut conn, job, None);
@@ -250,6 +284,7 @@ impl Driver {
                     match r {
                         Ok(Some(0)) => Some(TransportFailure::Closed),
                         Ok(Some(n)) => {
+                            active = Instant::now();
                             conn.pipe.wrote(n);
                             stalled_since = None;
                             unflushed = true;
@@ -264,14 +299,15 @@ impl Driver {
                 },
                 r = reader.read(&mut self.buf) => match r {
                     Ok(0) => Some(TransportFailure::Closed),
-                    Ok(n) => self.received(&mut conn, n),
+                    Ok(n) => {
+                        active = Instant::now();
+                        self.received(&mut conn, n)
+                    }
                     Err(e) => Some(TransportFailure::from_io(&e)),
                 },
             };
             if let Some(failure) = failure {
-                for f in conn.pipe.close() {
-                    complete(&self.target, f, Some(failure.clone()));
-                }
+                fail_all(&self.target, &mut conn, failure);
                 return open;
             }
         }
@@ -328,6 +364,13 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(
         w.flush().await.map(|()| None)
     } else {
         w.write(bytes).await.map(Some)
+    }
+}
+
+/// Ends every transaction in flight on `conn` with `failure`.
+fn fail_all(target: &Target, conn: &mut Conn, failure: TransportFailure) {
+    for f in conn.pipe.close() {
+        complete(target, f, Some(failure.clone()));
     }
 }
 

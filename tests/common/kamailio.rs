@@ -27,6 +27,8 @@ pub struct KamailioOpts {
     pub extra_headers: Vec<String>,
     /// An `application/sdp` body for the reply.
     pub sdp_body: Option<String>,
+    /// `tcp_connection_lifetime`: seconds an idle TCP/TLS connection is kept (default 30).
+    pub tcp_lifetime: u32,
 }
 
 impl Default for KamailioOpts {
@@ -37,6 +39,7 @@ impl Default for KamailioOpts {
             reply_reason: "OK".into(),
             extra_headers: Vec::new(),
             sdp_body: None,
+            tcp_lifetime: 30,
         }
     }
 }
@@ -234,6 +237,7 @@ fn render(dir: &Path, opts: &KamailioOpts, port: u16, tls_port: Option<u16>) -> 
         .replace("@@UDP_PORT@@", &port.to_string())
         .replace("@@TCP_PORT@@", &port.to_string())
         .replace("@@TLS_PORT@@", &tls_port.unwrap_or(0).to_string())
+        .replace("@@TCP_LIFETIME@@", &opts.tcp_lifetime.to_string())
         .replace("@@MPATH@@", KAMAILIO_MPATH)
         .replace("@@TLS_CFG@@", &tls_cfg.display().to_string())
         .replace("@@EXTRA_HEADERS@@\n", &extra)

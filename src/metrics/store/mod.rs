@@ -156,6 +156,8 @@ struct Target {
     egress: Egress,
     status: u16,
     up: bool,
+    /// TCP/TLS connections opened to the target (each probe that carried a connect time).
+    connections: u32,
 }
 
 impl Default for Target {
@@ -170,6 +172,7 @@ impl Default for Target {
             egress: Egress::default(),
             status: 0,
             up: false,
+            connections: 0,
         }
     }
 }
@@ -544,6 +547,9 @@ impl Store {
                 t.up = up;
                 t.status = r.status_code.unwrap_or(0);
                 t.probes[outcome].inc();
+                if r.transport.is_reliable() && r.connect_time.is_some() {
+                    t.connections.inc();
+                }
                 if let Some(rtt) = rtt {
                     t.last_rtt = rtt;
                     if per_target {
@@ -1408,10 +1414,11 @@ trunkprobe_options_rtt_seconds_count{trunk_id="xba",trunk="trunk xba",transport=
     }
 
     /// What a target, a gateway and a target's histogram cost, before slab
-    /// slack and label text: each is paid 100,000 times.
+    /// slack and label text: each is paid 100,000 times. (A target was 88 bytes
+    /// until `connections` came: 0.8 MB more at 100,000 targets.)
     #[test]
     fn entries_stay_small() {
-        assert_eq!(std::mem::size_of::<Item<Target>>(), 88);
+        assert_eq!(std::mem::size_of::<Item<Target>>(), 96);
         assert_eq!(std::mem::size_of::<Item<Gateway>>(), 24);
         assert_eq!(std::mem::size_of::<Hist<u32>>(), 64);
         assert_eq!(std::mem::size_of::<Mtu>(), 24);

@@ -199,6 +199,19 @@ pub(super) const TARGET_FAMILIES: &[TargetFamily] = &[
         },
     },
     TargetFamily {
+        family: Family {
+            name: "trunkprobe_tcp_connections_opened_total",
+            help: "TCP/TLS connections (and handshakes) opened to the target: one per probe with --tcp-connections per-probe, one per reconnect when kept.",
+            kind: "counter",
+        },
+        write: |w, key, t| {
+            if t.connections > 0 {
+                let v = Value::Int(u64::from(t.connections));
+                w.sample("trunkprobe_tcp_connections_opened_total", key, "", v);
+            }
+        },
+    },
+    TargetFamily {
         family: gauge(
             "trunkprobe_options_last_probe_timestamp_seconds",
             "Unix time the last probe of the target finished.",
