@@ -5,11 +5,16 @@ sent to. Bound to 0.0.0.0:PORT, it stands for any number of gateways spread over
 so trunkprobe's exact source-address match holds). Not a test peer: SIPp bound to
 0.0.0.0 would answer from 127.0.0.1 only.
 
-    python3 bench/responder.py PORT
+    python3 bench/responder.py PORT [COUNT_FILE]
+
+With COUNT_FILE, the number of OPTIONS answered so far is written there (at most once a
+second): bench/vs_dispatcher.sh counts the probes each prober really sent with it.
 """
+import os
 import socket
 import struct
 import sys
+import time
 
 IP_PKTINFO = 8  # linux/in.h; the socket module does not export it
 COPY = (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")
@@ -36,11 +41,19 @@ def main() -> None:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     s.bind(("0.0.0.0", port))
+    count_file = sys.argv[2] if len(sys.argv) > 2 else None
+    answered, written = 0, 0.0
     while True:
         data, anc, _, peer = s.recvmsg(65535, 256)
         reply = answer(data)
         if reply is None:
             continue
+        answered += 1
+        if count_file and time.monotonic() - written >= 1.0:
+            written = time.monotonic()
+            with open(count_file + ".tmp", "w") as f:
+                f.write(f"{answered}\n")
+            os.replace(count_file + ".tmp", count_file)
         cmsg = []
         for level, kind, blob in anc:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
