@@ -177,6 +177,18 @@ pub fn build_options(spec: &OptionsSpec, ids: &TransactionIds) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `host` as a URI prints it: what `rsip_host(host)` displays (the template
+/// of [`OptionsTemplate::any_host`](super::OptionsTemplate::any_host) puts it in
+/// without going through rsip).
+pub(crate) fn uri_host(host: &str) -> std::borrow::Cow<'_, str> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string().into(),
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]").into(),
+        Err(_) => host.into(),
+    }
+}
+
 /// `host` as an rsip host. IPv6 literals become the *domain* `[addr]`, because
 /// rsip 0.4 prints `Host::IpAddr(v6)` without the brackets a URI needs.
 fn rsip_host(host: &str) -> rsip::Host {

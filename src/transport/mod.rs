@@ -224,7 +224,7 @@ fn start_from_template(
     trace: bool,
 ) -> OptionsTransaction {
     let ids = TransactionIds::generate(&mut rand::rng());
-    let request = template.render(&ids);
+    let request = template.render_to(&target.host, &ids);
     begin(request, ids, target, deadline, trace)
 }
 

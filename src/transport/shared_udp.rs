@@ -24,6 +24,7 @@ use super::cache::GenerationalCache;
 use super::{start_from_template, Exchange, ExchangeConfig, Target, TransportFailure, MAX_MESSAGE};
 use crate::sip::table::Finished;
 use crate::sip::{OptionsTemplate, TransactionTable};
+use crate::trunk::Transport;
 
 /// Probes UDP targets over shared sockets (one per address family, opened on first use).
 pub struct UdpProber {
@@ -128,8 +129,9 @@ struct Driver {
     /// Bounded, so a destination that left the fleet (its DNS answer moved on)
     /// ages out instead of staying for the life of the daemon.
     sources: GenerationalCache<IpAddr, IpAddr>,
-    /// The request of each target, built once and stamped per probe.
-    templates: GenerationalCache<(Target, SocketAddr), OptionsTemplate>,
+    /// The request for each transport, port and local address, for any
+    /// target host, built once and stamped per probe.
+    templates: GenerationalCache<(Transport, u16, SocketAddr), OptionsTemplate>,
     port: u16,
     /// The prober's count of datagrams no transaction took (shared by both families).
     strays: Arc<AtomicU64>,
@@ -147,9 +149,10 @@ const BATCH: usize = 64;
 /// would cost a routing lookup on every probe.
 const SOURCES: usize = 1 << 17;
 
-/// Targets whose request template is kept (twice this at most): a daemon with
-/// more targets rebuilds some requests, which costs CPU, not correctness.
-const TEMPLATES: usize = 1024;
+/// Request templates kept (twice this at most), one per port and local
+/// address: a fleet with more combinations rebuilds some requests, which
+/// costs CPU, not correctness.
+const TEMPLATES: usize = 256;
 
 impl Driver {
     fn new(socket: UdpSocket, config: Arc<ExchangeConfig>, strays: Arc<AtomicU64>) -> Driver {
@@ -287,8 +290,8 @@ impl Driver {
         let config = &self.config;
         let template = self
             .templates
-            .get_or_insert_with((job.target.clone(), local), |(target, local)| {
-                OptionsTemplate::new(&config.options_spec(target, *local))
+            .get_or_insert_with((job.target.transport, dst.port(), local), |_| {
+                OptionsTemplate::any_host(&config.options_spec(&job.target, local))
             });
         let tx = start_from_template(template, &job.target, job.deadline, config.trace);
         let branch = tx.ids().branch.clone();
