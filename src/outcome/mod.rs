@@ -294,7 +294,7 @@ pub struct CapturedPacket {
 }
 
 /// Turns the evidence of one exchange into a result with an outcome, cause and fix.
-pub fn evaluate(ex: Exchange, healthy: &HealthyCodes) -> TargetResult {
+pub fn evaluate(mut ex: Exchange, healthy: &HealthyCodes) -> TargetResult {
     let t = &ex.target;
     let mut r = blank_result(
         Some(t.addr.ip()),
@@ -315,10 +315,13 @@ pub fn evaluate(ex: Exchange, healthy: &HealthyCodes) -> TargetResult {
             r.messages = Some(WireMessage::of(tx, ex.local));
         }
     }
-    let final_response = ex.transaction.as_ref().and_then(|tx| match tx.outcome() {
-        Some(TxOutcome::Final { response, rtt }) => Some((response.clone(), *rtt)),
-        _ => None,
-    });
+    let final_response = ex
+        .transaction
+        .as_mut()
+        .and_then(|tx| match tx.take_outcome() {
+            Some(TxOutcome::Final { response, rtt }) => Some((response, rtt)),
+            _ => None,
+        });
     r.outcome = match (&final_response, &ex.failure) {
         (Some((resp, _)), _) if healthy.contains(resp.code) => Outcome::Ok,
         (Some(_), _) => Outcome::SipError,

@@ -327,6 +327,12 @@ impl OptionsTransaction {
         self.outcome.as_ref()
     }
 
+    /// The result, moved out (a second call returns `None`): for a caller
+    /// that is done with the transaction and wants the response without a copy.
+    pub fn take_outcome(&mut self) -> Option<TxOutcome> {
+        self.outcome.take()
+    }
+
     /// Whether a final response arrived or the deadline passed.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

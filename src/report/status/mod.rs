@@ -154,17 +154,18 @@ impl StatusBoard {
         if r.received.is_some() {
             b.seen_as = r.received;
         }
-        let mut r = std::borrow::Cow::Borrowed(r);
-        if r.outcome != Outcome::DnsError {
-            // The daemon's results carry evidence only; say what it means, as `check` does.
+        // The daemon's results carry evidence only; say what it means, as `check` does.
+        let explained = (r.outcome != Outcome::DnsError).then(|| {
             let ctx = crate::checks::reachability::Context {
                 timeout: self.timeout,
                 seen_as: b.seen_as,
             };
-            let e = crate::checks::reachability::explain(&r, &ctx);
-            let r = r.to_mut();
-            (r.detail, r.cause, r.fix) = (e.detail, e.cause, e.fix);
-        }
+            crate::checks::reachability::explain(r, &ctx)
+        });
+        let (detail, cause, fix) = match explained {
+            Some(e) => (e.detail, e.cause, e.fix),
+            None => (r.detail.clone(), r.cause.clone(), r.fix.clone()),
+        };
         let row = TargetRow {
             trunk: s.trunk.to_string(),
             gateway: s.gateway.to_string(),
@@ -175,24 +176,35 @@ impl StatusBoard {
             status_code: r.status_code,
             reason: r.reason.clone(),
             rtt_ms: r.rtt.map(crate::text::ms),
-            detail: r.detail.clone(),
-            cause: r.cause.clone(),
-            fix: r.fix.clone(),
+            detail,
+            cause,
+            fix,
             at,
             received: r.received,
             local: r.local,
             log: id,
         };
-        b.targets
-            .entry(s.trunk_key.to_string())
-            .or_default()
-            .insert(s.target.to_string(), row);
-        if self.limit == 0 {
-            return;
+        let log = (self.limit > 0).then(|| {
+            let mut result = r.clone();
+            // The parsed response is already in the trace and the fields.
+            result.response = None;
+            result.detail.clone_from(&row.detail);
+            result.cause.clone_from(&row.cause);
+            result.fix.clone_from(&row.fix);
+            result
+        });
+        // Most probes update a row that exists: no new keys.
+        let rows = match b.targets.get_mut(s.trunk_key) {
+            Some(rows) => rows,
+            None => b.targets.entry(s.trunk_key.to_string()).or_default(),
+        };
+        match rows.get_mut(s.target) {
+            Some(slot) => *slot = row,
+            None => {
+                rows.insert(s.target.to_string(), row);
+            }
         }
-        let mut result = r.into_owned();
-        // The parsed response is already in the trace and the fields.
-        result.response = None;
+        let Some(result) = log else { return };
         b.history.push_front(Arc::new(ProbeLog {
             id,
             at,
