@@ -7,8 +7,11 @@ so trunkprobe's exact source-address match holds). Not a test peer: SIPp bound t
 
     python3 bench/responder.py PORT [COUNT_FILE]
 
-With COUNT_FILE, the number of OPTIONS answered so far is written there (at most once a
-second): bench/vs_dispatcher.sh counts the probes each prober really sent with it.
+With COUNT_FILE, two numbers are written there (at most once a second): the new
+transactions answered so far (a Via branch not seen in the last 10 to 20 s) and the
+retransmissions answered (a branch seen then). bench/vs_dispatcher.sh counts the probes
+each prober really sent with the first: Kamailio retransmits over UDP (Timer A) when a
+burst of 10,000 pings outruns this responder, and those are not more probes.
 """
 import os
 import socket
@@ -35,6 +38,21 @@ def answer(req: bytes) -> bytes | None:
     return b"\r\n".join(out)
 
 
+def branch(req: bytes) -> bytes:
+    """The top Via's branch parameter (b"" without one)."""
+    for line in req.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"via", b"v"):
+            at = value.find(b"branch=")
+            if at < 0:
+                return b""
+            rest = value[at + 7:]
+            for stop in (b";", b",", b" "):
+                rest = rest.split(stop, 1)[0]
+            return rest
+    return b""
+
+
 def main() -> None:
     port = int(sys.argv[1])
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -42,18 +60,35 @@ def main() -> None:
     s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     s.bind(("0.0.0.0", port))
     count_file = sys.argv[2] if len(sys.argv) > 2 else None
-    answered, written = 0, 0.0
+    answered, retransmitted, written = 0, 0, 0.0
+    # Branches seen, in two generations rotated every 10 s: memory stays bounded.
+    seen, older, rotated = set(), set(), time.monotonic()
+    # Woken at least twice a second, so the counts are current between bursts too.
+    s.settimeout(0.5)
     while True:
-        data, anc, _, peer = s.recvmsg(65535, 256)
+        try:
+            data, anc, _, peer = s.recvmsg(65535, 256)
+        except TimeoutError:
+            data, anc, peer = b"", [], None
+        now = time.monotonic()
+        if count_file and now - written >= 1.0 or (peer is None and count_file):
+            written = now
+            with open(count_file + ".tmp", "w") as f:
+                f.write(f"{answered} {retransmitted}\n")
+            os.replace(count_file + ".tmp", count_file)
+        if peer is None:
+            continue
         reply = answer(data)
         if reply is None:
             continue
-        answered += 1
-        if count_file and time.monotonic() - written >= 1.0:
-            written = time.monotonic()
-            with open(count_file + ".tmp", "w") as f:
-                f.write(f"{answered}\n")
-            os.replace(count_file + ".tmp", count_file)
+        b = branch(data)
+        if b and (b in seen or b in older):
+            retransmitted += 1
+        else:
+            answered += 1
+            seen.add(b)
+        if now - rotated >= 10.0:
+            older, seen, rotated = seen, set(), now
         cmsg = []
         for level, kind, blob in anc:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO:

@@ -37,7 +37,9 @@ TICK=$(getconf CLK_TCK)
 cpu_s() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk -v t="$TICK" '{s+=$14+$15} END {print s/t}'; }
 # PSS of a set of pids, KiB (shared memory counted once across them).
 pss_kb() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
-answered() { cat "$WORK/count" 2>/dev/null || echo 0; }
+# New transactions answered so far, and retransmissions answered (bench/responder.py).
+answered() { awk '{print $1}' "$WORK/count" 2>/dev/null || echo 0; }
+retransmitted() { awk '{print $2}' "$WORK/count" 2>/dev/null || echo 0; }
 
 UAS=$(free_port)
 python3 bench/responder.py "$UAS" "$WORK/count" &
@@ -91,21 +93,25 @@ request_route {
 CFG
 }
 
-# Measures one prober whose processes are "$@" (re-read with PIDS_OF), from the end of
-# its first interval to DURATION: cpu%, probes/s at the responder, peak memory (max over
-# 1 s samples of MEM_OF).
+# Measures one prober whose processes are "$@" (re-read with PIDS_OF) over whole intervals,
+# from half an interval after its first one ends: Kamailio pings all destinations in one
+# burst per interval, so a window of k intervals that starts and ends between bursts holds
+# exactly k of them (a window of 1.5 intervals held one or two, and its rate was off by a
+# third). cpu%, probes/s at the responder, peak memory (max over 1 s samples of MEM_OF).
 measure() {
-  sleep "$FREQ"
-  local c1 w1 n1 c2 w2 n2 peak=0 m t_end
-  c1=$(cpu_s $($PIDS_OF)); w1=$(date +%s.%N); n1=$(answered)
-  t_end=$(( $(date +%s) + (DURATION > FREQ ? DURATION - FREQ : 30) ))
+  sleep $(( FREQ + FREQ / 2 ))
+  local c1 w1 n1 r1 c2 w2 n2 r2 peak=0 m t_end k
+  k=$(( (DURATION - FREQ - FREQ / 2) / FREQ )); [ "$k" -ge 1 ] || k=1
+  c1=$(cpu_s $($PIDS_OF)); w1=$(date +%s.%N); n1=$(answered); r1=$(retransmitted)
+  t_end=$(( $(date +%s) + k * FREQ ))
   while [ "$(date +%s)" -lt "$t_end" ]; do
     m=$($MEM_OF); [ "$m" -gt "$peak" ] && peak=$m
     sleep 1
   done
-  c2=$(cpu_s $($PIDS_OF)); w2=$(date +%s.%N); n2=$(answered)
+  c2=$(cpu_s $($PIDS_OF)); w2=$(date +%s.%N); n2=$(answered); r2=$(retransmitted)
   awk -v c1="$c1" -v c2="$c2" -v w1="$w1" -v w2="$w2" -v n1="$n1" -v n2="$n2" -v peak="$peak" \
-    'BEGIN { printf "%.2f %.1f %.1f\n", 100*(c2-c1)/(w2-w1), (n2-n1)/(w2-w1), peak/1024 }'
+    -v r1="$r1" -v r2="$r2" \
+    'BEGIN { printf "%.2f %.1f %.1f %.1f\n", 100*(c2-c1)/(w2-w1), (n2-n1)/(w2-w1), peak/1024, (r2-r1)/(w2-w1) }'
 }
 
 DATE=$(date -u +%Y-%m-%dT%H:%MZ)
@@ -124,7 +130,7 @@ for N in $SIZES; do
   tp_mem() { awk '/VmHWM/ {print $2}' "/proc/$SERVE/status"; }
   PIDS_OF=tp_pids
   MEM_OF=tp_mem
-  read -r TP_CPU TP_RATE TP_MEM < <(measure)
+  read -r TP_CPU TP_RATE TP_MEM TP_RETX < <(measure)
   curl -s -o "$WORK/metrics.txt" "http://127.0.0.1:$MP/metrics"
   TP_P99=$(grep '^trunkprobe_probe_lateness_seconds_bucket' "$WORK/metrics.txt" |
     sed -E 's/.*le="([^"]+)"\} ([0-9.e+]+)/\1 \2/' |
@@ -145,12 +151,12 @@ for N in $SIZES; do
   kam_mem() { pss_kb $(kids); }
   PIDS_OF=kids
   MEM_OF=kam_mem
-  read -r KA_CPU KA_RATE KA_MEM < <(measure)
+  read -r KA_CPU KA_RATE KA_MEM KA_RETX < <(measure)
   kill "$KAM"; wait "$KAM" 2>/dev/null || true
 
-  ROWS+=("$(awk -v n="$N" -v tc="$TP_CPU" -v kc="$KA_CPU" -v tr="$TP_RATE" -v kr="$KA_RATE" -v tm="$TP_MEM" -v km="$KA_MEM" -v p99="$TP_P99" -v f="$FREQ" 'BEGIN {
-    printf "| %d | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.1f | %.1f | %.2f | %s | %.2f / %.2f |",
-      n, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, tm, km, (km>0)?tm/km:0, p99, tm*1024/n, km*1024/n }')")
+  ROWS+=("$(awk -v n="$N" -v tc="$TP_CPU" -v kc="$KA_CPU" -v tr="$TP_RATE" -v kr="$KA_RATE" -v tm="$TP_MEM" -v km="$KA_MEM" -v p99="$TP_P99" -v f="$FREQ" -v tx="$TP_RETX" -v kx="$KA_RETX" 'BEGIN {
+    printf "| %d | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.1f / %.1f | %.1f | %.1f | %.2f | %s | %.2f / %.2f |",
+      n, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, tx, kx, tm, km, (km>0)?tm/km:0, p99, tm*1024/n, km*1024/n }')")
 done
 {
   echo "# trunkprobe serve vs Kamailio dispatcher ($DATE)"
@@ -159,14 +165,15 @@ done
   echo "trunkprobe: $BIN; Kamailio: $("$KAMAILIO" -v 2>/dev/null | head -1)"
   echo "Command: \`SIZES=\"$SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
   echo
-  echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | retransmissions/s (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for r in "${ROWS[@]}"; do echo "$r"; done
   echo
-  echo "CPU: share of one core between the end of the first interval and DURATION (Kamailio: all its"
-  echo "processes). OPTIONS/s: answered by the responder in that window. Memory: trunkprobe's VmHWM; Kamailio's"
+  echo "CPU: share of one core over whole intervals, from 1.5 intervals after start (Kamailio: all its"
+  echo "processes). OPTIONS/s: new transactions answered by the responder in that window (retransmissions,"
+  echo "counted apart, are the same probes sent again). Memory: trunkprobe's VmHWM; Kamailio's"
   echo "largest sum of PSS over its processes (its shared memory counted once). Kamailio pings every"
-  echo "destination at once each interval (its dispatcher timer); trunkprobe spreads them (jittered"
-  echo "schedules). Kamailio's lateness is not measurable from outside."
+  echo "destination at once each interval (its dispatcher timer); trunkprobe spreads them (jittered,"
+  echo "on a 20 ms grid). Kamailio's lateness is not measurable from outside."
 } | tee "$OUT"
 echo "written to $OUT"

@@ -3,6 +3,17 @@
 //!
 //! Scale: at 100,000 targets every byte a waiting target holds counts; a
 //! waiting target is only its [`TargetJob`] and a queue entry here.
+//!
+//! Timers fall on a grid of [`TICK`]: every probe due within one tick starts
+//! at the same instant, so the runtime, the UDP driver and the socket wake once
+//! for a batch of probes instead of once for each. At 10,000 targets and 500
+//! probes/s, one wake-up chain per probe (timer, task, driver, reply, task)
+//! was most of the daemon's CPU, much of it in the kernel (context switches):
+//! 6.0% of a core with 1 ms timers, 3.8% on a 20 ms grid, 2.4% on this 50 ms
+//! one (`bench/vs_dispatcher.sh`, where Kamailio's dispatcher, pinging every
+//! destination in one burst per interval, spent about 3%). A tick delays a probe by less than [`TICK`] from the phase
+//! its jitter gave it, once: the grid keeps whole-second intervals exact, and
+//! lateness is measured from the grid time, where the probe was due.
 
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -18,6 +29,9 @@ pub(super) enum Due {
     Probe,
     Ladder,
 }
+
+/// The wheel's grid: timers are rounded up to a multiple of this.
+pub(super) const TICK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// One timer of the wheel: a target's next probe or ladder.
 pub(super) struct Timer {
@@ -52,7 +66,11 @@ impl Ord for Timer {
 /// costs its [`TargetJob`] and a queue entry, not a task sleeping on its own
 /// timer (~1.2 KB each, 120 MB at 100,000 targets). Ends at the stop signal.
 #[derive(Clone)]
-pub struct Wheel(mpsc::UnboundedSender<Timer>);
+pub struct Wheel {
+    tx: mpsc::UnboundedSender<Timer>,
+    /// Where the grid of [`TICK`]s starts.
+    origin: Instant,
+}
 
 impl Wheel {
     /// Starts the wheel's task; at most `concurrency` probes (`--concurrency`;
@@ -61,13 +79,28 @@ impl Wheel {
         let (tx, rx) = mpsc::unbounded_channel();
         let limit = Arc::new(Semaphore::new(concurrency.max(1)));
         tokio::spawn(run_wheel(rx, stop, limit));
-        Wheel(tx)
+        Wheel {
+            tx,
+            origin: Instant::now(),
+        }
     }
 
+    /// Starts `job`'s `due` at the first tick at or after `at`.
     pub(super) fn at(&self, at: Instant, due: Due, job: Arc<TargetJob>) {
+        let at = on_grid(self.origin, at);
         // Fails only after the stop signal, when nothing new starts anyway.
-        let _ = self.0.send(Timer { at, due, job });
+        let _ = self.tx.send(Timer { at, due, job });
     }
+}
+
+/// The first multiple of [`TICK`] after `origin` at or after `at` (`origin`
+/// for anything before it).
+pub(super) fn on_grid(origin: Instant, at: Instant) -> Instant {
+    let since = at.saturating_duration_since(origin).as_nanos();
+    let tick = TICK.as_nanos();
+    let ticks = since.div_ceil(tick);
+    // u64 nanoseconds hold 584 years: no daemon runs past them.
+    origin + std::time::Duration::from_nanos(u64::try_from(ticks * tick).unwrap_or(u64::MAX))
 }
 
 impl Timer {
@@ -155,5 +188,33 @@ pub(super) async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timers_round_up_to_the_next_tick_and_whole_intervals_stay_exact() {
+        let origin = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(on_grid(origin, origin), origin);
+        assert_eq!(on_grid(origin, origin + ms(1)), origin + TICK);
+        assert_eq!(on_grid(origin, origin + TICK), origin + TICK);
+        assert_eq!(on_grid(origin, origin + TICK + ms(1)), origin + TICK * 2);
+        assert_eq!(
+            on_grid(origin + ms(5), origin),
+            origin + ms(5),
+            "before the grid"
+        );
+        // A probe on the grid plus a whole-second interval is on the grid.
+        let t = on_grid(origin, origin + ms(1234));
+        assert_eq!(
+            on_grid(origin, t + Duration::from_secs(30)),
+            t + Duration::from_secs(30)
+        );
+        assert!(t - (origin + ms(1234)) < TICK);
     }
 }
