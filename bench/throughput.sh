@@ -40,7 +40,7 @@ for t in t1 tn; do
 done
 sed -e "s/@@TLS@@/no/; s/@@UDP_PORT@@/$KAM/; s/@@TCP_PORT@@/$KAM/" \
     -e "s#@@MPATH@@#/usr/lib/x86_64-linux-gnu/kamailio/modules#" \
-    -e "s/@@EXTRA_HEADERS@@//; s/@@BODY@@//; s/@@REPLY_CODE@@/200/; s/@@REPLY_REASON@@/OK/" \
+    -e "s/@@EXTRA_HEADERS@@//; s/@@BODY@@//; s/@@REPLY_CODE@@/200/; s/@@REPLY_REASON@@/OK/; s/@@TCP_LIFETIME@@/3600/" \
     -e "s/^debug=2/debug=0/; s/^children=1/children=2/" \
     tests/peers/kamailio/kamailio.cfg.tmpl >"$WORK/kamailio.cfg"
 echo "maxbuffer=4194304" >>"$WORK/kamailio.cfg"

@@ -13,10 +13,16 @@
 #   SIZES=10000 DURATION=120 bash bench/vs_dispatcher.sh
 #   TRUNKPROBE_BIN=/path/to/trunkprobe bash bench/vs_dispatcher.sh
 #
-# TLS destinations are not in this script yet (see the README's Performance section).
+#
+# Then TLS_SIZES (default 10000) TLS destinations, named gwI.bench.test (a dnsmasq started
+# here answers them, a wildcard certificate from a CA made here covers them; Kamailio,
+# which does not verify, gets the addresses), answered by bench/responder_tls.py, which
+# counts TLS handshakes: per prober, handshakes per second in the window next to OPTIONS
+# per second. TLS_SIZES= skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SIZES=${SIZES:-"10000 100000"}
+SIZES=${SIZES-"10000 100000"}
+TLS_SIZES=${TLS_SIZES-10000}
 FREQ=${FREQ:-60}
 DURATION=${DURATION:-150}
 . bench/common.sh
@@ -28,18 +34,27 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -f "$WORK/kamailio.cfg" 2>/dev/null || true
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# SIGTERM, then SIGKILL after 10 s: a Kamailio whose TCP queues are full can take long to exit.
+stop() {
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 TICK=$(getconf CLK_TCK)
 # CPU seconds of a set of pids (user + system).
 cpu_s() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk -v t="$TICK" '{s+=$14+$15} END {print s/t}'; }
 # PSS of a set of pids, KiB (shared memory counted once across them).
 pss_kb() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
-# New transactions answered so far, and retransmissions answered (bench/responder.py).
-answered() { awk '{print $1}' "$WORK/count" 2>/dev/null || echo 0; }
-retransmitted() { awk '{print $2}' "$WORK/count" 2>/dev/null || echo 0; }
+# New transactions answered so far, and retransmissions answered (bench/responder.py);
+# with COUNT=$WORK/tls-count, OPTIONS answered and TLS handshakes (bench/responder_tls.py).
+COUNT=$WORK/count
+answered() { awk '{print $1}' "$COUNT" 2>/dev/null || echo 0; }
+retransmitted() { awk '{print $2}' "$COUNT" 2>/dev/null || echo 0; }
 
 UAS=$(free_port)
 python3 bench/responder.py "$UAS" "$WORK/count" &
@@ -114,6 +129,10 @@ measure() {
     'BEGIN { printf "%.2f %.1f %.1f %.1f\n", 100*(c2-c1)/(w2-w1), (n2-n1)/(w2-w1), peak/1024, (r2-r1)/(w2-w1) }'
 }
 
+# Kamailio's processes (the one started last, $KAM, and its children) and their memory.
+kids() { echo "$KAM $(pgrep -P "$KAM" | tr '\n' ' ')"; }
+kam_mem() { pss_kb $(kids); }
+
 DATE=$(date -u +%Y-%m-%dT%H:%MZ)
 OUT=bench/results/vs-dispatcher-$(date -u +%Y%m%d-%H%M).md
 ROWS=()
@@ -135,7 +154,7 @@ for N in $SIZES; do
   TP_P99=$(grep '^trunkprobe_probe_lateness_seconds_bucket' "$WORK/metrics.txt" |
     sed -E 's/.*le="([^"]+)"\} ([0-9.e+]+)/\1 \2/' |
     awk '{ le[NR]=$1; c[NR]=$2 } END { for (i=1;i<=NR;i++) if (c[i]>=0.99*c[NR]) { print le[i]*1000 " ms"; exit } }')
-  kill "$SERVE"; wait "$SERVE" 2>/dev/null || true
+  stop "$SERVE"
 
   # Kamailio's dispatcher: the same destinations in its list file, the same interval.
   KP=$(free_port)
@@ -147,23 +166,161 @@ for N in $SIZES; do
   KAM=$!
   PIDS+=($KAM)
   sleep 2
-  kids() { echo "$KAM $(pgrep -P "$KAM" | tr '\n' ' ')"; }
-  kam_mem() { pss_kb $(kids); }
   PIDS_OF=kids
   MEM_OF=kam_mem
   read -r KA_CPU KA_RATE KA_MEM KA_RETX < <(measure)
-  kill "$KAM"; wait "$KAM" 2>/dev/null || true
+  stop "$KAM"; pkill -9 -f "$WORK/kamailio" 2>/dev/null || true
 
   ROWS+=("$(awk -v n="$N" -v tc="$TP_CPU" -v kc="$KA_CPU" -v tr="$TP_RATE" -v kr="$KA_RATE" -v tm="$TP_MEM" -v km="$KA_MEM" -v p99="$TP_P99" -v f="$FREQ" -v tx="$TP_RETX" -v kx="$KA_RETX" 'BEGIN {
     printf "| %d | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.1f / %.1f | %.1f | %.1f | %.2f | %s | %.2f / %.2f |",
       n, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, tx, kx, tm, km, (km>0)?tm/km:0, p99, tm*1024/n, km*1024/n }')")
+done
+
+# --- TLS: kept connections on both sides, handshakes counted at the responder ---
+TLS_ROWS=()
+if [ -n "$TLS_SIZES" ]; then
+  # A CA and a wildcard leaf (P-256: the handshakes cost what a carrier's would, not RSA-4096).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.pem" -subj "/CN=trunkprobe bench CA" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$WORK/gw.key" -out "$WORK/gw.csr" -subj "/CN=*.bench.test" 2>/dev/null
+  printf 'subjectAltName=DNS:*.bench.test\nbasicConstraints=CA:FALSE\n' >"$WORK/gw.ext"
+  openssl x509 -req -in "$WORK/gw.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
+    -CAcreateserial -days 2 -extfile "$WORK/gw.ext" -out "$WORK/gw.pem" 2>/dev/null
+  TLS_UAS=$(free_port)
+  COUNT=$WORK/tls-count
+  python3 bench/responder_tls.py "$TLS_UAS" "$WORK/gw.pem" "$WORK/gw.key" "$COUNT" &
+  PIDS+=($!)
+  # Ready when it accepts (free_port checked UDP; a taken TCP port fails here, not later).
+  for _ in $(seq 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2).close()" "$TLS_UAS" 2>/dev/null && break
+    sleep 0.1
+  done
+  DNS=$(free_port)
+fi
+for N in $TLS_SIZES; do
+  python3 - "$N" "$WORK" "$TLS_UAS" "$FREQ" <<'PY'
+import json, sys
+n, work, port, freq = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+trunks, lines, hosts = [], [], []
+for t in range((n + 3) // 4):
+    gws = []
+    for i in range(t * 4, min(n, t * 4 + 4)):
+        a = 1 + i // 65024
+        b, c = (i % 65024) // 254, 1 + (i % 65024) % 254
+        gws.append({"gateway_address": f"gw{i}.bench.test", "port": port, "priority": 1})
+        lines.append(f"1 sip:127.{a}.{b}.{c}:{port};transport=tls")
+        hosts.append(f"127.{a}.{b}.{c} gw{i}.bench.test")
+    trunks.append({"id": f"tls{t:06d}", "name": f"bench tls trunk {t}", "auth_type": "ip-based",
+                   "ip_identifiers": ["127.0.0.0/8"], "gateways": gws,
+                   "transport": "transport-tls", "qualify_frequency": freq, "is_active": True})
+json.dump(trunks, open(f"{work}/tls-trunks.json", "w"))
+open(f"{work}/tls-dispatcher.list", "w").write("\n".join(lines) + "\n")
+open(f"{work}/tls-hosts", "w").write("\n".join(hosts) + "\n")
+PY
+  cat >"$WORK/dnsmasq.conf" <<DNS
+no-resolv
+no-hosts
+local=/bench.test/
+addn-hosts=$WORK/tls-hosts
+local-ttl=3600
+DNS
+  pkill -f "$WORK/dnsmasq.conf" 2>/dev/null || true
+  dnsmasq --conf-file="$WORK/dnsmasq.conf" --port="$DNS" --listen-address=127.0.0.1 \
+    --bind-interfaces --keep-in-foreground --user=root --pid-file 2>"$WORK/dnsmasq.log" &
+  PIDS+=($!)
+  sleep 0.5
+
+  MP=$(free_port)
+  "$BIN" serve --trunks "$WORK/tls-trunks.json" --listen "127.0.0.1:$MP" --log-format json \
+    --dns-server "127.0.0.1:$DNS" --ca-file "$WORK/ca.pem" \
+    --concurrency 256 --mtu-interval 0 --no-origination --history-limit 0 2>"$WORK/serve-tls.log" &
+  SERVE=$!
+  PIDS+=($SERVE)
+  until curl -sf "http://127.0.0.1:$MP/-/ready" >/dev/null 2>&1; do sleep 0.05; done
+  tp_pids() { echo "$SERVE"; }
+  tp_mem() { awk '/VmHWM/ {print $2}' "/proc/$SERVE/status"; }
+  PIDS_OF=tp_pids
+  MEM_OF=tp_mem
+  read -r TP_CPU TP_RATE TP_MEM TP_HS < <(measure)
+  curl -s -o "$WORK/metrics-tls.txt" "http://127.0.0.1:$MP/metrics"
+  TP_OK=$(awk '/^trunkprobe_options_probes_total\{/ && /outcome="ok"/ {s+=$NF} END {print s+0}' "$WORK/metrics-tls.txt")
+  TP_ALL=$(awk '/^trunkprobe_options_probes_total\{/ {s+=$NF} END {print s+0}' "$WORK/metrics-tls.txt")
+  stop "$SERVE"
+  sleep 1
+
+  KP=$(free_port); KTP=$(free_port)
+  cat >"$WORK/tls.cfg" <<TLSCFG
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = $WORK/gw.key
+certificate = $WORK/gw.pem
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+TLSCFG
+  cat >"$WORK/kamailio-tls.cfg" <<CFG
+#!KAMAILIO
+debug=0
+log_stderror=yes
+children=1
+tcp_children=1
+auto_aliases=no
+enable_tls=yes
+tcp_max_connections=$(( N + 2000 ))
+tls_max_connections=$(( N + 2000 ))
+open_files_limit=$(( N + 4000 ))
+tcp_connection_lifetime=3605
+# Kamailio 5.6.3 with OpenSSL 3 (Debian 12) corrupts its TLS state when several processes
+# work one TLS connection ("freeing already freed pointer ... tls_init.c", then a crash:
+# kamailio#3791; 5.8's tls_threads_mode is the fix, Debian 12 has none). One worker of each
+# kind and synchronous sends keep it up long enough to measure.
+tcp_async=no
+listen=udp:127.0.0.1:$KP
+listen=tls:127.0.0.1:$KTP
+mpath="$MPATH"
+loadmodule "tls.so"
+modparam("tls", "config", "$WORK/tls.cfg")
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "$WORK/tls-dispatcher.list")
+modparam("dispatcher", "ds_ping_interval", $FREQ)
+modparam("dispatcher", "ds_probing_mode", 1)
+modparam("dispatcher", "ds_ping_method", "OPTIONS")
+modparam("dispatcher", "ds_ping_from", "sip:dispatcher@127.0.0.1")
+request_route {
+  sl_send_reply("404", "Not here");
+}
+CFG
+  mkdir -p "$WORK/run"
+  # OpenSSL holds ~30 KiB of shared memory per connection.
+  "$KAMAILIO" -f "$WORK/kamailio-tls.cfg" -DD -E -Y "$WORK/run" -P "$WORK/kamailio-tls.pid" \
+    -m $(( 128 + N / 20 )) -M 16 2>"$WORK/kamailio-tls.log" &
+  KAM=$!
+  PIDS+=($KAM)
+  sleep 2
+  PIDS_OF=kids
+  MEM_OF=kam_mem
+  read -r KA_CPU KA_RATE KA_MEM KA_HS < <(measure)
+  KA_CRASH=$(grep -a -c "exited by a signal" "$WORK/kamailio-tls.log" || true)
+  stop "$KAM"; pkill -9 -f "$WORK/kamailio" 2>/dev/null || true
+
+  TLS_ROWS+=("$(awk -v n="$N" -v tc="$TP_CPU" -v kc="$KA_CPU" -v tr="$TP_RATE" -v kr="$KA_RATE" -v tm="$TP_MEM" -v km="$KA_MEM" -v f="$FREQ" -v th="$TP_HS" -v kh="$KA_HS" -v ok="$TP_OK" -v all="$TP_ALL" -v crash="$KA_CRASH" 'BEGIN {
+    printf "| %d | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.2f | %.2f | %.3f / %.3f | %.1f | %.1f | %.2f | %d of %d | %d |",
+      n, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, th, kh, (tr>0)?th/tr:0, (kr>0)?kh/kr:0, tm, km, (km>0)?tm/km:0, ok, all, crash }')")
 done
 {
   echo "# trunkprobe serve vs Kamailio dispatcher ($DATE)"
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
   echo "trunkprobe: $BIN; Kamailio: $("$KAMAILIO" -v 2>/dev/null | head -1)"
-  echo "Command: \`SIZES=\"$SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
+  echo "Command: \`SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
   echo
   echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | retransmissions/s (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
   echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -174,6 +331,19 @@ done
   echo "counted apart, are the same probes sent again). Memory: trunkprobe's VmHWM; Kamailio's"
   echo "largest sum of PSS over its processes (its shared memory counted once). Kamailio pings every"
   echo "destination at once each interval (its dispatcher timer); trunkprobe spreads them (jittered,"
-  echo "on a 20 ms grid). Kamailio's lateness is not measurable from outside."
+  echo "on a 50 ms grid). Kamailio's lateness is not measurable from outside."
+  if [ "${#TLS_ROWS[@]}" -gt 0 ]; then
+    echo
+    echo "| TLS destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | trunkprobe handshakes/s | Kamailio handshakes/s | handshakes per probe (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe probes ok | Kamailio processes crashed |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for r in "${TLS_ROWS[@]}"; do echo "$r"; done
+    echo
+    echo "TLS: both keep one connection per destination (trunkprobe \`--tcp-connections kept\`, Kamailio's"
+    echo "TCP connection reuse); handshakes counted by the responder in the same window. trunkprobe verifies"
+    echo "each certificate against the bench CA and resolves gwI.bench.test through a local dnsmasq;"
+    echo "Kamailio (verify_certificate = no) dials the addresses. Kamailio 5.6.3 runs with one worker of"
+    echo "each kind and tcp_async=no: with more, its TLS client corrupts memory under OpenSSL 3 and"
+    echo "crashes (kamailio#3791); a crash count above 0 means its row is not a steady state."
+  fi
 } | tee "$OUT"
 echo "written to $OUT"
