@@ -47,9 +47,10 @@ stop() {
 }
 TICK=$(getconf CLK_TCK)
 # CPU seconds of a set of pids (user + system).
-cpu_s() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk -v t="$TICK" '{s+=$14+$15} END {print s/t}'; }
+# A process that has exited counts nothing (and fails nothing: pipefail is on).
+cpu_s() { for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk -v t="$TICK" '{s+=$14+$15} END {print s/t}'; }
 # PSS of a set of pids, KiB (shared memory counted once across them).
-pss_kb() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
+pss_kb() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true; done | awk '{s+=$1} END {print s+0}'; }
 # New transactions answered so far, and retransmissions answered (bench/responder.py);
 # with COUNT=$WORK/tls-count, OPTIONS answered and TLS handshakes (bench/responder_tls.py).
 COUNT=$WORK/count
@@ -130,12 +131,49 @@ measure() {
 }
 
 # Kamailio's processes (the one started last, $KAM, and its children) and their memory.
-kids() { echo "$KAM $(pgrep -P "$KAM" | tr '\n' ' ')"; }
+kids() { echo "$KAM $(pgrep -P "$KAM" | tr '\n' ' ' || true)"; }
 kam_mem() { pss_kb $(kids); }
 
 DATE=$(date -u +%Y-%m-%dT%H:%MZ)
 OUT=bench/results/vs-dispatcher-$(date -u +%Y%m%d-%H%M).md
+# The results file, rewritten after every row: a run that fails later keeps what it measured.
+report() {
+  {
+    echo "# trunkprobe serve vs Kamailio dispatcher ($DATE)"
+    echo
+    echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
+    echo "trunkprobe: $BIN; Kamailio: $("$KAMAILIO" -v 2>/dev/null | head -1)"
+    echo "Command: \`SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
+    echo
+    echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | retransmissions/s (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for r in "${ROWS[@]}"; do echo "$r"; done
+    echo
+    echo "CPU: share of one core over whole intervals, from 1.5 intervals after start (Kamailio: all its"
+    echo "processes). OPTIONS/s: new transactions answered by the responder in that window (retransmissions,"
+    echo "counted apart, are the same probes sent again). Memory: trunkprobe's VmHWM; Kamailio's"
+    echo "largest sum of PSS over its processes (its shared memory counted once). Kamailio pings every"
+    echo "destination at once each interval (its dispatcher timer); trunkprobe spreads them (jittered,"
+    echo "on a 50 ms grid). Kamailio's lateness is not measurable from outside."
+    if [ "${#TLS_ROWS[@]}" -gt 0 ]; then
+      echo
+      echo "| TLS destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | trunkprobe handshakes/s | Kamailio handshakes/s | handshakes per probe (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe probes ok | Kamailio processes crashed |"
+      echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+      for r in "${TLS_ROWS[@]}"; do echo "$r"; done
+      echo
+      echo "TLS: both keep one connection per destination (trunkprobe \`--tcp-connections kept\`, Kamailio's"
+      echo "TCP connection reuse); handshakes counted by the responder in the same window. trunkprobe verifies"
+      echo "each certificate against the bench CA and resolves gwI.bench.test through a local dnsmasq;"
+      echo "Kamailio (verify_certificate = no) dials the addresses. Kamailio 5.6.3 runs with one worker of"
+      echo "each kind and tcp_async=no: with more, its TLS client corrupts memory under OpenSSL 3 and"
+      echo "crashes (kamailio#3791); a crash count above 0 means its row is not a steady state."
+    fi
+    for n in "${NOTES[@]}"; do echo; echo "$n"; done
+  } >"$OUT"
+}
 ROWS=()
+TLS_ROWS=()
+NOTES=()
 for N in $SIZES; do
   gen "$N"
   # trunkprobe serve: only OPTIONS (no ladder, no origination), its own histogram of lateness.
@@ -149,7 +187,7 @@ for N in $SIZES; do
   tp_mem() { awk '/VmHWM/ {print $2}' "/proc/$SERVE/status"; }
   PIDS_OF=tp_pids
   MEM_OF=tp_mem
-  read -r TP_CPU TP_RATE TP_MEM TP_RETX < <(measure)
+  read -r TP_CPU TP_RATE TP_MEM TP_RETX < <(measure) || true
   curl -s -o "$WORK/metrics.txt" "http://127.0.0.1:$MP/metrics"
   TP_P99=$(grep '^trunkprobe_probe_lateness_seconds_bucket' "$WORK/metrics.txt" |
     sed -E 's/.*le="([^"]+)"\} ([0-9.e+]+)/\1 \2/' |
@@ -168,16 +206,16 @@ for N in $SIZES; do
   sleep 2
   PIDS_OF=kids
   MEM_OF=kam_mem
-  read -r KA_CPU KA_RATE KA_MEM KA_RETX < <(measure)
+  read -r KA_CPU KA_RATE KA_MEM KA_RETX < <(measure) || true
   stop "$KAM"; pkill -9 -f "$WORK/kamailio" 2>/dev/null || true
 
   ROWS+=("$(awk -v n="$N" -v tc="$TP_CPU" -v kc="$KA_CPU" -v tr="$TP_RATE" -v kr="$KA_RATE" -v tm="$TP_MEM" -v km="$KA_MEM" -v p99="$TP_P99" -v f="$FREQ" -v tx="$TP_RETX" -v kx="$KA_RETX" 'BEGIN {
     printf "| %d | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.1f / %.1f | %.1f | %.1f | %.2f | %s | %.2f / %.2f |",
       n, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, tx, kx, tm, km, (km>0)?tm/km:0, p99, tm*1024/n, km*1024/n }')")
+  report
 done
 
 # --- TLS: kept connections on both sides, handshakes counted at the responder ---
-TLS_ROWS=()
 if [ -n "$TLS_SIZES" ]; then
   # A CA and a wildcard leaf (P-256: the handshakes cost what a carrier's would, not RSA-4096).
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -242,7 +280,7 @@ DNS
   tp_mem() { awk '/VmHWM/ {print $2}' "/proc/$SERVE/status"; }
   PIDS_OF=tp_pids
   MEM_OF=tp_mem
-  read -r TP_CPU TP_RATE TP_MEM TP_HS < <(measure)
+  read -r TP_CPU TP_RATE TP_MEM TP_HS < <(measure) || true
   curl -s -o "$WORK/metrics-tls.txt" "http://127.0.0.1:$MP/metrics"
   TP_OK=$(awk '/^trunkprobe_options_probes_total\{/ && /outcome="ok"/ {s+=$NF} END {print s+0}' "$WORK/metrics-tls.txt")
   TP_ALL=$(awk '/^trunkprobe_options_probes_total\{/ {s+=$NF} END {print s+0}' "$WORK/metrics-tls.txt")
@@ -307,43 +345,17 @@ CFG
   sleep 2
   PIDS_OF=kids
   MEM_OF=kam_mem
-  read -r KA_CPU KA_RATE KA_MEM KA_HS < <(measure)
+  read -r KA_CPU KA_RATE KA_MEM KA_HS < <(measure) || true
   KA_CRASH=$(grep -a -c "exited by a signal" "$WORK/kamailio-tls.log" || true)
+  if [ "$KA_CRASH" -gt 0 ]; then
+    NOTES+=("$N TLS destinations: Kamailio's log had $(grep -a -c 'queue full' "$WORK/kamailio-tls.log" || true) \"send2child(): tcp child 0 ... queue full\" lines, then \"$(grep -a -m1 'exited by a signal' "$WORK/kamailio-tls.log" | sed 's/.*handle_sigs(): //')\"; the responder had counted $(awk '{print $2}' "$COUNT") handshakes in all (trunkprobe's included).")
+  fi
   stop "$KAM"; pkill -9 -f "$WORK/kamailio" 2>/dev/null || true
 
   TLS_ROWS+=("$(awk -v n="$N" -v tc="$TP_CPU" -v kc="$KA_CPU" -v tr="$TP_RATE" -v kr="$KA_RATE" -v tm="$TP_MEM" -v km="$KA_MEM" -v f="$FREQ" -v th="$TP_HS" -v kh="$KA_HS" -v ok="$TP_OK" -v all="$TP_ALL" -v crash="$KA_CRASH" 'BEGIN {
     printf "| %d | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.2f | %.2f | %.3f / %.3f | %.1f | %.1f | %.2f | %d of %d | %d |",
       n, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, th, kh, (tr>0)?th/tr:0, (kr>0)?kh/kr:0, tm, km, (km>0)?tm/km:0, ok, all, crash }')")
+  report
 done
-{
-  echo "# trunkprobe serve vs Kamailio dispatcher ($DATE)"
-  echo
-  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
-  echo "trunkprobe: $BIN; Kamailio: $("$KAMAILIO" -v 2>/dev/null | head -1)"
-  echo "Command: \`SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
-  echo
-  echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | retransmissions/s (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  for r in "${ROWS[@]}"; do echo "$r"; done
-  echo
-  echo "CPU: share of one core over whole intervals, from 1.5 intervals after start (Kamailio: all its"
-  echo "processes). OPTIONS/s: new transactions answered by the responder in that window (retransmissions,"
-  echo "counted apart, are the same probes sent again). Memory: trunkprobe's VmHWM; Kamailio's"
-  echo "largest sum of PSS over its processes (its shared memory counted once). Kamailio pings every"
-  echo "destination at once each interval (its dispatcher timer); trunkprobe spreads them (jittered,"
-  echo "on a 50 ms grid). Kamailio's lateness is not measurable from outside."
-  if [ "${#TLS_ROWS[@]}" -gt 0 ]; then
-    echo
-    echo "| TLS destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | trunkprobe handshakes/s | Kamailio handshakes/s | handshakes per probe (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe probes ok | Kamailio processes crashed |"
-    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for r in "${TLS_ROWS[@]}"; do echo "$r"; done
-    echo
-    echo "TLS: both keep one connection per destination (trunkprobe \`--tcp-connections kept\`, Kamailio's"
-    echo "TCP connection reuse); handshakes counted by the responder in the same window. trunkprobe verifies"
-    echo "each certificate against the bench CA and resolves gwI.bench.test through a local dnsmasq;"
-    echo "Kamailio (verify_certificate = no) dials the addresses. Kamailio 5.6.3 runs with one worker of"
-    echo "each kind and tcp_async=no: with more, its TLS client corrupts memory under OpenSSL 3 and"
-    echo "crashes (kamailio#3791); a crash count above 0 means its row is not a steady state."
-  fi
-} | tee "$OUT"
+cat "$OUT"
 echo "written to $OUT"
