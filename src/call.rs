@@ -254,7 +254,7 @@ async fn options(prober: &Prober, target: &Target) -> Outcome {
     r.outcome
 }
 
-/// The number as Bolna dials it: with `+` when `outbound_leading_plus_enabled`.
+/// An address with its transport, as the call's stderr lines show it.
 fn addr(a: SocketAddr, t: Transport) -> String {
     format!("{a}/{}", t.as_str())
 }
