@@ -52,7 +52,7 @@ pub fn tone_amplitude() -> f64 {
 pub fn frame(codec: Codec, tag: u16, index: u64) -> Vec<u8> {
     let sine = sine_period();
     // The phase of sample k is 2π·f·k/8000; 1004/8000 = 251/2000, so only
-    // k mod 2000 matters, which keeps the argument small for any index.
+    // k·251 mod 2000 matters: an index into the one period of the table.
     let first = (index % 2000) * SAMPLES_PER_FRAME as u64;
     let mut out = Vec::with_capacity(SAMPLES_PER_FRAME);
     for n in 0..SAMPLES_PER_FRAME as u64 {
