@@ -337,6 +337,7 @@ pub async fn run(format: Format, timeout: Duration) -> Result<u8> {
                 dtmf: String::new(),
                 trace: false,
                 capture: false,
+                media_grid: None,
             };
             async move {
                 let evidence = place(&plan, std::future::pending()).await;

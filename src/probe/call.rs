@@ -59,6 +59,9 @@ pub struct CallPlan {
     pub trace: bool,
     /// `--pcap`: keep every datagram of the call in the evidence.
     pub capture: bool,
+    /// Several calls placed together: their RTP starts on this epoch's 20 ms
+    /// grid, so one wake-up sends a frame for each ([`MediaConfig::grid`]).
+    pub media_grid: Option<Instant>,
 }
 
 /// What a call adds to its trunk: the flags of `call`, or a `serve` test call's settings.
@@ -151,6 +154,7 @@ impl CallPlan {
             dtmf: options.dtmf.clone(),
             trace: false,
             capture: false,
+            media_grid: None,
         })
     }
 }
@@ -224,6 +228,7 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
             sdes: plan.sdes,
             optimistic: plan.optimistic,
             dtmf: plan.dtmf.clone(),
+            grid: plan.media_grid,
         },
         Instant::now(),
     );
@@ -267,6 +272,11 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
     tokio::pin!(stop);
     let mut rtp_buf = vec![0u8; 2048];
     let mut rtcp_buf = vec![0u8; 2048];
+    // One timer for the whole call, moved only when the next deadline moves:
+    // a new one per turn of the loop (a packet in, a packet out) cost a
+    // timer-wheel insertion and removal 100 times a second.
+    let sleep = tokio::time::sleep_until(hard_cap.into());
+    tokio::pin!(sleep);
 
     loop {
         // Send what the call wants sent.
@@ -393,8 +403,12 @@ pub async fn place(plan: &CallPlan, stop: impl Future<Output = ()>) -> CallEvide
         if now >= hard_cap {
             wake = hard_cap + END_GRACE;
         }
+        let wake = tokio::time::Instant::from_std(wake.max(now));
+        if sleep.deadline() != wake || sleep.is_elapsed() {
+            sleep.as_mut().reset(wake);
+        }
         tokio::select! {
-            _ = tokio::time::sleep_until(wake.max(now).into()) => {
+            _ = &mut sleep => {
                 let now = Instant::now();
                 call.handle_timeout(now);
                 if hang_up_at.is_some_and(|t| now >= t) || now >= hard_cap {

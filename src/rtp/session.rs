@@ -24,6 +24,7 @@ use super::receiver::{ReceiverConfig, RtpReceiver};
 use super::sdes::{CryptoAttribute, SrtpSuite};
 use super::sender::RtpSender;
 use super::srtp::{SrtpInbound, SrtpOutbound};
+use super::tone::FRAME;
 
 /// DTMF starts this long after media does (an IVR's prompt has begun).
 pub const DTMF_DELAY: Duration = Duration::from_secs(1);
@@ -42,6 +43,20 @@ pub struct MediaConfig {
     pub optimistic: bool,
     /// RFC 4733 digits to send, [`DTMF_DELAY`] after media starts.
     pub dtmf: String,
+    /// Start the first frame on this epoch's 20 ms grid (the next point at or
+    /// after the start) rather than at the start itself: calls placed together
+    /// then all send in the same wake-ups, each still exactly every 20 ms.
+    pub grid: Option<Instant>,
+}
+
+/// The first instant at or after `now` that is a whole number of frames after `epoch`.
+pub fn on_grid(epoch: Instant, now: Instant) -> Instant {
+    let Some(since) = now.checked_duration_since(epoch) else {
+        return epoch;
+    };
+    let frame = FRAME.as_nanos();
+    let frames = since.as_nanos().div_ceil(frame);
+    epoch + Duration::from_nanos(u64::try_from(frames * frame).unwrap_or(u64::MAX))
 }
 
 /// What the media showed, at the time asked.
@@ -183,7 +198,8 @@ impl MediaSession {
                 return;
             }
         };
-        let sender = RtpSender::new(now, self.ssrc, pt, codec, outbound);
+        let first = self.config.grid.map_or(now, |epoch| on_grid(epoch, now));
+        let sender = RtpSender::new(first, self.ssrc, pt, codec, outbound);
         let mut rc = ReceiverConfig::new(self.ssrc);
         rc.echo = Some(sender.echo_reference());
         rc.codecs = chosen.audio;

@@ -50,14 +50,14 @@ pub fn tone_amplitude() -> f64 {
 /// continues in phase from frame to frame (sample `index * 160 + n`), then the
 /// marker is written into the LSBs of the first 32 codes.
 pub fn frame(codec: Codec, tag: u16, index: u64) -> Vec<u8> {
-    let sine = sine_period();
+    let codes = encoded_period(codec);
     // The phase of sample k is 2π·f·k/8000; 1004/8000 = 251/2000, so only
     // k·251 mod 2000 matters: an index into the one period of the table.
     let first = (index % 2000) * SAMPLES_PER_FRAME as u64;
     let mut out = Vec::with_capacity(SAMPLES_PER_FRAME);
     for n in 0..SAMPLES_PER_FRAME as u64 {
         let k = ((first + n) * 251 % 2000) as usize;
-        out.push(codec.encode(sine[k]));
+        out.push(codes[k]);
     }
     let marker = marker(tag, index);
     for (i, code) in out.iter_mut().take(MARKER_BITS).enumerate() {
@@ -65,6 +65,21 @@ pub fn frame(codec: Codec, tag: u16, index: u64) -> Vec<u8> {
         *code = (*code & !1) | bit;
     }
     out
+}
+
+/// [`sine_period`] encoded with `codec`, once per codec: a frame is then 160
+/// lookups, and G.711 encoding per sample was most of what a frame cost.
+fn encoded_period(codec: Codec) -> &'static [u8; 2000] {
+    static PCMU: std::sync::OnceLock<[u8; 2000]> = std::sync::OnceLock::new();
+    static PCMA: std::sync::OnceLock<[u8; 2000]> = std::sync::OnceLock::new();
+    let cell = match codec {
+        Codec::Pcmu => &PCMU,
+        Codec::Pcma => &PCMA,
+    };
+    cell.get_or_init(|| {
+        let sine = sine_period();
+        std::array::from_fn(|k| codec.encode(sine[k]))
+    })
 }
 
 /// The tone's 2000 phases (sample k of the period: `amplitude · sin(2πk/2000)`,

@@ -340,6 +340,7 @@ async fn call_probe(s: &AppState, raw: &str, scrape_limit: Option<Duration>) -> 
         dtmf: String::new(),
         trace: false,
         capture: false,
+        media_grid: None,
     };
     let mut stop = calls.stop.clone();
     let evidence = crate::probe::call::place(&plan, async move {

@@ -14,6 +14,7 @@ fn session(sdes: bool, optimistic: bool, dtmf: &str) -> MediaSession {
             sdes,
             optimistic,
             dtmf: dtmf.into(),
+            grid: None,
         },
         Instant::now(),
     )
@@ -259,4 +260,51 @@ fn an_answer_without_a_law_we_offered_sends_nothing() {
     assert!(s.unusable());
     assert!(s.poll_transmit(t0).is_empty());
     assert_eq!(s.stats().sent_packets, 0);
+}
+
+#[test]
+fn the_grid_is_the_next_whole_frame_after_its_epoch() {
+    let e = Instant::now();
+    let ms = Duration::from_millis;
+    assert_eq!(on_grid(e, e), e);
+    assert_eq!(on_grid(e, e + Duration::from_nanos(1)), e + ms(20));
+    assert_eq!(on_grid(e, e + ms(40)), e + ms(40));
+    assert_eq!(on_grid(e, e + ms(1_000_007)), e + ms(1_000_020));
+    assert_eq!(
+        on_grid(e + ms(5), e),
+        e + ms(5),
+        "before the epoch: the epoch"
+    );
+}
+
+#[test]
+fn sessions_on_one_grid_send_in_the_same_instants_every_20_ms() {
+    let epoch = Instant::now();
+    let sdp = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 30000 RTP/AVP 0\r\n";
+    let mut due = Vec::new();
+    for offset in [3, 11, 19] {
+        let mut s = session(false, false, "");
+        s.config.grid = Some(epoch);
+        let t0 = epoch + Duration::from_millis(offset);
+        s.start(t0, &Some(carrier()), sdp);
+        assert!(
+            s.poll_transmit(t0).is_empty(),
+            "nothing before the grid point"
+        );
+        let mut at = Vec::new();
+        let mut now = s.poll_timeout().unwrap();
+        while at.len() < 5 {
+            if s.poll_transmit(now).iter().any(|(_, _, rtcp)| !rtcp) {
+                at.push(now);
+            }
+            now = s.poll_timeout().unwrap();
+        }
+        due.push(at);
+    }
+    let expected: Vec<Instant> = (1..=5)
+        .map(|k| epoch + Duration::from_millis(20 * k))
+        .collect();
+    for at in due {
+        assert_eq!(at, expected);
+    }
 }
