@@ -288,6 +288,15 @@ pub struct CallArgs {
     /// RTP analysis and stream player read it; SRTP stays encrypted).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Place this many calls to --to from one process, started --call-rate per second:
+    /// each its own dialog and RTP, judged and ended like one; the report sums them up.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub calls: u16,
+    /// Calls started per second with --calls. Carriers cap calls per second per trunk
+    /// (often at 1 by default) and reject the excess, which then shows as `rejected`.
+    #[arg(long, default_value_t = 1.0, value_name = "PER_SECOND")]
+    pub call_rate: f64,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -314,6 +323,12 @@ impl CallArgs {
                 )));
             }
         }
+        if !(self.call_rate.is_finite() && self.call_rate > 0.0 && self.call_rate <= 1000.0) {
+            return Err(Error::Usage(format!(
+                "--call-rate {}: calls per second, more than 0 and at most 1000",
+                self.call_rate
+            )));
+        }
         let password = read_password(self.auth_password_file.as_deref())?;
         Ok(call::Settings {
             source: self.source.source()?,
@@ -332,6 +347,8 @@ impl CallArgs {
             trace: self.trace,
             pcap: self.pcap.clone(),
             format: self.format,
+            calls: usize::from(self.calls),
+            call_rate: self.call_rate,
         })
     }
 }

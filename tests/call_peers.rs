@@ -201,3 +201,140 @@ fn sigint_mid_call_sends_bye() {
         .unwrap();
     assert!(text.contains("ended by our BYE"), "{text}");
 }
+
+/// The SIP messages of `method` SIPp received, whole (the log holds each one
+/// between its start line and a blank line).
+fn requests<'a>(log: &'a str, method: &str) -> Vec<&'a str> {
+    log.split("\n\n")
+        .filter_map(|m| m.find(&format!("{method} sip:")).map(|at| &m[at..]))
+        .collect()
+}
+
+fn call_id(message: &str) -> Option<&str> {
+    message
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID:").map(str::trim))
+}
+
+#[test]
+fn several_calls_from_one_process_are_each_a_dialog_with_its_own_rtp_and_bye() {
+    let c = Carrier::start("call_answer.xml", true);
+    let (out, r) = run(
+        &c,
+        &["--calls", "4", "--call-rate", "20", "--duration", "2s"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert_eq!(r["requested"], 4);
+    assert_eq!(r["placed"], 4);
+    assert_eq!(r["verdicts"]["two_way_audio"], 4, "{r}");
+    let calls = r["calls"].as_array().unwrap();
+    let mut ports = std::collections::BTreeSet::new();
+    for call in calls {
+        assert_eq!(call["verdict"], "two_way_audio", "{call}");
+        assert_eq!(call["call"]["ended_by"]["bye"]["code"], 200, "{call}");
+        let m = &call["call"]["media"];
+        assert!(m["echoed"].as_u64().unwrap() >= 90, "{m}");
+        ports.insert(m["local"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ports.len(), 4, "an RTP port pair per call: {ports:?}");
+    let log = c.messages();
+    let invites: std::collections::BTreeSet<_> = requests(&log, "INVITE")
+        .into_iter()
+        .filter_map(call_id)
+        .collect();
+    let byes: std::collections::BTreeSet<_> = requests(&log, "BYE")
+        .into_iter()
+        .filter_map(call_id)
+        .collect();
+    assert_eq!(invites.len(), 4, "a Call-ID per call: {log}");
+    assert_eq!(byes, invites, "every call ended with its own BYE");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4 calls, 20 per second"), "{stderr}");
+}
+
+/// SIGINT while calls of a `--calls` run are up and more are due: every call
+/// that was answered gets its BYE, no more are started, and the report says
+/// how many were placed.
+#[test]
+fn sigint_during_several_calls_ends_every_one_and_starts_no_more() {
+    let c = Carrier::start("call_answer.xml", true);
+    let mut child: Child = call_cmd(
+        &c,
+        &[
+            "--calls",
+            "6",
+            "--call-rate",
+            "2",
+            "--duration",
+            "30s",
+            "--max-duration",
+            "40s",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while requests(&c.messages(), "ACK").len() < 2 {
+        assert!(Instant::now() < until, "{}", c.messages());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "not every requested call was placed"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let log = c.messages();
+    let invites: std::collections::BTreeSet<_> = requests(&log, "INVITE")
+        .into_iter()
+        .filter_map(call_id)
+        .collect();
+    let byes: std::collections::BTreeSet<_> = requests(&log, "BYE")
+        .into_iter()
+        .filter_map(call_id)
+        .collect();
+    assert!(invites.len() < 6, "no more calls after the signal: {log}");
+    assert_eq!(byes, invites, "every answered call got its BYE: {log}");
+    let mut text = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(
+        text.contains(&format!("{} of 6 calls", invites.len())),
+        "{text}"
+    );
+}
+
+/// `--calls` in text: a line per call, then the whole report (cause, fix) of
+/// the first call of each verdict that is not two-way audio.
+#[test]
+fn several_one_way_calls_show_the_first_ones_cause_once() {
+    let c = Carrier::start("call_answer.xml", false);
+    let out = call_cmd(
+        &c,
+        &["--calls", "2", "--call-rate", "10", "--duration", "1s"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("first no_inbound_audio:").count(), 1, "{text}");
+    assert_eq!(text.matches("  cause: ").count(), 1, "{text}");
+    assert!(text.contains("2 of 2 calls: 2 no_inbound_audio"), "{text}");
+    assert_eq!(requests(&c.messages(), "BYE").len(), 2, "{}", c.messages());
+}

@@ -29,6 +29,108 @@ pub struct CallReport {
     pub tcp_retry: Option<CallEvidence>,
 }
 
+/// `call --calls N`: every call's report and the count of each verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallsReport {
+    pub version: &'static str,
+    pub trunk_id: Option<String>,
+    pub trunk: String,
+    /// `--calls`.
+    pub requested: usize,
+    /// Calls placed (fewer than requested when a signal stopped the run).
+    pub placed: usize,
+    /// `--call-rate`: calls started per second.
+    pub call_rate: f64,
+    /// How many calls ended with each verdict.
+    pub verdicts: std::collections::BTreeMap<&'static str, usize>,
+    /// Each call's report, in the order they were started.
+    pub calls: Vec<CallReport>,
+}
+
+/// `call --calls N` as text: one line per call, the time to answer across
+/// them, and the whole report of the first call of each verdict but two-way
+/// audio (its cause, fix and PATCH body).
+pub fn calls_to_text(r: &CallsReport, st: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} calls placed of {} via {}, {} per second",
+        r.placed,
+        r.requested,
+        clean(&r.trunk),
+        r.call_rate
+    );
+    let _ = writeln!(
+        out,
+        "\n     #  verdict                 answer    sent  received  lost  jitter   MOS"
+    );
+    let opt = |v: Option<f64>, prec: usize| {
+        v.map(|v| format!("{v:.prec$}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    for (i, c) in r.calls.iter().enumerate() {
+        let m = c.call.media.as_ref();
+        let _ = writeln!(
+            out,
+            "  {:>4}  {:<22}  {:>6}  {:>6}  {:>8}  {:>4}  {:>6}  {:>4}",
+            i + 1,
+            c.verdict.as_str(),
+            c.call
+                .answer_ms
+                .map(|a| format!("{a:.0}ms"))
+                .unwrap_or_else(|| "-".into()),
+            m.map_or(0, |m| m.outbound.packets),
+            m.map_or(0, |m| m.inbound.packets),
+            m.and_then(|m| m.inbound.lost)
+                .map_or_else(|| "-".into(), |l| l.to_string()),
+            opt(m.and_then(|m| m.inbound.jitter_ms), 1),
+            opt(m.and_then(|m| m.mos), 2),
+        );
+    }
+    let mut answers: Vec<f64> = r.calls.iter().filter_map(|c| c.call.answer_ms).collect();
+    answers.sort_by(f64::total_cmp);
+    if let Some(max) = answers.last() {
+        let at = |q: f64| answers[((answers.len() - 1) as f64 * q).round() as usize];
+        let _ = writeln!(
+            out,
+            "\n  time to answer: p50 {:.0} ms, p95 {:.0} ms, max {max:.0} ms ({} answered)",
+            at(0.5),
+            at(0.95),
+            answers.len()
+        );
+    }
+    let mut shown = std::collections::BTreeSet::new();
+    for c in &r.calls {
+        if c.verdict != Verdict::TwoWayAudio && shown.insert(c.verdict.as_str()) {
+            let _ = writeln!(
+                out,
+                "\n{}",
+                st.dim(&format!("first {}:", c.verdict.as_str()))
+            );
+            out.push_str(&to_text(c, st));
+        }
+    }
+    let counts: Vec<String> = r.verdicts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+    let all_two_way = r.placed == r.requested && r.verdicts.keys().all(|v| *v == "two_way_audio");
+    let mark = if all_two_way {
+        st.green("✓")
+    } else {
+        st.red("✗")
+    };
+    let _ = writeln!(
+        out,
+        "\n{mark} {} of {} calls: {}",
+        r.placed,
+        r.requested,
+        if counts.is_empty() {
+            "none placed".to_string()
+        } else {
+            counts.join(", ")
+        }
+    );
+    out
+}
+
 /// The report as text.
 pub fn to_text(r: &CallReport, st: Style) -> String {
     let mut out = String::new();
