@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Test calls side by side in one run: C concurrent 10 s calls with RTP both ways,
 #   trunkprobe: C `trunkprobe call` processes at once (each one call, its own RTP);
+#   trunkprobe: one `trunkprobe call --calls C --call-rate C` (the same C calls from
+#               one process, started within a second as SIPp's are);
 #   SIPp:       one SIPp UAC placing the same C calls (bench/sipp/call_uac_rtp.xml,
 #               rtp_stream of a G.711 tone),
-# both against the same SIPp UAS with -rtp_echo (tests/peers/sipp/invite_answer_echo.xml)
+# the last two alternating for ROUNDS (default 3) rounds, each round in the table and the
+# ratio taken of the medians; all against the same SIPp UAS with -rtp_echo (tests/peers/sipp/invite_answer_echo.xml)
 # on loopback. Prints a markdown table (calls answered, CPU seconds per call, peak RSS,
 # RTP send pacing: |gap - 20 ms| mean/p50/p99/max from a tcpdump capture of what reached
 # the UAS's media port) and the trunkprobe/SIPp ratios, and writes them to bench/results/.
 # Not run by CI: only the ratios measured in the same run mean much on a shared machine.
 #
 #   bash bench/calls.sh                 # C=50 calls of D=10 s
-#   C=20 D=5 bash bench/calls.sh
+#   C=20 D=5 ROUNDS=5 bash bench/calls.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${C:-50}
@@ -75,18 +78,39 @@ TP_CPU=$(cat "$WORK"/tp-*.time | awk -v c="$C" '{ s += $2 + $3 } END { printf "%
 TP_RSS=$(cat "$WORK"/tp-*.time | awk '{ if ($4 > m) m = $4; s += $4 } END { printf "%.1f %.1f", m / 1024, s / 1024 }')
 TP_PACE=$(python3 bench/rtp_pacing.py "$WORK/tp.pcap" "$UAS_MEDIA")
 
-# --- SIPp: one UAC placing the same C calls --------------------------------------------
-UAC=$(free_port); UAC_MEDIA=$(free_port)
-capture "$WORK/sipp.pcap"
-/usr/bin/time -f "%e %U %S %M" -o "$WORK/sipp.time" \
-  sipp -sf "$WORK/uac.xml" -i 127.0.0.1 -p "$UAC" -mi 127.0.0.1 -mp "$UAC_MEDIA" \
-  -m "$C" -l "$C" -r "$C" -rp 1000 -nostdin -trace_stat -stf "$WORK/uac.csv" \
-  "127.0.0.1:$UAS" >"$WORK/uac.log" 2>&1 || true
-stop_capture
-SIPP_OK=$(grep -a "Successful call" "$WORK/uac.log" | tail -1 | awk -F'|' '{ gsub(/ /, "", $3); print $3 }')
-SIPP_CPU=$(awk -v c="$C" '{ printf "%.4f", ($2 + $3) / c }' "$WORK/sipp.time")
-SIPP_RSS=$(awk '{ printf "%.1f", $4 / 1024 }' "$WORK/sipp.time")
-SIPP_PACE=$(python3 bench/rtp_pacing.py "$WORK/sipp.pcap" "$UAS_MEDIA")
+# --- one process each, R interleaved rounds: trunkprobe --calls C, then SIPp's UAC ------
+# A shared machine moves both sides from run to run; alternating them and reporting every
+# round (and the median) keeps the comparison within the same minutes.
+one_round() { # round
+  local r=$1
+  capture "$WORK/one-$r.pcap"
+  /usr/bin/time -f "%e %U %S %M" -o "$WORK/one-$r.time" \
+    "$BIN" call --gateway "127.0.0.1:$UAS" --to 1000 --calls "$C" --call-rate "$C" \
+    --duration "${D}s" --max-duration "$((D * 3))s" --format json >"$WORK/one-$r.json" \
+    2>"$WORK/one-$r.err" || true
+  stop_capture
+  ONE_OK[$r]=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["verdicts"].get("two_way_audio", 0))' "$WORK/one-$r.json")
+  ONE_CPU[$r]=$(awk -v c="$C" '{ printf "%.4f", ($2 + $3) / c }' "$WORK/one-$r.time")
+  ONE_RSS[$r]=$(awk '{ printf "%.1f", $4 / 1024 }' "$WORK/one-$r.time")
+  ONE_PACE[$r]=$(python3 bench/rtp_pacing.py "$WORK/one-$r.pcap" "$UAS_MEDIA")
+
+  local uac uac_media
+  uac=$(free_port); uac_media=$(free_port)
+  capture "$WORK/sipp-$r.pcap"
+  /usr/bin/time -f "%e %U %S %M" -o "$WORK/sipp-$r.time" \
+    sipp -sf "$WORK/uac.xml" -i 127.0.0.1 -p "$uac" -mi 127.0.0.1 -mp "$uac_media" \
+    -m "$C" -l "$C" -r "$C" -rp 1000 -nostdin -trace_stat -stf "$WORK/uac-$r.csv" \
+    "127.0.0.1:$UAS" >"$WORK/uac-$r.log" 2>&1 || true
+  stop_capture
+  SIPP_OK[$r]=$(grep -a "Successful call" "$WORK/uac-$r.log" | tail -1 | awk -F'|' '{ gsub(/ /, "", $3); print $3 }')
+  SIPP_CPU[$r]=$(awk -v c="$C" '{ printf "%.4f", ($2 + $3) / c }' "$WORK/sipp-$r.time")
+  SIPP_RSS[$r]=$(awk '{ printf "%.1f", $4 / 1024 }' "$WORK/sipp-$r.time")
+  SIPP_PACE[$r]=$(python3 bench/rtp_pacing.py "$WORK/sipp-$r.pcap" "$UAS_MEDIA")
+}
+ROUNDS=${ROUNDS:-3}
+declare -a ONE_OK ONE_CPU ONE_RSS ONE_PACE SIPP_OK SIPP_CPU SIPP_RSS SIPP_PACE
+for r in $(seq 1 "$ROUNDS"); do one_round "$r"; done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # --- report ------------------------------------------------------------------------------
 field() { echo "$1" | awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
@@ -101,8 +125,19 @@ OUT="bench/results/calls-$STAMP.md"
   echo "| caller | answered | CPU s/call | peak RSS MiB (one process) | RSS MiB (all) | streams | pacing mean | p50 | p99 | max |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
   echo "| trunkprobe call × $C | $TP_OK/$C | $TP_CPU | ${TP_RSS% *} | ${TP_RSS#* } | $(field "$TP_PACE" streams) | $(field "$TP_PACE" mean) | $(field "$TP_PACE" p50) | $(field "$TP_PACE" p99) | $(field "$TP_PACE" max) |"
-  echo "| SIPp UAC (one process) | $SIPP_OK/$C | $SIPP_CPU | $SIPP_RSS | $SIPP_RSS | $(field "$SIPP_PACE" streams) | $(field "$SIPP_PACE" mean) | $(field "$SIPP_PACE" p50) | $(field "$SIPP_PACE" p99) | $(field "$SIPP_PACE" max) |"
+  for r in $(seq 1 "$ROUNDS"); do
+    p=${ONE_PACE[$r]}; q=${SIPP_PACE[$r]}
+    echo "| trunkprobe call --calls $C (one process), round $r | ${ONE_OK[$r]}/$C | ${ONE_CPU[$r]} | ${ONE_RSS[$r]} | ${ONE_RSS[$r]} | $(field "$p" streams) | $(field "$p" mean) | $(field "$p" p50) | $(field "$p" p99) | $(field "$p" max) |"
+    echo "| SIPp UAC (one process), round $r | ${SIPP_OK[$r]}/$C | ${SIPP_CPU[$r]} | ${SIPP_RSS[$r]} | ${SIPP_RSS[$r]} | $(field "$q" streams) | $(field "$q" mean) | $(field "$q" p50) | $(field "$q" p99) | $(field "$q" max) |"
+  done
   echo
-  awk -v a="$TP_CPU" -v b="$SIPP_CPU" -v p="$(field "$TP_PACE" p99)" -v q="$(field "$SIPP_PACE" p99)" \
-    'BEGIN { printf "Ratios trunkprobe/SIPp: CPU per call %.2f×, pacing p99 %.2f×\n", a / b, p / q }'
+  ONE_MED=$(median "${ONE_CPU[@]}"); SIPP_MED=$(median "${SIPP_CPU[@]}")
+  ONE_P99=$(for p in "${ONE_PACE[@]}"; do field "$p" p99; done); ONE_P99=$(median $ONE_P99)
+  SIPP_P99=$(for p in "${SIPP_PACE[@]}"; do field "$p" p99; done); SIPP_P99=$(median $SIPP_P99)
+  echo
+  awk -v a="$TP_CPU" -v b="$SIPP_MED" \
+    'BEGIN { printf "Ratio trunkprobe/SIPp, a process per call: CPU per call %.2f× (SIPp: its median)\n", a / b }'
+  echo
+  awk -v a="$ONE_MED" -v b="$SIPP_MED" -v p="$ONE_P99" -v q="$SIPP_P99" -v ra="${ONE_RSS[1]}" -v rb="${SIPP_RSS[1]}" \
+    'BEGIN { printf "Ratios trunkprobe/SIPp, one process, medians of the rounds: CPU per call %.4f / %.4f = %.2f×, pacing p99 %.3f / %.3f ms, peak RSS %.2f×\n", a, b, a / b, p, q, ra / rb }'
 } | tee "$OUT"
