@@ -517,3 +517,19 @@ fn help_says_what_the_flag_does_on_each_transport() {
     assert!(help.contains("--reuse-connection"), "{help}");
     assert!(help.contains("UDP: no effect"), "{help}");
 }
+
+/// `serve` reads its kept connections through a small buffer: answers that
+/// span reads (two coalesced answers are more than 512 bytes) still count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_buffer_smaller_than_the_answers_loses_none() {
+    let peer = peer(Behaviour::SplitAndCoalesce).await;
+    let prober = StreamProber::new(
+        target(peer.addr),
+        ExchangeConfig::new(Duration::from_secs(2)),
+    )
+    .with_read_buffer(512);
+    let all = run(&prober, 40, 4).await;
+    assert_eq!(all.iter().filter(|ex| answered(ex)).count(), 40);
+    assert_eq!(prober.strays(), 0);
+    assert_eq!(peer.connections.load(Ordering::SeqCst), 1);
+}

@@ -48,9 +48,14 @@ pub struct StreamProber {
     target: Target,
     config: Arc<ExchangeConfig>,
     keepalive: Option<Duration>,
+    read_buffer: usize,
     submit: OnceLock<mpsc::UnboundedSender<Submit>>,
     strays: Arc<AtomicU64>,
 }
+
+/// Bytes asked of the connection per read, unless [`StreamProber::with_read_buffer`]:
+/// enough for a burst of pipelined answers in one read.
+const READ_BUFFER: usize = 16 * 1024;
 
 struct Submit {
     deadline: Instant,
@@ -79,6 +84,7 @@ impl StreamProber {
             target,
             config: Arc::new(config),
             keepalive: None,
+            read_buffer: READ_BUFFER,
             submit: OnceLock::new(),
             strays: Arc::new(AtomicU64::new(0)),
         }
@@ -88,6 +94,15 @@ impl StreamProber {
     /// has been idle (nothing in flight, nothing read or written) for `every`.
     pub fn with_keepalive(mut self, every: Option<Duration>) -> StreamProber {
         self.keepalive = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Reads at most `bytes` at a time (at least 512) into a buffer the
+    /// connection keeps for its life: a prober holding thousands of mostly
+    /// idle connections (`serve`) wants it small; a message larger than one
+    /// read is put together by the framing as before.
+    pub fn with_read_buffer(mut self, bytes: usize) -> StreamProber {
+        self.read_buffer = bytes.max(512);
         self
     }
 
@@ -106,7 +121,7 @@ impl StreamProber {
                 config: self.config.clone(),
                 keepalive: self.keepalive,
                 strays: self.strays.clone(),
-                buf: vec![0; 16 * 1024],
+                buf: vec![0; self.read_buffer],
                 finished: Vec::new(),
             };
             tokio::spawn(driver.run(rx));
