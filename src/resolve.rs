@@ -123,7 +123,16 @@ pub struct GatewayResolver {
     pinned: HashMap<String, Vec<IpAddr>>,
     /// `-4` (`Some(true)`) or `-6` (`Some(false)`): only that family's addresses.
     family: Option<bool>,
+    /// Resolutions asking DNS at once, shared by every clone: `serve` starting
+    /// 10,000 named gateways would otherwise put 10,000 lookups (30,000
+    /// queries with SRV and NAPTR) in flight together, a burst a resolver may
+    /// rate-limit, each holding its query state: at 2,000 TLS gateways the
+    /// in-flight lookups were most of the daemon's peak memory.
+    lookups: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Gateway resolutions in flight at once ([`GatewayResolver`]'s `lookups`).
+const LOOKUPS_IN_FLIGHT: usize = 64;
 
 impl GatewayResolver {
     /// Uses the system configuration (`/etc/resolv.conf`, `/etc/hosts`).
@@ -135,6 +144,7 @@ impl GatewayResolver {
             inner,
             pinned: HashMap::new(),
             family: None,
+            lookups: std::sync::Arc::new(tokio::sync::Semaphore::new(LOOKUPS_IN_FLIGHT)),
         })
     }
 
@@ -155,6 +165,7 @@ impl GatewayResolver {
             inner,
             pinned: HashMap::new(),
             family: None,
+            lookups: std::sync::Arc::new(tokio::sync::Semaphore::new(LOOKUPS_IN_FLIGHT)),
         })
     }
 
@@ -203,6 +214,8 @@ impl GatewayResolver {
         if let Some(r) = self.resolve_locally(host) {
             return r;
         }
+        // Never closed: a permit always comes.
+        let _permit = self.lookups.acquire().await;
         let fqdn = absolute(host);
         let started = Instant::now();
         let ips = self.inner.lookup_ip(fqdn.as_str());
@@ -308,6 +321,46 @@ pub fn srv_prefix(transport: Transport) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A DNS server that never answers: what it has been asked so far shows
+    /// how many resolutions are in flight at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn no_more_than_the_bound_of_resolutions_ask_dns_at_once() {
+        let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let resolver = GatewayResolver::with_server(server.local_addr().unwrap()).unwrap();
+        let lookups: Vec<_> = (0..200)
+            .map(|i| {
+                let r = resolver.clone();
+                tokio::spawn(async move { r.resolve(&format!("gw{i}.test"), Transport::Udp).await })
+            })
+            .collect();
+        let mut names = std::collections::BTreeSet::new();
+        let mut buf = [0u8; 512];
+        let until = tokio::time::Instant::now() + Duration::from_millis(700);
+        while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, server.recv_from(&mut buf)).await
+        {
+            // The question's labels after the 12-byte header; the gateway's is
+            // the one that starts "gw" (SRV names start with _sip._udp).
+            let mut at = 12;
+            while at < n && buf[at] != 0 {
+                let len = buf[at] as usize;
+                let label = &buf[at + 1..(at + 1 + len).min(n)];
+                if label.starts_with(b"gw") {
+                    names.insert(label.to_vec());
+                }
+                at += 1 + len;
+            }
+        }
+        assert!(names.len() >= 10, "lookups do run: {}", names.len());
+        assert!(
+            names.len() <= LOOKUPS_IN_FLIGHT,
+            "{} in flight",
+            names.len()
+        );
+        for l in lookups {
+            l.abort();
+        }
+    }
 
     #[test]
     fn srv_labels_follow_rfc3263() {
