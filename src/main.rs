@@ -51,6 +51,13 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
         }
+        // `serve` on the threads it is given (default one): at 10,000 UDP
+        // targets and 60 s, two worker threads used 1.55-1.67% of a core and
+        // one 1.10% (the rest was wake-ups from one thread to the other).
+        cli::Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(args.worker_threads))
+            .enable_all()
+            .build(),
         _ => tokio::runtime::Runtime::new(),
     };
     let runtime = match runtime {
