@@ -460,6 +460,13 @@ mod tests {
         };
         // The wheel and the UDP driver, once the first probe has started it.
         let _first = TargetHandle::start(gw.target_job(Some(ip), None));
+        // Its first probe waits for the next tick of the wheel's grid: count
+        // from when it has started the UDP driver, not from a fixed time (on a
+        // loaded machine 50 ms was sometimes before it).
+        let started = std::time::Instant::now();
+        while tasks() < 2 && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let before = tasks();
         let _more: Vec<TargetHandle> = (0..50)
