@@ -216,6 +216,14 @@ fn call_id(message: &str) -> Option<&str> {
         .find_map(|l| l.strip_prefix("Call-ID:").map(str::trim))
 }
 
+/// The Call-IDs of the requests of `method` SIPp received.
+fn call_ids<'a>(log: &'a str, method: &str) -> std::collections::BTreeSet<&'a str> {
+    requests(log, method)
+        .into_iter()
+        .filter_map(call_id)
+        .collect()
+}
+
 #[test]
 fn several_calls_from_one_process_are_each_a_dialog_with_its_own_rtp_and_bye() {
     let c = Carrier::start("call_answer.xml", true);
@@ -238,14 +246,7 @@ fn several_calls_from_one_process_are_each_a_dialog_with_its_own_rtp_and_bye() {
     }
     assert_eq!(ports.len(), 4, "an RTP port pair per call: {ports:?}");
     let log = c.messages();
-    let invites: std::collections::BTreeSet<_> = requests(&log, "INVITE")
-        .into_iter()
-        .filter_map(call_id)
-        .collect();
-    let byes: std::collections::BTreeSet<_> = requests(&log, "BYE")
-        .into_iter()
-        .filter_map(call_id)
-        .collect();
+    let (invites, byes) = (call_ids(&log, "INVITE"), call_ids(&log, "BYE"));
     assert_eq!(invites.len(), 4, "a Call-ID per call: {log}");
     assert_eq!(byes, invites, "every call ended with its own BYE");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -296,14 +297,7 @@ fn sigint_during_several_calls_ends_every_one_and_starts_no_more() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let log = c.messages();
-    let invites: std::collections::BTreeSet<_> = requests(&log, "INVITE")
-        .into_iter()
-        .filter_map(call_id)
-        .collect();
-    let byes: std::collections::BTreeSet<_> = requests(&log, "BYE")
-        .into_iter()
-        .filter_map(call_id)
-        .collect();
+    let (invites, byes) = (call_ids(&log, "INVITE"), call_ids(&log, "BYE"));
     assert!(invites.len() < 6, "no more calls after the signal: {log}");
     assert_eq!(byes, invites, "every answered call got its BYE: {log}");
     let mut text = String::new();
