@@ -112,11 +112,7 @@ pub fn calls_to_text(r: &CallsReport, st: Style) -> String {
     }
     let counts: Vec<String> = r.verdicts.iter().map(|(v, n)| format!("{n} {v}")).collect();
     let all_two_way = r.placed == r.requested && r.verdicts.keys().all(|v| *v == "two_way_audio");
-    let mark = if all_two_way {
-        st.green("✓")
-    } else {
-        st.red("✗")
-    };
+    let mark = st.mark(all_two_way);
     let _ = writeln!(
         out,
         "\n{mark} {} of {} calls: {}",
@@ -196,11 +192,7 @@ pub fn to_text(r: &CallReport, st: Style) -> String {
         }
     }
     let j = &r.judgement;
-    let mark = if j.verdict == Verdict::TwoWayAudio {
-        st.green("✓")
-    } else {
-        st.red("✗")
-    };
+    let mark = st.mark(j.verdict == Verdict::TwoWayAudio);
     let _ = writeln!(
         out,
         "\n{mark} {}: {}",

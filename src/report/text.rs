@@ -55,6 +55,14 @@ impl Style {
     pub(super) fn bold(&self, s: &str) -> String {
         self.paint("1", s)
     }
+    /// A green ✓ when `ok`, else a red ✗.
+    pub(super) fn mark(&self, ok: bool) -> String {
+        if ok {
+            self.green("✓")
+        } else {
+            self.red("✗")
+        }
+    }
 }
 
 /// The human-readable report.
@@ -206,7 +214,7 @@ fn write_credentials(out: &mut String, c: &CredentialsEvidence, st: Style) {
         R::Timeout => (false, "REGISTER not answered".into()),
         R::NetworkError { failure } => (false, format!("REGISTER failed: {}", failure.describe())),
     };
-    let mark = if ok { st.green("✓") } else { st.red("✗") };
+    let mark = st.mark(ok);
     let mut line = format!(
         "    {mark} REGISTER {} as {}: {}",
         c.target,
@@ -261,11 +269,7 @@ fn write_target(out: &mut String, t: &TargetResult, st: Style) {
         Some(ip) => format!("{ip}:{}", t.port),
         None => "(unresolved)".to_string(),
     };
-    let mark = if t.outcome == Outcome::Ok {
-        st.green("✓")
-    } else {
-        st.red("✗")
-    };
+    let mark = st.mark(t.outcome == Outcome::Ok);
     let mut line = format!("    {mark} {addr} {} {}", t.transport, t.outcome.as_str());
     if t.outcome == Outcome::Ok || t.outcome == Outcome::SipError {
         let _ = write!(line, "  {}", clean(&t.detail));
