@@ -11,11 +11,9 @@
 //! runtime (one timer wheel, one poll loop), and every one of them ended by
 //! the same rules; SIGINT/SIGTERM ends those up and starts no more.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -130,6 +128,7 @@ pub async fn run(settings: Settings) -> Result<u8> {
         trunk,
         options,
         probe: &settings.probe,
+        probed: tokio::sync::OnceCell::new(),
         stop: stop.clone(),
     };
     let reports = if settings.calls <= 1 {
@@ -191,6 +190,8 @@ struct OneCall<'a> {
     trunk: &'a Trunk,
     options: Option<Outcome>,
     probe: &'a ProbeSettings,
+    /// The OPTIONS a silent INVITE asks, asked once for all the calls of a run.
+    probed: tokio::sync::OnceCell<Outcome>,
     stop: watch::Receiver<bool>,
 }
 
@@ -199,9 +200,14 @@ impl OneCall<'_> {
     async fn run(&self, plan: &CallPlan) -> CallReport {
         let evidence = place(plan, stopped(self.stop.clone())).await;
         let options = match (self.options, &evidence.signalling) {
-            (None, Signalling::NoResponse) => {
-                Some(self::options(&Prober::from_settings(self.probe), &plan.target).await)
-            }
+            (None, Signalling::NoResponse) => Some(
+                *self
+                    .probed
+                    .get_or_init(|| async {
+                        self::options(&Prober::from_settings(self.probe), &plan.target).await
+                    })
+                    .await,
+            ),
             (o, _) => o,
         };
         let mut ctx = Context {

@@ -79,6 +79,17 @@ fn call_cmd(c: &Carrier, extra: &[&str]) -> Command {
     cmd
 }
 
+/// The child's exit status, which must come within `limit` of `since`.
+fn exit_within(child: &mut Child, since: Instant, limit: Duration) -> std::process::ExitStatus {
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(since.elapsed() < limit, "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn run(c: &Carrier, extra: &[&str]) -> (Output, Value) {
     let out = call_cmd(c, &[&["--format", "json"], extra].concat())
         .output()
@@ -180,13 +191,7 @@ fn sigint_mid_call_sends_bye() {
         "no BYE after SIGINT: {}",
         c.messages()
     );
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(stopped.elapsed() < Duration::from_secs(10), "still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within(&mut child, stopped, Duration::from_secs(10));
     assert!(
         status.code().is_some(),
         "ended by itself, not by the signal"
@@ -283,13 +288,7 @@ fn sigint_during_several_calls_ends_every_one_and_starts_no_more() {
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let stopped = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(stopped.elapsed() < Duration::from_secs(10), "still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within(&mut child, stopped, Duration::from_secs(10));
     assert_eq!(
         status.code(),
         Some(1),
