@@ -183,6 +183,11 @@ pub fn build_options(spec: &OptionsSpec, ids: &TransactionIds) -> Vec<u8> {
 pub(crate) fn uri_host(host: &str) -> std::borrow::Cow<'_, str> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     match bare.parse::<IpAddr>() {
+        // Already as it prints (no octet with a leading zero): borrowed, since
+        // every OPTIONS the daemon sends over UDP puts its target's host in.
+        Ok(IpAddr::V4(_)) if bare.split('.').all(|o| o == "0" || !o.starts_with('0')) => {
+            bare.into()
+        }
         Ok(IpAddr::V4(v4)) => v4.to_string().into(),
         Ok(IpAddr::V6(v6)) => format!("[{v6}]").into(),
         Err(_) => host.into(),
@@ -767,6 +772,29 @@ fn add_received_rport(via: &str, source: SocketAddr) -> String {
 mod tests {
     use super::*;
     use rsip::prelude::HasHeaders;
+
+    #[test]
+    fn uri_host_prints_as_rsip_does_and_borrows_a_plain_ipv4() {
+        for host in [
+            "192.0.2.10",
+            "[192.0.2.10]",
+            "10.0.0.1",
+            "0.0.0.0",
+            "::1",
+            "[2001:db8::1]",
+            "sip.example.com",
+        ] {
+            assert_eq!(uri_host(host), rsip_host(host).to_string(), "{host}");
+        }
+        assert!(matches!(
+            uri_host("192.0.2.10"),
+            std::borrow::Cow::Borrowed("192.0.2.10")
+        ));
+        assert!(matches!(
+            uri_host("[2001:db8::1]"),
+            std::borrow::Cow::Owned(_)
+        ));
+    }
 
     /// The rsip-based parser this module used before; kept to test the two agree.
     /// Parses one whole response (a UDP datagram, or one message from a

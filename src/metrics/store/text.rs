@@ -461,6 +461,12 @@ pub(super) fn push_labels(out: &mut String, pairs: &[(&str, &str)]) -> usize {
 pub(super) fn push_label(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
+    // Most values need no escape: one copy instead of a push per character.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

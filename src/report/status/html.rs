@@ -550,6 +550,45 @@ mod tests {
         );
     }
 
+    /// A repeated OK only updates the row's numbers; the row still says what
+    /// a rebuilt one would, and a changed answer rebuilds it.
+    #[test]
+    fn a_steady_target_keeps_its_row_and_a_changed_answer_rebuilds_it() {
+        let board = StatusBoard::new(10, std::time::Duration::from_secs(5));
+        let ok = |reason: &str, rtt_ms: u64| {
+            let ip = Some("192.0.2.1".parse().unwrap());
+            let mut r = blank_result(ip, 5060, Transport::Udp, Outcome::Ok);
+            r.status_code = Some(200);
+            r.reason = Some(reason.into());
+            r.rtt = Some(std::time::Duration::from_millis(rtt_ms));
+            r
+        };
+        board.record_probe(&subject(), &ok("OK", 3), true);
+        board.record_probe(&subject(), &ok("OK", 7), true);
+        let page = board.render_index(None, None);
+        let row = page
+            .split("<tr class=\"target")
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap();
+        assert!(row.contains("<td>7.0 ms</td>"), "{row}");
+        assert!(row.contains("<a href=\"/logs?id=2\">#2</a>"), "{row}");
+        assert_eq!(board.log(2).unwrap().result.detail, "200 OK");
+        // Another status line: the row is built again from the new answer.
+        board.record_probe(&subject(), &ok("Alive", 5), true);
+        assert_eq!(board.log(3).unwrap().result.detail, "200 Alive");
+        assert!(board.render_index(None, None).contains("200 Alive"));
+        let ip = Some("192.0.2.1".parse().unwrap());
+        let mut down = blank_result(ip, 5060, Transport::Udp, Outcome::SipError);
+        down.status_code = Some(503);
+        down.reason = Some("Service Unavailable".into());
+        board.record_probe(&subject(), &down, false);
+        let log = board.log(4).unwrap();
+        assert!(log.result.cause.is_some(), "a failure is explained again");
+        board.record_probe(&subject(), &ok("Alive", 5), true);
+        assert!(board.log(5).unwrap().result.cause.is_none());
+    }
+
     #[test]
     fn the_history_keeps_the_last_n_newest_first_and_forgets_older_logs() {
         let board = StatusBoard::new(3, std::time::Duration::from_secs(5));

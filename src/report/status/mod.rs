@@ -82,6 +82,21 @@ pub struct TargetRow {
     pub log: u64,
 }
 
+impl TargetRow {
+    /// Whether a new probe's row would say what this one says: the same
+    /// subject and an OK with the same status line (any other outcome's words
+    /// depend on more than the row keeps).
+    fn answers_as(&self, s: &Subject<'_>, r: &TargetResult) -> bool {
+        r.outcome == Outcome::Ok
+            && self.outcome == Outcome::Ok
+            && self.status_code == r.status_code
+            && self.reason == r.reason
+            && self.transport == r.transport.as_str()
+            && self.trunk == s.trunk
+            && self.gateway == s.gateway
+    }
+}
+
 /// One probe of the history.
 #[derive(Debug)]
 pub struct ProbeLog {
@@ -154,6 +169,31 @@ impl StatusBoard {
         if r.received.is_some() {
             b.seen_as = r.received;
         }
+        // A target answering as it did last time (most probes of a fleet): the
+        // row already says what the answer means, only its numbers change. An
+        // OK's explanation is its status line, so this is exactly what a new
+        // row would hold, without building one (strings, an explanation).
+        let steady = b
+            .targets
+            .get_mut(s.trunk_key)
+            .and_then(|rows| rows.get_mut(s.target))
+            .filter(|row| row.answers_as(s, r))
+            .map(|row| {
+                row.up = up;
+                row.rtt_ms = r.rtt.map(crate::text::ms);
+                row.at = at;
+                row.received = r.received;
+                row.local = r.local;
+                row.log = id;
+                (row.detail.clone(), row.cause.clone(), row.fix.clone())
+            });
+        if let Some(words) = steady {
+            if self.limit > 0 {
+                let result = self.logged(r, words);
+                self.push_log(&mut b, id, at, s, up, result);
+            }
+            return;
+        }
         // The daemon's results carry evidence only; say what it means, as `check` does.
         let explained = (r.outcome != Outcome::DnsError).then(|| {
             let ctx = crate::checks::reachability::Context {
@@ -184,15 +224,8 @@ impl StatusBoard {
             local: r.local,
             log: id,
         };
-        let log = (self.limit > 0).then(|| {
-            let mut result = r.clone();
-            // The parsed response is already in the trace and the fields.
-            result.response = None;
-            result.detail.clone_from(&row.detail);
-            result.cause.clone_from(&row.cause);
-            result.fix.clone_from(&row.fix);
-            result
-        });
+        let log = (self.limit > 0)
+            .then(|| self.logged(r, (row.detail.clone(), row.cause.clone(), row.fix.clone())));
         // Most probes update a row that exists: no new keys.
         let rows = match b.targets.get_mut(s.trunk_key) {
             Some(rows) => rows,
@@ -204,7 +237,35 @@ impl StatusBoard {
                 rows.insert(s.target.to_string(), row);
             }
         }
-        let Some(result) = log else { return };
+        if let Some(result) = log {
+            self.push_log(&mut b, id, at, s, up, result);
+        }
+    }
+
+    /// The result as the history keeps it: the row's words, no parsed response
+    /// (it is already in the trace and the fields).
+    fn logged(
+        &self,
+        r: &TargetResult,
+        (detail, cause, fix): (String, Option<String>, Option<String>),
+    ) -> TargetResult {
+        let mut result = r.clone();
+        result.response = None;
+        result.detail = detail;
+        result.cause = cause;
+        result.fix = fix;
+        result
+    }
+
+    fn push_log(
+        &self,
+        b: &mut Board,
+        id: u64,
+        at: SystemTime,
+        s: &Subject<'_>,
+        up: bool,
+        result: TargetResult,
+    ) {
         b.history.push_front(Arc::new(ProbeLog {
             id,
             at,
