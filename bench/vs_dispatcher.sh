@@ -11,6 +11,7 @@
 #
 #   bash bench/vs_dispatcher.sh                  # SIZES="10000 100000" FREQ=60 DURATION=150
 #   SIZES=10000 DURATION=120 bash bench/vs_dispatcher.sh
+#   ROUNDS=3 SIZES=10000 TLS_SIZES= bash bench/vs_dispatcher.sh   # 3 alternating rounds, medians
 #   TRUNKPROBE_BIN=/path/to/trunkprobe bash bench/vs_dispatcher.sh
 #
 #
@@ -25,6 +26,8 @@ SIZES=${SIZES-"10000 100000"}
 TLS_SIZES=${TLS_SIZES-10000}
 FREQ=${FREQ:-60}
 DURATION=${DURATION:-150}
+# UDP stages: ROUNDS of trunkprobe then Kamailio, each round a row, then the medians.
+ROUNDS=${ROUNDS:-1}
 . bench/common.sh
 BIN=$(trunkprobe_bin)
 KAMAILIO=${KAMAILIO:-kamailio}
@@ -143,7 +146,7 @@ report() {
     echo
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
     echo "trunkprobe: $BIN; Kamailio: $("$KAMAILIO" -v 2>/dev/null | head -1)"
-    echo "Command: \`SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
+    echo "Command: \`ROUNDS=$ROUNDS SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
     echo
     echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | retransmissions/s (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
     echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -154,7 +157,7 @@ report() {
     echo "counted apart, are the same probes sent again). Memory: trunkprobe's VmHWM; Kamailio's"
     echo "largest sum of PSS over its processes (its shared memory counted once). Kamailio pings every"
     echo "destination at once each interval (its dispatcher timer); trunkprobe spreads them (jittered,"
-    echo "on a 50 ms grid). Kamailio's lateness is not measurable from outside."
+    echo "on a 250 ms grid). Kamailio's lateness is not measurable from outside."
     if [ "${#TLS_ROWS[@]}" -gt 0 ]; then
       echo
       echo "| TLS destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | trunkprobe handshakes/s | Kamailio handshakes/s | handshakes per probe (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe probes ok | Kamailio processes crashed |"
@@ -174,45 +177,63 @@ report() {
 ROWS=()
 TLS_ROWS=()
 NOTES=()
+row() { # N-label TP_CPU KA_CPU TP_RATE KA_RATE TP_MEM KA_MEM P99 TP_RETX KA_RETX N
+  awk -v l="$1" -v tc="$2" -v kc="$3" -v tr="$4" -v kr="$5" -v tm="$6" -v km="$7" -v p99="$8" -v tx="$9" -v kx="${10}" -v n="${11}" -v f="$FREQ" 'BEGIN {
+    printf "| %s | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.1f / %.1f | %.1f | %.1f | %.2f | %s | %.2f / %.2f |",
+      l, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, tx, kx, tm, km, (km>0)?tm/km:0, p99, tm*1024/n, km*1024/n }'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR]=$1 } END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2 }'; }
 for N in $SIZES; do
   gen "$N"
-  # trunkprobe serve: only OPTIONS (no ladder, no origination), its own histogram of lateness.
-  MP=$(free_port)
-  "$BIN" serve --trunks "$WORK/trunks.json" --listen "127.0.0.1:$MP" --log-format json \
-    --concurrency 256 --mtu-interval 0 --no-origination --history-limit 0 2>"$WORK/serve.log" &
-  SERVE=$!
-  PIDS+=($SERVE)
-  until curl -sf "http://127.0.0.1:$MP/-/ready" >/dev/null 2>&1; do sleep 0.05; done
-  tp_pids() { echo "$SERVE"; }
-  tp_mem() { awk '/VmHWM/ {print $2}' "/proc/$SERVE/status"; }
-  PIDS_OF=tp_pids
-  MEM_OF=tp_mem
-  read -r TP_CPU TP_RATE TP_MEM TP_RETX < <(measure) || true
-  curl -s -o "$WORK/metrics.txt" "http://127.0.0.1:$MP/metrics"
-  TP_P99=$(grep '^trunkprobe_probe_lateness_seconds_bucket' "$WORK/metrics.txt" |
-    sed -E 's/.*le="([^"]+)"\} ([0-9.e+]+)/\1 \2/' |
-    awk '{ le[NR]=$1; c[NR]=$2 } END { for (i=1;i<=NR;i++) if (c[i]>=0.99*c[NR]) { print le[i]*1000 " ms"; exit } }')
-  stop "$SERVE"
+  declare -A M=()
+  for R in $(seq "$ROUNDS"); do
+    # trunkprobe serve: only OPTIONS (no ladder, no origination), its own histogram of lateness.
+    MP=$(free_port)
+    "$BIN" serve --trunks "$WORK/trunks.json" --listen "127.0.0.1:$MP" --log-format json \
+      --concurrency 256 --mtu-interval 0 --no-origination --history-limit 0 2>"$WORK/serve.log" &
+    SERVE=$!
+    PIDS+=($SERVE)
+    until curl -sf "http://127.0.0.1:$MP/-/ready" >/dev/null 2>&1; do sleep 0.05; done
+    tp_pids() { echo "$SERVE"; }
+    tp_mem() { awk '/VmHWM/ {print $2}' "/proc/$SERVE/status"; }
+    PIDS_OF=tp_pids
+    MEM_OF=tp_mem
+    read -r TP_CPU TP_RATE TP_MEM TP_RETX < <(measure) || true
+    curl -s -o "$WORK/metrics.txt" "http://127.0.0.1:$MP/metrics"
+    TP_P99=$(grep '^trunkprobe_probe_lateness_seconds_bucket' "$WORK/metrics.txt" |
+      sed -E 's/.*le="([^"]+)"\} ([0-9.e+]+)/\1 \2/' |
+      awk '{ le[NR]=$1; c[NR]=$2 } END { for (i=1;i<=NR;i++) if (c[i]>=0.99*c[NR]) { print le[i]*1000 " ms"; exit } }')
+    stop "$SERVE"
 
-  # Kamailio's dispatcher: the same destinations in its list file, the same interval.
-  KP=$(free_port)
-  kamailio_cfg "$N" "$KP"
-  SHM=$(( 64 + N / 200 ))
-  mkdir -p "$WORK/run"
-  "$KAMAILIO" -f "$WORK/kamailio.cfg" -DD -E -Y "$WORK/run" -P "$WORK/kamailio.pid" \
-    -m "$SHM" -M 16 2>"$WORK/kamailio.log" &
-  KAM=$!
-  PIDS+=($KAM)
-  sleep 2
-  PIDS_OF=kids
-  MEM_OF=kam_mem
-  read -r KA_CPU KA_RATE KA_MEM KA_RETX < <(measure) || true
-  stop "$KAM"; pkill -9 -f "$WORK/kamailio" 2>/dev/null || true
+    # Kamailio's dispatcher: the same destinations in its list file, the same interval.
+    KP=$(free_port)
+    kamailio_cfg "$N" "$KP"
+    SHM=$(( 64 + N / 200 ))
+    mkdir -p "$WORK/run"
+    "$KAMAILIO" -f "$WORK/kamailio.cfg" -DD -E -Y "$WORK/run" -P "$WORK/kamailio.pid" \
+      -m "$SHM" -M 16 2>"$WORK/kamailio.log" &
+    KAM=$!
+    PIDS+=($KAM)
+    sleep 2
+    PIDS_OF=kids
+    MEM_OF=kam_mem
+    read -r KA_CPU KA_RATE KA_MEM KA_RETX < <(measure) || true
+    stop "$KAM"; pkill -9 -f "$WORK/kamailio" 2>/dev/null || true
 
-  ROWS+=("$(awk -v n="$N" -v tc="$TP_CPU" -v kc="$KA_CPU" -v tr="$TP_RATE" -v kr="$KA_RATE" -v tm="$TP_MEM" -v km="$KA_MEM" -v p99="$TP_P99" -v f="$FREQ" -v tx="$TP_RETX" -v kx="$KA_RETX" 'BEGIN {
-    printf "| %d | %.2f%% | %.2f%% | %.2f | %.1f | %.1f | %.0f | %.1f / %.1f | %.1f | %.1f | %.2f | %s | %.2f / %.2f |",
-      n, tc, kc, (kc>0)?tc/kc:0, tr, kr, n/f, tx, kx, tm, km, (km>0)?tm/km:0, p99, tm*1024/n, km*1024/n }')")
-  report
+    LABEL=$N; [ "$ROUNDS" -gt 1 ] && LABEL="$N (round $R of $ROUNDS)"
+    ROWS+=("$(row "$LABEL" "$TP_CPU" "$KA_CPU" "$TP_RATE" "$KA_RATE" "$TP_MEM" "$KA_MEM" "$TP_P99" "$TP_RETX" "$KA_RETX" "$N")")
+    for v in TP_CPU KA_CPU TP_RATE KA_RATE TP_MEM KA_MEM TP_RETX KA_RETX; do M[$v]+="${!v:-0} "; done
+    M[P99]+="${TP_P99%% ms} "
+    report
+  done
+  if [ "$ROUNDS" -gt 1 ]; then
+    # Rounds alternate the two probers, so both see the machine's quiet and busy spells;
+    # the ratios of the medians are the comparison.
+    for v in "${!M[@]}"; do eval "MED_$v=\$(median ${M[$v]})"; done
+    ROWS+=("$(row "**$N, median of $ROUNDS**" "$MED_TP_CPU" "$MED_KA_CPU" "$MED_TP_RATE" "$MED_KA_RATE" "$MED_TP_MEM" "$MED_KA_MEM" "$MED_P99 ms" "$MED_TP_RETX" "$MED_KA_RETX" "$N")")
+    report
+  fi
+  unset M
 done
 
 # --- TLS: kept connections on both sides, handshakes counted at the responder ---

@@ -429,18 +429,20 @@ mod tests {
     /// one an interval later; a dropped handle stops the target.
     #[tokio::test]
     pub(super) async fn the_wheel_probes_each_interval() {
-        let gw = test_gateway_every(test_ctx(false), Duration::from_millis(50));
+        // One tick of the wheel's grid: a shorter interval would be rounded up to it.
+        let tick = super::super::wheel::TICK;
+        let gw = test_gateway_every(test_ctx(false), tick);
         // No address: each tick records a dns_error without any network.
         let handle = TargetHandle::start(gw.target_job(None, None));
         let job = handle.0.clone();
         let probes = |job: &TargetJob| job.lock().health.fail_run;
-        tokio::time::sleep(Duration::from_millis(520)).await;
+        tokio::time::sleep(tick * 10 + tick / 2).await;
         let n = probes(&job);
         assert!((8..=11).contains(&n), "{n} probes in 10 intervals");
         drop(handle);
         tokio::time::sleep(Duration::from_millis(60)).await;
         let n = probes(&job);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(tick * 2).await;
         assert_eq!(probes(&job), n, "stopped");
     }
 
@@ -472,8 +474,10 @@ mod tests {
         let _more: Vec<TargetHandle> = (0..50)
             .map(|_| TargetHandle::start(gw.target_job(Some(ip), None)))
             .collect();
+        // They are due at the next tick of the grid: watch past it.
         let mut most = 0;
-        for _ in 0..40 {
+        let polls = (super::super::wheel::TICK.as_millis() as usize + 200) / 5;
+        for _ in 0..polls {
             tokio::time::sleep(Duration::from_millis(5)).await;
             most = most.max(tasks());
         }
