@@ -19,7 +19,11 @@
 # here answers them, a wildcard certificate from a CA made here covers them; Kamailio,
 # which does not verify, gets the addresses), answered by bench/responder_tls.py, which
 # counts TLS handshakes: per prober, handshakes per second in the window next to OPTIONS
-# per second. TLS_SIZES= skips them.
+# per second. TLS_SIZES= skips them. Debian 12's Kamailio 5.6.3 crashes there at 1,000 TLS
+# destinations and more (kamailio#3791, see below); a Kamailio >= 5.8 built apart can run
+# that stage alone (its tls_threads_mode = 2 is the fix; the UDP stages keep Debian's):
+#
+#   TLS_KAMAILIO=/opt/kam58/sbin/kamailio TLS_MPATH=/opt/kam58/modules bash bench/vs_dispatcher.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES-"10000 100000"}
@@ -32,6 +36,11 @@ ROUNDS=${ROUNDS:-1}
 BIN=$(trunkprobe_bin)
 KAMAILIO=${KAMAILIO:-kamailio}
 MPATH=${MPATH:-/usr/lib/x86_64-linux-gnu/kamailio/modules}
+TLS_KAMAILIO=${TLS_KAMAILIO:-$KAMAILIO}
+TLS_MPATH=${TLS_MPATH:-$MPATH}
+# A Kamailio binary's version (5.6.3), and whether version $1 >= $2.
+kamailio_version() { "$1" -v 2>/dev/null | awk '/^version:/ { print $3; exit }'; }
+version_at_least() { printf '%s\n%s\n' "$2" "$1" | sort -V -C; }
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -146,6 +155,7 @@ report() {
     echo
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
     echo "trunkprobe: $BIN; Kamailio: $("$KAMAILIO" -v 2>/dev/null | head -1)"
+    [ "$TLS_KAMAILIO" = "$KAMAILIO" ] || echo "Kamailio for TLS: $TLS_KAMAILIO, $("$TLS_KAMAILIO" -v 2>/dev/null | head -1)"
     echo "Command: \`ROUNDS=$ROUNDS SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
     echo
     echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | retransmissions/s (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
@@ -169,7 +179,8 @@ report() {
       echo "each certificate against the bench CA and resolves gwI.bench.test through a local dnsmasq;"
       echo "Kamailio (verify_certificate = no) dials the addresses. Kamailio 5.6.3 runs with one worker of"
       echo "each kind and tcp_async=no: with more, its TLS client corrupts memory under OpenSSL 3 and"
-      echo "crashes (kamailio#3791); a crash count above 0 means its row is not a steady state."
+      echo "crashes (kamailio#3791); 5.8 and later run two of each with tls_threads_mode = 2. A crash"
+      echo "count above 0 means its row is not a steady state."
     fi
     for n in "${NOTES[@]}"; do echo; echo "$n"; done
   } >"$OUT"
@@ -322,26 +333,36 @@ method = TLSv1.2+
 verify_certificate = no
 require_certificate = no
 TLSCFG
+  TLS_KV=$(kamailio_version "$TLS_KAMAILIO")
+  if version_at_least "${TLS_KV:-0}" 5.8; then
+    # 5.8 and later: the workers of the UDP stages, OpenSSL's per-thread state set up in
+    # each process after fork (tls_threads_mode = 2).
+    KAM_WORKERS="children=2
+tcp_children=2
+tls_threads_mode=2"
+  else
+    # Kamailio 5.6.3 with OpenSSL 3 (Debian 12) corrupts its TLS state when several
+    # processes work one TLS connection ("freeing already freed pointer ... tls_init.c",
+    # then a crash: kamailio#3791; 5.8's tls_threads_mode is the fix, Debian 12 has none).
+    # One worker of each kind and synchronous sends keep it up long enough to measure.
+    KAM_WORKERS="children=1
+tcp_children=1
+tcp_async=no"
+  fi
   cat >"$WORK/kamailio-tls.cfg" <<CFG
 #!KAMAILIO
 debug=0
 log_stderror=yes
-children=1
-tcp_children=1
+$KAM_WORKERS
 auto_aliases=no
 enable_tls=yes
 tcp_max_connections=$(( N + 2000 ))
 tls_max_connections=$(( N + 2000 ))
 open_files_limit=$(( N + 4000 ))
 tcp_connection_lifetime=3605
-# Kamailio 5.6.3 with OpenSSL 3 (Debian 12) corrupts its TLS state when several processes
-# work one TLS connection ("freeing already freed pointer ... tls_init.c", then a crash:
-# kamailio#3791; 5.8's tls_threads_mode is the fix, Debian 12 has none). One worker of each
-# kind and synchronous sends keep it up long enough to measure.
-tcp_async=no
 listen=udp:127.0.0.1:$KP
 listen=tls:127.0.0.1:$KTP
-mpath="$MPATH"
+mpath="$TLS_MPATH"
 loadmodule "tls.so"
 modparam("tls", "config", "$WORK/tls.cfg")
 loadmodule "tm.so"
@@ -359,7 +380,7 @@ request_route {
 CFG
   mkdir -p "$WORK/run"
   # OpenSSL holds ~30 KiB of shared memory per connection.
-  "$KAMAILIO" -f "$WORK/kamailio-tls.cfg" -DD -E -Y "$WORK/run" -P "$WORK/kamailio-tls.pid" \
+  "$TLS_KAMAILIO" -f "$WORK/kamailio-tls.cfg" -DD -E -Y "$WORK/run" -P "$WORK/kamailio-tls.pid" \
     -m $(( 128 + N / 20 )) -M 16 2>"$WORK/kamailio-tls.log" &
   KAM=$!
   PIDS+=($KAM)
