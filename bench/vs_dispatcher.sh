@@ -38,6 +38,9 @@ KAMAILIO=${KAMAILIO:-kamailio}
 MPATH=${MPATH:-/usr/lib/x86_64-linux-gnu/kamailio/modules}
 TLS_KAMAILIO=${TLS_KAMAILIO:-$KAMAILIO}
 TLS_MPATH=${TLS_MPATH:-$MPATH}
+# A Kamailio installed under a prefix finds its own libraries (dispatcher.so needs
+# libsrdb1.so.1) only through LD_LIBRARY_PATH: <prefix>/lib when it exists.
+TLS_LD_PATH=${TLS_LD_PATH-$( d="$(dirname "$(command -v "$TLS_KAMAILIO" || echo /nonexistent)")/../lib"; [ "$TLS_KAMAILIO" != "$KAMAILIO" ] && [ -d "$d" ] && (cd "$d" && pwd) || true )}
 # A Kamailio binary's version (5.6.3), and whether version $1 >= $2.
 kamailio_version() { "$1" -v 2>/dev/null | awk '/^version:/ { print $3; exit }'; }
 version_at_least() { printf '%s\n%s\n' "$2" "$1" | sort -V -C; }
@@ -156,7 +159,9 @@ report() {
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); shared with other work."
     echo "trunkprobe: $BIN; Kamailio: $("$KAMAILIO" -v 2>/dev/null | head -1)"
     [ "$TLS_KAMAILIO" = "$KAMAILIO" ] || echo "Kamailio for TLS: $TLS_KAMAILIO, $("$TLS_KAMAILIO" -v 2>/dev/null | head -1)"
-    echo "Command: \`ROUNDS=$ROUNDS SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
+    tls_env=""
+    [ "$TLS_KAMAILIO" = "$KAMAILIO" ] || tls_env="TLS_KAMAILIO=$TLS_KAMAILIO TLS_MPATH=$TLS_MPATH "
+    echo "Command: \`${tls_env}ROUNDS=$ROUNDS SIZES=\"$SIZES\" TLS_SIZES=\"$TLS_SIZES\" FREQ=$FREQ DURATION=$DURATION bash bench/vs_dispatcher.sh\`"
     echo
     echo "| UDP destinations | trunkprobe CPU | Kamailio CPU | CPU ratio | trunkprobe OPTIONS/s | Kamailio OPTIONS/s | expected/s | retransmissions/s (trunkprobe / Kamailio) | trunkprobe peak MiB | Kamailio peak MiB | memory ratio | trunkprobe p99 lateness | KiB per destination (trunkprobe / Kamailio) |"
     echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -380,11 +385,18 @@ request_route {
 CFG
   mkdir -p "$WORK/run"
   # OpenSSL holds ~30 KiB of shared memory per connection.
-  "$TLS_KAMAILIO" -f "$WORK/kamailio-tls.cfg" -DD -E -Y "$WORK/run" -P "$WORK/kamailio-tls.pid" \
+  LD_LIBRARY_PATH="${TLS_LD_PATH}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$TLS_KAMAILIO" -f "$WORK/kamailio-tls.cfg" -DD -E -Y "$WORK/run" -P "$WORK/kamailio-tls.pid" \
     -m $(( 128 + N / 20 )) -M 16 2>"$WORK/kamailio-tls.log" &
   KAM=$!
   PIDS+=($KAM)
   sleep 2
+  if ! kill -0 "$KAM" 2>/dev/null; then
+    # A Kamailio that did not start would give a row of zeros that reads like a result.
+    echo "Kamailio for TLS did not start; its log:" >&2
+    tail -5 "$WORK/kamailio-tls.log" >&2
+    NOTES+=("$N TLS destinations: Kamailio ($TLS_KAMAILIO) did not start: \"$(grep -a -m1 -E 'ERROR|CRITICAL' "$WORK/kamailio-tls.log" | sed 's/^ *[0-9]*([0-9]*) //')\"; its row is not a measurement.")
+  fi
   PIDS_OF=kids
   MEM_OF=kam_mem
   read -r KA_CPU KA_RATE KA_MEM KA_HS < <(measure) || true
