@@ -40,7 +40,11 @@ TLS_KAMAILIO=${TLS_KAMAILIO:-$KAMAILIO}
 TLS_MPATH=${TLS_MPATH:-$MPATH}
 # A Kamailio installed under a prefix finds its own libraries (dispatcher.so needs
 # libsrdb1.so.1) only through LD_LIBRARY_PATH: <prefix>/lib when it exists.
-TLS_LD_PATH=${TLS_LD_PATH-$( d="$(dirname "$(command -v "$TLS_KAMAILIO" || echo /nonexistent)")/../lib"; [ "$TLS_KAMAILIO" != "$KAMAILIO" ] && [ -d "$d" ] && (cd "$d" && pwd) || true )}
+# A Kamailio that is not there must stop the run here, not give a row of zeros later.
+for k in "$KAMAILIO" ${TLS_SIZES:+"$TLS_KAMAILIO"}; do
+  command -v "$k" >/dev/null || { echo "vs_dispatcher.sh: no Kamailio at '$k' (KAMAILIO / TLS_KAMAILIO)" >&2; exit 2; }
+done
+TLS_LD_PATH=${TLS_LD_PATH-$( d="$(dirname "$(command -v "$TLS_KAMAILIO")")/../lib"; [ "$TLS_KAMAILIO" != "$KAMAILIO" ] && [ -d "$d" ] && (cd "$d" && pwd) || true )}
 # A Kamailio binary's version (5.6.3), and whether version $1 >= $2.
 kamailio_version() { "$1" -v 2>/dev/null | awk '/^version:/ { print $3; exit }'; }
 version_at_least() { printf '%s\n%s\n' "$2" "$1" | sort -V -C; }
